@@ -1,0 +1,23 @@
+# scrobin: robust and explained single-cell cell-type classifiers.
+# Table of contents only: configuration and validation live in workflow/rules/common.smk,
+# each stage in its own rule file, the logic in the scrobin package.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/model.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,16 @@
+"""Rule prepare: load a dataset, check it, preprocess and split it into prepared.h5ad."""
+
+from scrobin.datasets import load_dataset
+from scrobin.entrypoint import run_rule
+from scrobin.prepare import prepare_dataset
+
+
+def main(snakemake, log):
+    spec, seed = snakemake.params.spec, snakemake.params.seed
+    adata = load_dataset(spec)
+    prepared = prepare_dataset(adata, snakemake.wildcards.ds, spec, snakemake.params.prepare, seed)
+    log.info("prepared %d cells x %d genes; splits %s", prepared.n_obs, prepared.n_vars, prepared.obs["split"].value_counts().to_dict())
+    prepared.write_h5ad(snakemake.output[0], compression="gzip")
+
+
+run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

@@ -1,0 +1,37 @@
+"""Rules train and adv_train: fit one regime's classifier, evaluate it on the test split, save it."""
+
+import json
+
+import anndata as ad
+import numpy as np
+
+from scrobin.classifier import fit_classifier, split_cells
+from scrobin.entrypoint import run_rule
+from scrobin.metrics import per_class_table, plot_confusion, plot_training_curves
+from scrobin.model_store import load_model, save_model
+from scrobin.runtime import resolve_device
+from scrobin.training import predict_logits
+
+
+def main(snakemake, log):
+    config, regime = snakemake.params.config, snakemake.params.regime
+    device = resolve_device(config["device"])
+    prepared = ad.read_h5ad(snakemake.input.prepared)
+    standard = load_model(snakemake.input.standard, device)[0] if snakemake.input.get("standard") else None
+    log.info("training the %s classifier on %s with %d genes", regime, device, prepared.n_vars)
+    model, metadata, history = fit_classifier(prepared, config, regime, device, standard=standard, log=log.info)
+    save_model(snakemake.output.model, model, metadata)
+    metrics = metadata["metrics"]
+    log.info("test accuracy %.4f, macro-F1 %.4f", metrics["accuracy"], metrics["macro_f1"])
+    with open(snakemake.output.metrics, "w") as handle:
+        json.dump(metrics, handle, indent=2)
+    x_test, y_test = split_cells(prepared, "test")
+    predicted = predict_logits(model, x_test).argmax(axis=1)
+    per_class_table(metrics, y_test, metadata["classes"]).to_csv(snakemake.output.per_class, sep="\t", index=False)
+    history.to_csv(snakemake.output.history, sep="\t", index=False)
+    dataset = snakemake.wildcards.ds
+    plot_confusion(y_test, predicted, metadata["classes"], snakemake.output.confusion, f"{dataset}: {regime} model")
+    plot_training_curves(history, snakemake.output.curves, f"{dataset}: {regime} model", metrics["best_epoch"])
+
+
+run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

@@ -1,0 +1,131 @@
+"""Fitting the standard and adversarially trained classifiers from a prepared dataset.
+
+The three regimes share one code path: same architecture, same seed (hence the same initial
+weights), same epoch budget and early-stopping rule. Only the batch loss differs: the adversarial
+regimes add cells crafted against the current weights (Madry-style) or, in ``one_shot`` mode, the
+paper's augmentation with cells crafted once against the finished standard model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from scrobin.datasets import LABEL_COLUMN
+from scrobin.metrics import classification_metrics
+from scrobin.network import MLPClassifier
+from scrobin.runtime import seed_everything
+from scrobin.training import TrainingSettings, predict_logits, train_classifier
+
+REGIMES = ("standard", "fgsm", "pgd")
+
+
+def class_names(prepared: ad.AnnData) -> list[str]:
+    return [str(c) for c in prepared.obs[LABEL_COLUMN].cat.categories]
+
+
+def split_cells(prepared: ad.AnnData, split: str) -> tuple[object, np.ndarray]:
+    """(matrix, integer labels) of one split; the matrix keeps its sparse or dense form."""
+    rows = np.flatnonzero(prepared.obs["split"].to_numpy() == split)
+    codes = prepared.obs[LABEL_COLUMN].cat.codes.to_numpy().astype(np.int64)
+    return prepared.X[rows], codes[rows]
+
+
+def build_network(n_genes: int, n_classes: int, model_config: Mapping, seed: int, device) -> MLPClassifier:
+    """The configured MLP with initial weights fixed by ``seed`` (shared by all regimes)."""
+    seed_everything(seed)
+    dropout = {i: rate for i, rate in enumerate(model_config["dropout"]) if rate > 0}
+    return MLPClassifier(n_genes, n_classes, model_config["hidden_sizes"], dropout).to(device)
+
+
+def attack_settings(attack_config: Mapping) -> dict:
+    """Keyword arguments of the native attacks from the ``attack`` config section."""
+    return {
+        "eps": attack_config["eps"],
+        "norm": attack_config["norm"],
+        "iterations": attack_config["pgd_iterations"],
+        "step_size": attack_config["pgd_step_size"],
+        "random_start": attack_config["pgd_random_start"],
+        "batch_size": attack_config["batch_size"],
+    }
+
+
+def make_adversary(regime: str, attack_config: Mapping, seed: int) -> Callable:
+    """``adversary(model, x, y) -> x_adv`` for the regime, with a seeded random-start stream."""
+    from scrobin.attacks import fgsm, pgd
+
+    settings = attack_settings(attack_config)
+    if regime == "fgsm":
+        return lambda model, x, y: fgsm(model, x, y, eps=settings["eps"], norm=settings["norm"])
+    generator = torch.Generator().manual_seed(seed)
+    return lambda model, x, y: pgd(
+        model,
+        x,
+        y,
+        eps=settings["eps"],
+        norm=settings["norm"],
+        iterations=settings["iterations"],
+        step_size=settings["step_size"],
+        random_start=settings["random_start"],
+        generator=generator,
+    )
+
+
+def one_shot_augmentation(standard: torch.nn.Module, x, y: np.ndarray, regime: str, attack_config: Mapping, seed: int):
+    """The paper's augmentation: attack the trained standard model once and append the cells."""
+    from scrobin.attacks import run_attack
+
+    dense = x.toarray() if sp.issparse(x) else np.asarray(x)
+    adversarial = run_attack(standard, dense, y, regime, attack_settings(attack_config), seed=seed)
+    return np.concatenate([dense, adversarial]).astype(np.float32), np.concatenate([y, y])
+
+
+def fit_classifier(
+    prepared: ad.AnnData,
+    config: Mapping,
+    regime: str,
+    device: torch.device,
+    standard: torch.nn.Module | None = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> tuple[MLPClassifier, dict, pd.DataFrame]:
+    """Train one regime's classifier; return (model, metadata for the model file, history table)."""
+    seed = config["seed"]
+    classes = class_names(prepared)
+    x_train, y_train = split_cells(prepared, "train")
+    x_val, y_val = split_cells(prepared, "validation")
+    adversarial = config["adversarial_training"]
+    settings = TrainingSettings.from_config(config["train"], adversarial["adversarial_fraction"])
+    adversary = None
+    if regime != "standard":
+        if adversarial["mode"] == "one_shot":
+            x_train, y_train = one_shot_augmentation(standard, x_train, y_train, regime, config["attack"], seed)
+        else:
+            adversary = make_adversary(regime, config["attack"], seed)
+    model = build_network(prepared.n_vars, len(classes), config["model"], seed, device)
+    history = train_classifier(
+        model, x_train, y_train, settings, seed, x_val, y_val, adversary=adversary, log=log
+    )
+    x_test, y_test = split_cells(prepared, "test")
+    predicted = predict_logits(model, x_test).argmax(axis=1)
+    metrics = classification_metrics(y_test, predicted, classes)
+    metrics.update(best_epoch=history.best_epoch, epochs_run=len(history.epochs), training_seconds=history.seconds)
+    metadata = {
+        "regime": regime,
+        "dataset": prepared.uns["scrobin"]["dataset"],
+        "classes": classes,
+        "genes": list(map(str, prepared.var_names)),
+        "transform": prepared.uns["scrobin"]["transform"],
+        "training": dict(config["train"]),
+        "attack": dict(config["attack"]) if regime != "standard" else None,
+        "adversarial_training": dict(adversarial) if regime != "standard" else None,
+        "model": dict(config["model"]),
+        "seed": seed,
+        "device": str(device),
+        "metrics": metrics,
+    }
+    return model, metadata, pd.DataFrame(history.epochs)

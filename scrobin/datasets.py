@@ -1,0 +1,120 @@
+"""Dataset sources: an .h5ad file, a dataset bundled with scanpy, or the simulator.
+
+Specs are checked here (cheap, no data read) so a typo in a source stops the workflow before any
+job runs; loading returns an AnnData with the labels in ``obs["cell_type"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import anndata as ad
+import pandas as pd
+
+from scrobin.errors import ScrobinError
+
+LABEL_COLUMN = "cell_type"
+BUNDLED_PREFIX = "scanpy:"
+
+
+def _pbmc68k_reduced() -> ad.AnnData:
+    import scanpy as sc
+
+    return sc.datasets.pbmc68k_reduced()
+
+
+# Bundled datasets ship inside a wheel, so they work offline; each has a default label column.
+BUNDLED: dict[str, tuple[Callable[[], ad.AnnData], str]] = {
+    "pbmc68k_reduced": (_pbmc68k_reduced, "bulk_labels"),
+}
+
+
+def source_kind(source: str) -> str:
+    """Classify a dataset source as ``h5ad``, ``bundled`` or ``simulate``."""
+    if source == "simulate":
+        return "simulate"
+    if source.startswith(BUNDLED_PREFIX):
+        return "bundled"
+    if source.endswith(".h5ad"):
+        return "h5ad"
+    return "unknown"
+
+
+def validate_dataset_spec(name: str, spec: Mapping, seed: int = 0, base_dir: str | Path = ".") -> dict:
+    """Check one dataset spec and fill the defaults that depend on its source.
+
+    Only the spec is read, never the data, so this is cheap enough to run on every invocation.
+    A simulation without its own seed takes the workflow's ``seed``.
+    """
+    spec = dict(spec)
+    source = spec["source"]
+    kind = source_kind(source)
+    where = f"datasets.{name}"
+    if kind == "unknown":
+        raise ScrobinError(
+            f"config: {where}.source = {source!r} is not a known source: give a path ending in .h5ad, "
+            f"'{BUNDLED_PREFIX}<name>' (one of {', '.join(BUNDLED)}) or 'simulate'"
+        )
+    if kind == "bundled":
+        bundled = source[len(BUNDLED_PREFIX):]
+        if bundled not in BUNDLED:
+            raise ScrobinError(
+                f"config: {where}.source names unknown bundled dataset {bundled!r}: "
+                f"use one of {', '.join(BUNDLED_PREFIX + b for b in BUNDLED)}"
+            )
+        spec.setdefault("label_key", BUNDLED[bundled][1])
+    elif kind == "simulate":
+        from scrobin.simulate import validate_simulation_params
+
+        spec.setdefault("label_key", LABEL_COLUMN)
+        try:
+            spec["simulation"] = validate_simulation_params({"seed": seed, **spec.get("simulation", {})})
+        except ScrobinError as error:
+            raise ScrobinError(f"config: {where}.simulation: {error}") from None
+    else:
+        if "label_key" not in spec and "labels_file" not in spec:
+            raise ScrobinError(
+                f"config: {where} needs label_key (the obs column with cell types) or labels_file: add one"
+            )
+        path = Path(base_dir) / source
+        if not path.is_file():
+            raise ScrobinError(f"config: {where}.source file '{source}' does not exist: fix the path")
+    if kind != "simulate" and spec.get("simulation"):
+        raise ScrobinError(f"config: {where}.simulation is only used with source: simulate; remove it")
+    if "labels_file" in spec and not (Path(base_dir) / spec["labels_file"]).is_file():
+        raise ScrobinError(f"config: {where}.labels_file '{spec['labels_file']}' does not exist: fix the path")
+    return spec
+
+
+def load_dataset(spec: Mapping, base_dir: str | Path = ".") -> ad.AnnData:
+    """Load the cells a validated spec names; labels stay in the spec's ``label_key`` column."""
+    source = spec["source"]
+    kind = source_kind(source)
+    if kind == "simulate":
+        from scrobin.simulate import simulate
+
+        return simulate(**spec["simulation"])
+    if kind == "bundled":
+        return BUNDLED[source[len(BUNDLED_PREFIX):]][0]()
+    adata = ad.read_h5ad(Path(base_dir) / source)
+    if "labels_file" in spec:
+        attach_labels_file(adata, Path(base_dir) / spec["labels_file"], spec.get("label_key", LABEL_COLUMN))
+    return adata
+
+
+def attach_labels_file(adata: ad.AnnData, path: Path, label_key: str) -> None:
+    """Put labels from a two-column TSV (cell name, label) into ``obs[label_key]``."""
+    table = pd.read_csv(path, sep="\t", index_col=0)
+    if table.shape[1] != 1:
+        raise ScrobinError(
+            f"labels_file '{path}' has {table.shape[1] + 1} columns: it must have two, cell name and label"
+        )
+    table.index = table.index.astype(str)
+    missing = adata.obs_names.difference(table.index)
+    if len(missing):
+        raise ScrobinError(
+            f"labels_file '{path}' lacks {len(missing)} of the {adata.n_obs} cells (e.g. '{missing[0]}'): "
+            "give a label for every cell name in the .h5ad"
+        )
+    adata.obs[label_key] = table.iloc[:, 0].reindex(adata.obs_names).values

@@ -1,0 +1,188 @@
+"""From the input matrix to the model input, recording every step so it can be replayed.
+
+Input may hold raw counts, log-normalised values or already scaled values (pbmc68k_reduced is
+scaled); only the steps still missing are applied. The transform dict stored in
+``uns["scrobin"]["transform"]`` is all ``apply_transform`` needs to map new cells into exactly the
+space the model was trained in.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from scrobin.checks import matrix_values
+from scrobin.errors import ScrobinError
+
+log = logging.getLogger(__name__)
+
+INPUT_STATES = ("counts", "lognorm", "scaled")
+# log1p(counts per 10k) stays far below this; larger non-integer values mean another scale.
+LOGNORM_MAX = 50.0
+
+
+def detect_input_state(matrix, max_values: int = 2_000_000) -> str:
+    """Tell raw counts, log-normalised and scaled values apart from the values themselves.
+
+    Negative values only arise from centring (scaled); non-negative integers are counts; small
+    non-negative non-integers are log-normalised. Anything else is ambiguous and must be declared.
+    """
+    values = matrix_values(matrix).ravel()
+    if values.size > max_values:
+        values = values[np.linspace(0, values.size - 1, max_values).astype(np.int64)]
+    if values.size == 0:
+        raise ScrobinError("the expression matrix is empty: provide cells with measured genes")
+    if values.min() < 0:
+        return "scaled"
+    if np.all(values == np.round(values)):
+        return "counts"
+    if values.max() <= LOGNORM_MAX:
+        return "lognorm"
+    raise ScrobinError(
+        f"the matrix holds non-integer values up to {values.max():.3g}: neither raw counts nor log-normalised; "
+        "set input_state, or give a layer of raw counts"
+    )
+
+
+def normalize_log1p(counts, target_sum: float):
+    """Library-size normalise each cell to ``target_sum`` then log1p; sparse stays sparse."""
+    counts = sp.csr_matrix(counts, dtype=np.float64) if sp.issparse(counts) else np.asarray(counts, np.float64)
+    totals = np.asarray(counts.sum(axis=1)).ravel()
+    factors = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
+    if sp.issparse(counts):
+        scaled = sp.diags(factors) @ counts
+        scaled.data = np.log1p(scaled.data)
+        return sp.csr_matrix(scaled, dtype=np.float32)
+    return np.log1p(counts * factors[:, None]).astype(np.float32)
+
+
+def select_highly_variable(lognorm, gene_names: pd.Index, n_top_genes: int, flavor: str) -> np.ndarray:
+    """Indices (in input order) of the top ``n_top_genes`` highly variable genes; all if fewer."""
+    if lognorm.shape[1] <= n_top_genes:
+        return np.arange(lognorm.shape[1])
+    import scanpy as sc
+
+    scratch = ad.AnnData(X=lognorm, var=pd.DataFrame(index=gene_names))
+    sc.pp.highly_variable_genes(scratch, n_top_genes=n_top_genes, flavor=flavor)
+    return np.flatnonzero(scratch.var["highly_variable"].to_numpy())
+
+
+def select_by_variance(matrix, n_top_genes: int) -> np.ndarray:
+    """Fallback selection for already scaled input, where dispersion cannot be recomputed."""
+    if matrix.shape[1] <= n_top_genes:
+        return np.arange(matrix.shape[1])
+    dense = matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
+    top = np.argsort(-dense.var(axis=0), kind="stable")[:n_top_genes]
+    return np.sort(top)
+
+
+def scaling_statistics(matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-gene mean and std (ddof=1, as scanpy) over the given rows; constant genes get std 1."""
+    subset = matrix[rows]
+    subset = subset.toarray() if sp.issparse(subset) else np.asarray(subset)
+    mean = subset.mean(axis=0, dtype=np.float64)
+    std = subset.std(axis=0, ddof=1, dtype=np.float64) if len(rows) > 1 else np.ones_like(mean)
+    std[~(std > 0)] = 1.0
+    return mean, std
+
+
+def prepare_matrix(matrix, gene_names: pd.Index, state: str, fit_rows: np.ndarray, params: dict):
+    """Apply the missing steps to ``matrix``; return (model input, lognorm matrix or None, transform).
+
+    Gene filtering and HVG selection are unsupervised and use all cells (as the paper does);
+    scaling statistics come from ``fit_rows`` (the training cells) so nothing of the test split
+    leaks into the transform.
+    """
+    transform: dict = {"input_state": state, "steps": []}
+    lognorm = None
+    if state == "counts":
+        totals = np.asarray(matrix.sum(axis=0)).ravel()
+        kept = np.flatnonzero(totals >= params["min_gene_counts"])
+        if kept.size == 0:
+            raise ScrobinError(
+                f"no gene has {params['min_gene_counts']} or more counts: lower prepare.min_gene_counts"
+            )
+        matrix, gene_names = matrix[:, kept], gene_names[kept]
+        transform["steps"] += ["filter_genes", "normalize_total", "log1p"]
+        transform.update(
+            min_gene_counts=params["min_gene_counts"],
+            counted_genes=list(gene_names),
+            target_sum=params["target_sum"],
+        )
+        matrix = normalize_log1p(matrix, params["target_sum"])
+        state = "lognorm"
+    if state == "lognorm":
+        lognorm = matrix
+        selected = select_highly_variable(matrix, gene_names, params["n_top_genes"], params["hvg_flavor"])
+        transform["steps"].append("highly_variable_genes")
+        transform.update(n_top_genes=params["n_top_genes"], hvg_flavor=params["hvg_flavor"])
+    else:
+        selected = select_by_variance(matrix, params["n_top_genes"])
+        transform["steps"].append("top_variance_genes")
+        transform["n_top_genes"] = params["n_top_genes"]
+    matrix, gene_names = matrix[:, selected], gene_names[selected]
+    lognorm = None if lognorm is None else lognorm[:, selected]
+    transform["genes"] = list(gene_names)
+    if state == "lognorm" and params["scale"]:
+        mean, std = scaling_statistics(matrix, fit_rows)
+        transform["steps"].append("scale")
+        transform.update(scale_mean=mean, scale_std=std)
+        if params["scale_max_value"] is not None:
+            transform["scale_max_value"] = params["scale_max_value"]
+        matrix = _scale(matrix, transform)
+    return _as_float32(matrix), lognorm, transform
+
+
+def _scale(matrix, transform: dict) -> np.ndarray:
+    dense = matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix, dtype=np.float64)
+    scaled = (dense - transform["scale_mean"]) / transform["scale_std"]
+    if transform.get("scale_max_value") is not None:
+        np.clip(scaled, -transform["scale_max_value"], transform["scale_max_value"], out=scaled)
+    return scaled
+
+
+def _as_float32(matrix):
+    return sp.csr_matrix(matrix, dtype=np.float32) if sp.issparse(matrix) else np.ascontiguousarray(matrix, np.float32)
+
+
+def _columns(matrix, wanted: list[str], available: pd.Index, what: str):
+    positions = available.get_indexer(wanted)
+    if (positions < 0).any():
+        missing = [g for g, p in zip(wanted, positions) if p < 0]
+        raise ScrobinError(
+            f"the new cells lack {len(missing)} of the {len(wanted)} {what} (e.g. '{missing[0]}'): "
+            "they must be measured on the genes the model was trained on"
+        )
+    return matrix[:, positions]
+
+
+def apply_transform(matrix, gene_names, transform: dict):
+    """Map new cells (same input state as the training data) into the model's input space.
+
+    Parameters
+    ----------
+    matrix
+        Cells x genes, dense or sparse, in the ``input_state`` the transform was fitted on.
+    gene_names
+        Names of ``matrix``'s columns; they are matched by name, so order does not matter.
+    transform
+        ``uns["scrobin"]["transform"]`` of a prepared dataset (or a model's metadata).
+
+    Returns
+    -------
+    Cells x model genes, float32; dense when the transform scales, else sparse CSR.
+    """
+    gene_names = pd.Index(gene_names)
+    steps = transform["steps"]
+    if "normalize_total" in steps:
+        matrix = _columns(matrix, transform["counted_genes"], gene_names, "counted genes")
+        matrix = normalize_log1p(matrix, transform["target_sum"])
+        gene_names = pd.Index(transform["counted_genes"])
+    matrix = _columns(matrix, transform["genes"], gene_names, "model genes")
+    if "scale" in steps:
+        matrix = _scale(matrix, transform)
+    return _as_float32(matrix)

@@ -1,0 +1,42 @@
+"""Device choice and seeding: the two things every torch stage must agree on."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+from scrobin.errors import ScrobinError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """Map the config's ``device`` to a torch device.
+
+    ``auto`` picks CUDA when a GPU is visible, so one config serves a laptop and a GPU node.
+    Asking for ``cuda`` on a machine without one is an input error, not a silent CPU fallback.
+    """
+    if device not in DEVICE_CHOICES:
+        raise ScrobinError(f"device '{device}' is unknown: use one of {', '.join(DEVICE_CHOICES)}")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ScrobinError("device 'cuda' was requested but no GPU is visible: set device: auto or cpu")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed Python, numpy and torch, and return a numpy Generator for explicit use.
+
+    Deterministic algorithms are requested where torch offers them without erroring, so CPU runs
+    repeat bit for bit given the seed.
+    """
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return np.random.default_rng(seed)

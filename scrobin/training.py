@@ -1,0 +1,182 @@
+"""Mini-batch training of the classifier, standard or adversarial, with early stopping.
+
+Batches are gathered row-wise from ``X`` (dense or sparse) and densified one at a time, so a
+million-cell sparse matrix is never densified whole. An ``adversary`` callable turns a clean batch
+into adversarial cells against the current weights (Madry-style training); without one the
+training is standard.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+Adversary = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class TrainingSettings:
+    """The ``train`` config section, plus the share of each batch that is adversarial."""
+
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 500
+    max_epochs: int = 100
+    early_stopping_patience: int = 10
+    class_weighting: str = "none"
+    adversarial_fraction: float = 0.5
+
+    @classmethod
+    def from_config(cls, train: dict, adversarial_fraction: float = 0.5) -> "TrainingSettings":
+        return cls(**train, adversarial_fraction=adversarial_fraction)
+
+
+@dataclass
+class TrainingHistory:
+    """Per-epoch losses and accuracies; ``best_epoch`` is the one whose weights were kept."""
+
+    epochs: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    seconds: float = 0.0
+
+
+def dense_rows(matrix, rows: np.ndarray) -> np.ndarray:
+    """Rows of a dense or sparse matrix as a dense float32 block."""
+    block = matrix[rows]
+    return (block.toarray() if sp.issparse(block) else np.asarray(block)).astype(np.float32, copy=False)
+
+
+def batches(n_rows: int, batch_size: int, rng: np.random.Generator | None = None):
+    """Row-index batches; shuffled when a generator is given."""
+    order = rng.permutation(n_rows) if rng is not None else np.arange(n_rows)
+    for start in range(0, n_rows, batch_size):
+        yield order[start:start + batch_size]
+
+
+def class_weights(labels: np.ndarray, n_classes: int, rule: str) -> torch.Tensor | None:
+    """Inverse-frequency weights for ``balanced``, so rare types weigh as much as common ones."""
+    if rule == "none":
+        return None
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    weights = np.where(counts > 0, counts.sum() / (n_classes * np.maximum(counts, 1)), 0.0)
+    return torch.as_tensor(weights, dtype=torch.float32)
+
+
+def predict_logits(model: nn.Module, matrix, batch_size: int = 4096) -> np.ndarray:
+    """Logits for every row, in eval mode, batched."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    outputs = []
+    with torch.no_grad():
+        for rows in batches(matrix.shape[0], batch_size):
+            outputs.append(model(torch.from_numpy(dense_rows(matrix, rows)).to(device)).cpu().numpy())
+    model.train(was_training)
+    return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
+
+
+def _batch_loss(model, loss_fn, x, y, adversary, adversarial_fraction):
+    if adversary is None:
+        logits = model(x)
+        return loss_fn(logits, y), logits
+    x_adv = adversary(model, x, y)
+    logits = model(torch.cat([x, x_adv]))
+    clean_loss = loss_fn(logits[: len(x)], y)
+    adversarial_loss = loss_fn(logits[len(x):], y)
+    loss = (1 - adversarial_fraction) * clean_loss + adversarial_fraction * adversarial_loss
+    return loss, logits[: len(x)]
+
+
+def _evaluate(model, loss_fn, matrix, labels, batch_size, device, adversary, adversarial_fraction):
+    model.eval()
+    total_loss, correct = 0.0, 0
+    for rows in batches(matrix.shape[0], batch_size):
+        x = torch.from_numpy(dense_rows(matrix, rows)).to(device)
+        y = torch.from_numpy(labels[rows]).to(device)
+        with torch.set_grad_enabled(adversary is not None):
+            loss, logits = _batch_loss(model, loss_fn, x, y, adversary, adversarial_fraction)
+        total_loss += float(loss.detach()) * len(rows)
+        correct += int((logits.argmax(1) == y).sum())
+    return total_loss / matrix.shape[0], correct / matrix.shape[0]
+
+
+def train_classifier(
+    model: nn.Module,
+    x_train,
+    y_train: np.ndarray,
+    settings: TrainingSettings,
+    seed: int,
+    x_val=None,
+    y_val: np.ndarray | None = None,
+    adversary: Adversary | None = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> TrainingHistory:
+    """Train ``model`` in place and return its history; the best validation epoch's weights are kept.
+
+    Parameters
+    ----------
+    model
+        Network mapping cells x genes to logits, already on its device.
+    x_train, y_train
+        Training cells (dense or sparse) and integer class codes.
+    settings
+        Optimisation settings (``train`` config section).
+    seed
+        Seeds the batch order, so runs repeat exactly on CPU.
+    x_val, y_val
+        Validation cells for early stopping; without them all ``max_epochs`` run.
+    adversary
+        ``adversary(model, x, y) -> x_adv`` crafted against the current weights every batch; the
+        batch loss mixes clean and adversarial cells by ``settings.adversarial_fraction``.
+    """
+    device = next(model.parameters()).device
+    n_classes = model(torch.zeros(1, x_train.shape[1], device=device)).shape[1]
+    weights = class_weights(y_train, n_classes, settings.class_weighting)
+    loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
+    optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    rng = np.random.default_rng(seed)
+    history = TrainingHistory()
+    has_validation = x_val is not None and y_val is not None and len(y_val) > 0
+    best_loss, best_state, stale = np.inf, copy.deepcopy(model.state_dict()), 0
+    started = time.perf_counter()
+    for epoch in range(1, settings.max_epochs + 1):
+        model.train()
+        seen, loss_sum, correct = 0, 0.0, 0
+        for rows in batches(x_train.shape[0], settings.batch_size, rng):
+            x = torch.from_numpy(dense_rows(x_train, rows)).to(device)
+            y = torch.from_numpy(y_train[rows]).to(device)
+            loss, logits = _batch_loss(model, loss_fn, x, y, adversary, settings.adversarial_fraction)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            seen += len(rows)
+            loss_sum += float(loss.detach()) * len(rows)
+            correct += int((logits.detach().argmax(1) == y).sum())
+        record = {"epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen}
+        if has_validation:
+            val_loss, val_accuracy = _evaluate(
+                model, loss_fn, x_val, y_val, settings.batch_size, device, adversary, settings.adversarial_fraction
+            )
+            record.update(validation_loss=val_loss, validation_accuracy=val_accuracy)
+            if val_loss < best_loss - 1e-6:
+                best_loss, best_state, stale, history.best_epoch = val_loss, copy.deepcopy(model.state_dict()), 0, epoch
+            else:
+                stale += 1
+        else:
+            history.best_epoch = epoch
+        history.epochs.append(record)
+        log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+        if has_validation and settings.early_stopping_patience and stale >= settings.early_stopping_patience:
+            break
+    if has_validation:
+        model.load_state_dict(best_state)
+    model.eval()
+    history.seconds = time.perf_counter() - started
+    return history

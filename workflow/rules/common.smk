@@ -1,0 +1,43 @@
+# Config validation, the dataset table and the target lists. No rules here.
+import os
+import sys
+
+from snakemake.utils import validate
+
+# Jobs import the scrobin package from this checkout, also inside per-rule conda envs.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
+sys.path.insert(0, workflow.basedir)
+
+from scrobin.errors import ScrobinError
+from scrobin.config import validate_config
+from scrobin.checks import check_sources
+
+
+def fail(message):
+    """Stop before any job with one line instead of a traceback."""
+    sys.stderr.write(f"scrobin: {message}\n")
+    sys.exit(1)
+
+
+try:
+    config = validate_config(config)
+    validate(config, "../schemas/config.schema.yaml")
+    check_sources(config, cache_dir=".snakemake/scrobin-checks")
+except ScrobinError as error:
+    fail(error)
+
+DATASETS = sorted(config["datasets"])
+REGIMES = ["standard"] + config["adversarial_training"]["regimes"]
+
+
+wildcard_constraints:
+    ds="|".join(DATASETS),
+    regime="|".join(REGIMES),
+
+
+def all_targets():
+    targets = []
+    for ds in DATASETS:
+        targets.append(f"results/{ds}/prepared.h5ad")
+        targets += expand("results/{ds}/models/{regime}.pt", ds=ds, regime=REGIMES)
+    return targets

@@ -1,0 +1,84 @@
+def standard_model_if_needed(wildcards):
+    """one_shot adversarial training attacks the finished standard model; Madry-style does not need it."""
+    if config["adversarial_training"]["mode"] == "one_shot":
+        return f"results/{wildcards.ds}/models/standard.pt"
+    return []
+
+
+rule train:
+    input:
+        prepared="results/{ds}/prepared.h5ad",
+    output:
+        model="results/{ds}/models/standard.pt",
+        metrics="results/{ds}/metrics/standard.json",
+        per_class="results/{ds}/metrics/standard_per_class.tsv",
+        history="results/{ds}/metrics/standard_history.tsv",
+        confusion=report(
+            "results/{ds}/figures/confusion_standard.png",
+            caption="../report/confusion.rst",
+            category="{ds}",
+            subcategory="1 classifier",
+            labels={"figure": "confusion matrix", "model": "standard"},
+        ),
+        curves=report(
+            "results/{ds}/figures/training_standard.png",
+            caption="../report/training_curves.rst",
+            category="{ds}",
+            subcategory="1 classifier",
+            labels={"figure": "training curves", "model": "standard"},
+        ),
+    log:
+        "logs/{ds}/train_standard.log",
+    benchmark:
+        "benchmarks/{ds}/train_standard.tsv"
+    params:
+        config=config,
+        regime="standard",
+    threads: 2
+    resources:
+        gpu=0,
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../../scripts/train.py"
+
+
+rule adv_train:
+    input:
+        prepared="results/{ds}/prepared.h5ad",
+        standard=standard_model_if_needed,
+    output:
+        model="results/{ds}/models/{regime}.pt",
+        metrics="results/{ds}/metrics/{regime}.json",
+        per_class="results/{ds}/metrics/{regime}_per_class.tsv",
+        history="results/{ds}/metrics/{regime}_history.tsv",
+        confusion=report(
+            "results/{ds}/figures/confusion_{regime}.png",
+            caption="../report/confusion.rst",
+            category="{ds}",
+            subcategory="1 classifier",
+            labels={"figure": "confusion matrix", "model": "{regime}"},
+        ),
+        curves=report(
+            "results/{ds}/figures/training_{regime}.png",
+            caption="../report/training_curves.rst",
+            category="{ds}",
+            subcategory="1 classifier",
+            labels={"figure": "training curves", "model": "{regime}"},
+        ),
+    wildcard_constraints:
+        regime="fgsm|pgd",
+    log:
+        "logs/{ds}/train_{regime}.log",
+    benchmark:
+        "benchmarks/{ds}/train_{regime}.tsv"
+    params:
+        config=config,
+        regime=lambda wildcards: wildcards.regime,
+    threads: 2
+    resources:
+        gpu=0,
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../../scripts/train.py"
