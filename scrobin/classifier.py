@@ -43,37 +43,33 @@ def build_network(n_genes: int, n_classes: int, model_config: Mapping, seed: int
     return MLPClassifier(n_genes, n_classes, model_config["hidden_sizes"], dropout).to(device)
 
 
-def attack_settings(attack_config: Mapping) -> dict:
-    """Keyword arguments of the native attacks from the ``attack`` config section."""
-    return {
-        "eps": attack_config["eps"],
-        "norm": attack_config["norm"],
-        "iterations": attack_config["pgd_iterations"],
-        "step_size": attack_config["pgd_step_size"],
-        "random_start": attack_config["pgd_random_start"],
-        "batch_size": attack_config["batch_size"],
-    }
+def native_attack_params(attack: str, attack_config: Mapping, seed: int) -> dict:
+    """Keyword arguments of the native ``fgsm`` / ``pgd`` from the ``attack`` config section."""
+    params = {"eps": attack_config["eps"], "norm": attack_config["norm"], "batch_size": attack_config["batch_size"]}
+    if attack == "pgd":
+        params.update(
+            iterations=attack_config["pgd_iterations"],
+            step_size=attack_config["pgd_step_size"],
+            random_start=attack_config["pgd_random_start"],
+            seed=seed,
+        )
+    return params
 
 
 def make_adversary(regime: str, attack_config: Mapping, seed: int) -> Callable:
-    """``adversary(model, x, y) -> x_adv`` for the regime, with a seeded random-start stream."""
+    """``adversary(model, x, y) -> x_adv`` for the regime.
+
+    One random-start generator serves the whole training run, so every batch draws fresh starts
+    while the run as a whole repeats exactly given the seed.
+    """
     from scrobin.attacks import fgsm, pgd
 
-    settings = attack_settings(attack_config)
+    params = native_attack_params(regime, attack_config, seed)
     if regime == "fgsm":
-        return lambda model, x, y: fgsm(model, x, y, eps=settings["eps"], norm=settings["norm"])
+        return lambda model, x, y: fgsm(model, x, y, **params)
+    params.pop("seed")
     generator = torch.Generator().manual_seed(seed)
-    return lambda model, x, y: pgd(
-        model,
-        x,
-        y,
-        eps=settings["eps"],
-        norm=settings["norm"],
-        iterations=settings["iterations"],
-        step_size=settings["step_size"],
-        random_start=settings["random_start"],
-        generator=generator,
-    )
+    return lambda model, x, y: pgd(model, x, y, generator=generator, **params)
 
 
 def one_shot_augmentation(standard: torch.nn.Module, x, y: np.ndarray, regime: str, attack_config: Mapping, seed: int):
@@ -81,7 +77,7 @@ def one_shot_augmentation(standard: torch.nn.Module, x, y: np.ndarray, regime: s
     from scrobin.attacks import run_attack
 
     dense = x.toarray() if sp.issparse(x) else np.asarray(x)
-    adversarial = run_attack(standard, dense, y, regime, attack_settings(attack_config), seed=seed)
+    adversarial = run_attack(standard, dense, y, regime, native_attack_params(regime, attack_config, seed))
     return np.concatenate([dense, adversarial]).astype(np.float32), np.concatenate([y, y])
 
 

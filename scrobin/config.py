@@ -81,7 +81,7 @@ def describe_error(error, schema: dict) -> str:
         )
     if error.validator == "type":
         return f"config: {where} = {error.instance!r} has the wrong type: expected {error.validator_value}"
-    if error.validator == "propertyNames":
+    if "propertyNames" in error.schema_path:
         return f"config: name {error.instance!r} in {where} must use only letters, digits, '_' or '-'"
     return f"config: {where}: {error.message}"
 

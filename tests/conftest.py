@@ -1,0 +1,41 @@
+"""Shared fixtures: small AnnData objects built in memory, fast enough for every test."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import torch
+
+torch.set_num_threads(1)
+
+
+def make_counts(n_cells: int = 120, n_genes: int = 40, n_types: int = 3, seed: int = 0, sparse: bool = True, base_rate: float = 3.0) -> ad.AnnData:
+    """Raw counts where each type over-expresses its own block of genes."""
+    rng = np.random.default_rng(seed)
+    types = np.repeat(np.arange(n_types), n_cells // n_types)
+    rates = np.full((n_cells, n_genes), base_rate)
+    block = n_genes // n_types
+    for t in range(n_types):
+        rates[types == t, t * block:(t + 1) * block] *= 4
+    counts = rng.poisson(rates).astype(np.float32)
+    adata = ad.AnnData(
+        X=sp.csr_matrix(counts) if sparse else counts,
+        obs=pd.DataFrame({"cell_type": pd.Categorical([f"type_{t}" for t in types])}, index=[f"cell{i}" for i in range(len(types))]),
+        var=pd.DataFrame(index=[f"gene{j}" for j in range(n_genes)]),
+    )
+    return adata
+
+
+@pytest.fixture
+def counts_adata() -> ad.AnnData:
+    return make_counts()
+
+
+@pytest.fixture
+def prepare_params() -> dict:
+    from scrobin.config import validate_config
+
+    return validate_config({"datasets": {"d": {"source": "simulate"}}})["prepare"]

@@ -1,0 +1,49 @@
+"""Config validation: defaults are filled, and every mistake gets one line naming the fix."""
+
+import pytest
+
+from scrobin.config import validate_config
+from scrobin.errors import ScrobinError
+
+PBMC = {"source": "scanpy:pbmc68k_reduced"}
+
+
+def test_defaults_are_filled():
+    config = validate_config({"datasets": {"pbmc": dict(PBMC)}})
+    assert config["prepare"]["n_top_genes"] == 2500
+    assert config["model"]["hidden_sizes"] == [500, 250, 100, 80, 60, 40, 20]
+    assert config["datasets"]["pbmc"]["label_key"] == "bulk_labels"
+    assert config["datasets"]["pbmc"]["input_state"] == "auto"
+
+
+def test_simulation_takes_the_workflow_seed_unless_it_has_its_own():
+    config = validate_config({"seed": 7, "datasets": {"a": {"source": "simulate"}, "b": {"source": "simulate", "simulation": {"seed": 3}}}})
+    assert config["datasets"]["a"]["simulation"]["seed"] == 7
+    assert config["datasets"]["b"]["simulation"]["seed"] == 3
+
+
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        ({"datasets": {"p": PBMC}, "prepare": {"n_top_gene": 10}}, "unknown key 'n_top_gene' in prepare: did you mean 'n_top_genes'?"),
+        ({"datasets": {"p": PBMC}, "sed": 1}, "unknown key 'sed' in config: did you mean 'seed'?"),
+        ({"datasets": {"p": {**PBMC, "lable_key": "x"}}}, "unknown key 'lable_key' in datasets.p: did you mean 'label_key'?"),
+        ({"datasets": {"p": PBMC}, "device": "gpu"}, "device = 'gpu' is not allowed: use one of auto, cpu, cuda"),
+        ({"datasets": {"p": PBMC}, "train": {"batch_size": "big"}}, "train.batch_size = 'big' has the wrong type"),
+        ({"datasets": {"p": {"source": "s3://bucket/x"}}}, "is not a known source"),
+        ({"datasets": {"p": {"source": "scanpy:pbmc3k"}}}, "unknown bundled dataset 'pbmc3k'"),
+        ({"datasets": {"p": {"source": "missing.h5ad", "label_key": "x"}}}, "file 'missing.h5ad' does not exist"),
+        ({"datasets": {"p": {"source": "missing.h5ad"}}}, "needs label_key"),
+        ({"datasets": {"p": {"source": "simulate", "simulation": {"n_cell": 5}}}}, "unknown simulation parameter 'n_cell'"),
+        ({"datasets": {"bad name": PBMC}}, "must use only letters"),
+        ({"datasets": {}}, "datasets"),
+        ({}, "missing the required key 'datasets'"),
+        ({"datasets": {"p": PBMC}, "model": {"hidden_sizes": [10, 5], "dropout": [0.1]}}, "one dropout rate per hidden layer"),
+    ],
+)
+def test_bad_config_gets_one_line(config, expected):
+    with pytest.raises(ScrobinError) as caught:
+        validate_config(config)
+    message = str(caught.value)
+    assert expected in message
+    assert "\n" not in message

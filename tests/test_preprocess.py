@@ -1,0 +1,103 @@
+"""Preprocessing: input-state detection, gene selection, split and transform replay."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from scrobin.errors import ScrobinError
+from scrobin.prepare import prepare_dataset, stratified_split
+from scrobin.preprocess import apply_transform, detect_input_state, normalize_log1p
+
+from conftest import make_counts
+
+SPEC = {"source": "x.h5ad", "label_key": "cell_type", "input_state": "auto"}
+
+
+def test_detects_counts_lognorm_and_scaled(counts_adata):
+    counts = counts_adata.X
+    lognorm = normalize_log1p(counts, 1e4)
+    dense = lognorm.toarray()
+    scaled = (dense - dense.mean(0)) / dense.std(0)
+    assert detect_input_state(counts) == "counts"
+    assert detect_input_state(lognorm) == "lognorm"
+    assert detect_input_state(scaled) == "scaled"
+    with pytest.raises(ScrobinError, match="set input_state"):
+        detect_input_state(counts.toarray() * 1000.5)
+
+
+def test_counts_run_every_step_and_keep_the_requested_number_of_genes(counts_adata, prepare_params):
+    prepared = prepare_dataset(counts_adata, "d", SPEC, {**prepare_params, "n_top_genes": 15, "min_gene_counts": 1}, seed=0)
+    transform = prepared.uns["scrobin"]["transform"]
+    assert transform["steps"] == ["filter_genes", "normalize_total", "log1p", "highly_variable_genes", "scale"]
+    assert prepared.n_vars == 15
+    assert prepared.X.dtype == np.float32
+    train = prepared.obs["split"].to_numpy() == "train"
+    assert np.allclose(prepared.X[train].mean(0), 0, atol=1e-4)
+    assert np.allclose(prepared.X[train].std(0, ddof=1), 1, atol=1e-3)
+    assert sp.issparse(prepared.layers["lognorm"])
+
+
+def test_gene_filter_uses_min_counts(counts_adata, prepare_params):
+    counts_adata.X[:, 0] = 0
+    counts_adata.X.eliminate_zeros()
+    prepared = prepare_dataset(counts_adata, "d", SPEC, prepare_params, seed=0)
+    assert "gene0" not in prepared.var_names
+    assert prepared.n_vars == counts_adata.n_vars - 1
+
+
+def test_lognorm_input_skips_normalisation(counts_adata, prepare_params):
+    counts_adata.X = normalize_log1p(counts_adata.X, 1e4)
+    prepared = prepare_dataset(counts_adata, "d", SPEC, prepare_params, seed=0)
+    assert prepared.uns["scrobin"]["transform"]["steps"] == ["highly_variable_genes", "scale"]
+
+
+def test_scaled_input_is_used_as_is(counts_adata, prepare_params):
+    dense = normalize_log1p(counts_adata.X, 1e4).toarray()
+    counts_adata.X = ((dense - dense.mean(0)) / dense.std(0)).astype(np.float32)
+    prepared = prepare_dataset(counts_adata, "d", SPEC, prepare_params, seed=0)
+    assert prepared.uns["scrobin"]["transform"]["steps"] == ["top_variance_genes"]
+    assert np.array_equal(prepared.X, counts_adata.X)
+
+
+def test_config_overrides_detection(counts_adata, prepare_params):
+    prepared = prepare_dataset(counts_adata, "d", {**SPEC, "input_state": "lognorm"}, prepare_params, seed=0)
+    assert "normalize_total" not in prepared.uns["scrobin"]["transform"]["steps"]
+
+
+def test_unscaled_output_stays_sparse(counts_adata, prepare_params):
+    prepared = prepare_dataset(counts_adata, "d", SPEC, {**prepare_params, "scale": False}, seed=0)
+    assert sp.issparse(prepared.X) and prepared.X.dtype == np.float32
+
+
+def test_split_is_stratified_and_deterministic():
+    labels = pd.Series(np.repeat(["a", "b", "c"], [100, 50, 10]))
+    first = stratified_split(labels, 0.2, 0.1, seed=3)
+    assert np.array_equal(first, stratified_split(labels, 0.2, 0.1, seed=3))
+    assert not np.array_equal(first, stratified_split(labels, 0.2, 0.1, seed=4))
+    table = pd.crosstab(labels, first)
+    assert table.loc["a", "test"] == 20 and table.loc["b", "test"] == 10 and table.loc["c", "test"] == 2
+    assert table.loc["a", "validation"] == 10 and table.loc["c", "validation"] == 1
+    assert (table > 0).all().all()
+
+
+def test_transform_replay_on_new_cells_equals_stored_x(prepare_params):
+    adata = make_counts(n_cells=150, n_genes=60, seed=2)
+    prepared = prepare_dataset(adata, "d", SPEC, {**prepare_params, "n_top_genes": 20}, seed=0)
+    transform = prepared.uns["scrobin"]["transform"]
+    shuffled = adata[::-1, ::-1]  # other cell and gene order: matched by name
+    replayed = apply_transform(shuffled.X, shuffled.var_names, transform)
+    order = pd.Index(shuffled.obs_names).get_indexer(prepared.obs_names)
+    assert np.allclose(replayed[order], prepared.X, atol=1e-5)
+    with pytest.raises(ScrobinError, match="lack 1 of the"):
+        apply_transform(adata.X[:, 1:], adata.var_names[1:], transform)
+
+
+def test_transform_survives_h5ad_round_trip(tmp_path, prepare_params):
+    import anndata as ad
+
+    adata = make_counts(seed=5)
+    prepared = prepare_dataset(adata, "d", SPEC, prepare_params, seed=0)
+    prepared.write_h5ad(tmp_path / "p.h5ad")
+    transform = ad.read_h5ad(tmp_path / "p.h5ad").uns["scrobin"]["transform"]
+    assert np.allclose(apply_transform(adata.X, adata.var_names, transform), prepared.X, atol=1e-5)

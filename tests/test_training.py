@@ -1,0 +1,142 @@
+"""Classifier training, model files and the refusal of mismatched cells."""
+
+import numpy as np
+import pytest
+import torch
+
+from scrobin.classifier import fit_classifier
+from scrobin.config import validate_config
+from scrobin.errors import ScrobinError
+from scrobin.model_store import check_compatible, load_model, save_model
+from scrobin.network import MLPClassifier
+from scrobin.prepare import prepare_dataset
+from scrobin.training import TrainingSettings, class_weights, predict_logits, train_classifier
+
+from conftest import make_counts
+
+SPEC = {"source": "x.h5ad", "label_key": "cell_type", "input_state": "auto"}
+
+
+@pytest.fixture(scope="module")
+def config():
+    return validate_config(
+        {
+            "datasets": {"d": {"source": "simulate"}},
+            "model": {"hidden_sizes": [16, 8], "dropout": [0.1, 0.0]},
+            "train": {"batch_size": 32, "max_epochs": 25, "learning_rate": 0.01, "early_stopping_patience": 5},
+            "device": "cpu",
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def prepared(config):
+    return prepare_dataset(make_counts(n_cells=150, n_genes=30), "d", SPEC, config["prepare"], seed=0)
+
+
+def test_paper_architecture():
+    model = MLPClassifier(100, 4)
+    widths = [m.out_features for m in model.layers if isinstance(m, torch.nn.Linear)]
+    assert widths == [500, 250, 100, 80, 60, 40, 20, 4]
+    rates = [m.p for m in model.layers if isinstance(m, torch.nn.Dropout)]
+    assert rates == [0.1, 0.2]
+
+
+def test_standard_training_learns_and_is_deterministic(config, prepared):
+    model, metadata, history = fit_classifier(prepared, config, "standard", torch.device("cpu"))
+    assert metadata["metrics"]["accuracy"] >= 0.9
+    assert set(metadata["metrics"]["per_class_f1"]) == {"type_0", "type_1", "type_2"}
+    assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
+    again, _, _ = fit_classifier(prepared, config, "standard", torch.device("cpu"))
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 5)).astype(np.float32)
+    y = rng.integers(0, 2, 60)  # labels unrelated to x: validation loss soon rises
+    model = MLPClassifier(5, 2, [64], {})
+    settings = TrainingSettings(batch_size=20, max_epochs=200, early_stopping_patience=3, learning_rate=0.05)
+    history = train_classifier(model, x[:40], y[:40], settings, 0, x[40:], y[40:])
+    assert len(history.epochs) < 200
+    assert len(history.epochs) - history.best_epoch == 3
+
+
+def test_balanced_class_weights():
+    weights = class_weights(np.array([0, 0, 0, 1]), 2, "balanced")
+    assert torch.allclose(weights, torch.tensor([4 / 6, 2.0]))
+    assert class_weights(np.array([0, 1]), 2, "none") is None
+
+
+def test_sparse_and_dense_training_agree(config, prepared):
+    import scipy.sparse as sp
+
+    x = prepared.X[:64]
+    y = prepared.obs["cell_type"].cat.codes.to_numpy()[:64].astype(np.int64)
+    settings = TrainingSettings(batch_size=16, max_epochs=2)
+    models = []
+    for matrix in (x, sp.csr_matrix(x)):
+        torch.manual_seed(0)
+        model = MLPClassifier(x.shape[1], 3, [8], {})
+        train_classifier(model, matrix, y, settings, 0)
+        models.append(model)
+    assert np.allclose(predict_logits(models[0], x), predict_logits(models[1], x), atol=1e-6)
+
+
+def test_model_file_round_trip_and_mismatch(tmp_path, config, prepared):
+    model, metadata, _ = fit_classifier(prepared, {**config, "train": {**config["train"], "max_epochs": 2}}, "standard", torch.device("cpu"))
+    path = tmp_path / "model.pt"
+    save_model(path, model, metadata)
+    loaded, meta = load_model(path)
+    assert np.allclose(predict_logits(loaded, prepared.X), predict_logits(model, prepared.X))
+    assert meta["classes"] == metadata["classes"] and meta["genes"] == metadata["genes"]
+    transform = prepared.uns["scrobin"]["transform"]
+    check_compatible(meta, prepared.var_names, transform)
+    with pytest.raises(ScrobinError, match="model genes missing"):
+        check_compatible(meta, list(prepared.var_names[1:]) + ["other"], transform)
+    with pytest.raises(ScrobinError, match="another order"):
+        check_compatible(meta, list(prepared.var_names[::-1]), transform)
+    with pytest.raises(ScrobinError, match="'scale_mean' differs"):
+        check_compatible(meta, prepared.var_names, {**transform, "scale_mean": transform["scale_mean"] + 1})
+    payload = torch.load(path, weights_only=True)  # loads without unpickling arbitrary objects
+    assert set(payload) == {"state_dict", "metadata_json"}
+
+
+def _robustness_config(config, mode):
+    return {**config, "attack": {**config["attack"], "eps": 1.0, "pgd_iterations": 5},
+            "model": {"hidden_sizes": [64, 32], "dropout": [0.0, 0.0]},
+            "train": {**config["train"], "max_epochs": 80, "early_stopping_patience": 0},
+            "adversarial_training": {**config["adversarial_training"], "mode": mode}}
+
+
+def test_madry_training_resists_a_fresh_attack(config):
+    from scrobin.attacks import pgd
+    from scrobin.classifier import split_cells
+
+    config = _robustness_config(config, "madry")
+    prepared = prepare_dataset(make_counts(n_cells=150, n_genes=30, base_rate=30.0), "d", SPEC, config["prepare"], seed=0)
+    standard, _, _ = fit_classifier(prepared, config, "standard", torch.device("cpu"))
+    robust, metadata, _ = fit_classifier(prepared, config, "pgd", torch.device("cpu"))
+    assert metadata["attack"]["eps"] == 1.0 and metadata["adversarial_training"]["mode"] == "madry"
+    x, y = split_cells(prepared, "test")
+
+    def robust_accuracy(model):  # fresh white-box attack against the model evaluated
+        adversarial = pgd(model, x, y, eps=1.0, iterations=10, random_start=True, seed=1)
+        return float((predict_logits(model, adversarial).argmax(1) == y).mean())
+
+    assert robust_accuracy(robust) > robust_accuracy(standard) + 0.15
+
+
+def test_one_shot_augmentation_learns_the_standard_models_adversarial_cells(config):
+    from scrobin.attacks import pgd
+    from scrobin.classifier import split_cells
+
+    config = _robustness_config(config, "one_shot")
+    prepared = prepare_dataset(make_counts(n_cells=150, n_genes=30, base_rate=30.0), "d", SPEC, config["prepare"], seed=0)
+    standard, _, _ = fit_classifier(prepared, config, "standard", torch.device("cpu"))
+    augmented, _, _ = fit_classifier(prepared, config, "pgd", torch.device("cpu"), standard=standard)
+    x, y = split_cells(prepared, "test")
+    transferred = pgd(standard, x, y, eps=1.0, iterations=10)  # the published (transfer) evaluation
+    accuracy = {name: float((predict_logits(m, transferred).argmax(1) == y).mean()) for name, m in [("standard", standard), ("augmented", augmented)]}
+    assert accuracy["augmented"] > accuracy["standard"] + 0.15
