@@ -1,5 +1,10 @@
 """Rule prepare: load a dataset, check it, preprocess and split it into prepared.h5ad."""
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the checkout's scrobin, also in conda envs)
+
 from scrobin.datasets import load_dataset
 from scrobin.entrypoint import run_rule
 from scrobin.prepare import prepare_dataset

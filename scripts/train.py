@@ -1,5 +1,10 @@
 """Rules train and adv_train: fit one regime's classifier, evaluate it on the test split, save it."""
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the checkout's scrobin, also in conda envs)
+
 import json
 
 import anndata as ad

@@ -1,11 +1,9 @@
 # Config validation, the dataset table and the target lists. No rules here.
-import os
 import sys
 
 from snakemake.utils import validate
 
-# Jobs import the scrobin package from this checkout, also inside per-rule conda envs.
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
+# The workflow imports the scrobin package of this checkout; rule scripts do the same.
 sys.path.insert(0, workflow.basedir)
 
 from scrobin.errors import ScrobinError
@@ -41,3 +39,10 @@ def all_targets():
         targets.append(f"results/{ds}/prepared.h5ad")
         targets += expand("results/{ds}/models/{regime}.pt", ds=ds, regime=REGIMES)
     return targets
+
+
+def standard_model_if_needed(wildcards):
+    """one_shot adversarial training attacks the finished standard model; Madry-style does not need it."""
+    if config["adversarial_training"]["mode"] == "one_shot":
+        return f"results/{wildcards.ds}/models/standard.pt"
+    return []

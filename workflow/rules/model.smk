@@ -1,10 +1,3 @@
-def standard_model_if_needed(wildcards):
-    """one_shot adversarial training attacks the finished standard model; Madry-style does not need it."""
-    if config["adversarial_training"]["mode"] == "one_shot":
-        return f"results/{wildcards.ds}/models/standard.pt"
-    return []
-
-
 rule train:
     input:
         prepared="results/{ds}/prepared.h5ad",

@@ -1,0 +1,7 @@
+"""Evaluation of gene rankings: does an explanation find what is known, and is it faithful?
+
+One module per question: ``ground_truth`` (key genes of simulated data recovered beyond chance),
+``de`` (overlap with differential expression), ``faithfulness`` (deletion and insertion curves),
+``stability`` (captum's sensitivity and infidelity), and ``figures`` (their plots). Every
+comparison carries its chance baseline, since the published key-gene counts were below chance.
+"""

@@ -1,0 +1,105 @@
+"""validate_enrichment_config: defaults filled in, every bad value refused with one line naming it."""
+
+from __future__ import annotations
+
+import pytest
+
+from scrobin.enrichment import DEFAULTS, enrich_with_config, validate_enrichment_config
+from scrobin.enrichment.config import validate_organism
+from scrobin.errors import ScrobinError
+
+
+@pytest.fixture
+def gmt_path(tmp_path):
+    path = tmp_path / "library.gmt"
+    path.write_text("REACTOME_ONE\turl\tA\tB\tC\nWP_TWO\turl\tC\tD\tE\n")
+    return str(path)
+
+
+def test_defaults_fill_an_empty_block():
+    settings = validate_enrichment_config(None)
+    assert settings == DEFAULTS
+    assert settings["sources"] == ["GO:BP", "GO:CC", "REAC"]
+    assert settings["significance_method"] == "fdr" and settings["backend"] == "auto"
+
+
+def test_given_values_override_defaults(gmt_path):
+    block = {"backend": "gmt", "gmt_path": gmt_path, "sources": ("WP",), "threshold": 0.1}
+    settings = validate_enrichment_config(block)
+    assert settings["sources"] == ["WP"] and settings["threshold"] == 0.1
+    assert settings["max_attempts"] == DEFAULTS["max_attempts"]
+
+
+@pytest.mark.parametrize(
+    ("block", "names"),
+    [
+        ({"treshold": 0.05}, "'treshold' is unknown"),
+        ({"backend": "david"}, "backend 'david' is unknown"),
+        ({"sources": ["GO:XX"]}, "sources 'GO:XX' is unknown"),
+        ({"sources": "GO:BP"}, "sources must be a non-empty list"),
+        ({"sources": []}, "sources must be a non-empty list"),
+        ({"sources": ["REAC", "REAC"]}, "lists a source twice"),
+        ({"significance_method": "holm"}, "significance_method 'holm' is unknown"),
+        ({"threshold": 0}, "threshold 0 is not in (0, 1]"),
+        ({"threshold": 1.5}, "threshold 1.5 is not in (0, 1]"),
+        ({"threshold": "0.05"}, "threshold '0.05' is not in (0, 1]"),
+        ({"threshold": True}, "threshold True is not in (0, 1]"),
+        ({"min_set_size": 0}, "min_set_size 0 is not a positive integer"),
+        ({"max_attempts": 2.5}, "max_attempts 2.5 is not a positive integer"),
+        ({"min_set_size": 10, "max_set_size": 5}, "max_set_size is below min_set_size"),
+        ({"timeout_s": 0}, "timeout_s 0 is not a positive number"),
+        ({"backoff_s": -1}, "backoff_s -1 is not a number >= 0"),
+        ({"gprofiler_url": "biit.cs.ut.ee"}, "gprofiler_url 'biit.cs.ut.ee' is not an http(s) URL"),
+        ({"all_results": "yes"}, "all_results 'yes' is not a boolean"),
+        ({"cache_dir": 3}, "cache_dir 3 is not a path"),
+        ({"gmt_path": "/no/such/file.gmt"}, "gmt_path '/no/such/file.gmt' does not exist"),
+    ],
+)
+def test_bad_values_are_refused_with_one_line(block, names):
+    with pytest.raises(ScrobinError) as error:
+        validate_enrichment_config({"backend": "gprofiler", **block} if "gmt_path" not in block else block)
+    message = str(error.value)
+    assert names in message
+    assert "\n" not in message and ": " in message  # one line: the problem, then the fix
+
+
+def test_missing_gmt_is_fine_when_only_gprofiler_is_asked():
+    settings = validate_enrichment_config({"backend": "gprofiler", "gmt_path": "/no/such/file.gmt"})
+    assert settings["backend"] == "gprofiler"
+
+
+def test_offline_backend_needs_a_source_the_gmt_has(gmt_path):
+    with pytest.raises(ScrobinError, match="no sets for enrichment.sources .*add one of REAC, WP"):
+        validate_enrichment_config({"backend": "auto", "gmt_path": gmt_path, "sources": ["GO:BP"]})
+
+
+def test_gmt_without_known_prefixes_is_refused(tmp_path):
+    path = tmp_path / "custom.gmt"
+    path.write_text("MYSET\turl\tA\tB\n")
+    with pytest.raises(ScrobinError, match="no set named with a known prefix"):
+        validate_enrichment_config({"backend": "gmt", "gmt_path": str(path), "sources": ["REAC"]})
+
+
+def test_g_scs_is_refused_for_the_offline_backend_only(gmt_path):
+    with pytest.raises(ScrobinError, match="g_SCS needs g:Profiler"):
+        validate_enrichment_config({"backend": "gmt", "gmt_path": gmt_path, "significance_method": "g_SCS"})
+    settings = validate_enrichment_config({"backend": "auto", "gmt_path": gmt_path, "significance_method": "g_SCS"})
+    assert settings["significance_method"] == "g_SCS"
+
+
+def test_organism_ids_are_checked():
+    assert validate_organism("mmusculus") == "mmusculus"
+    for bad in ("Homo sapiens", "", None, "hsapiens1"):
+        with pytest.raises(ScrobinError, match="is not a g:Profiler organism id"):
+            validate_organism(bad)
+
+
+def test_enrich_with_config_passes_the_block_through(gmt_path):
+    table, info = enrich_with_config(
+        {"cells": ["A", "B", "C"]},
+        ["A", "B", "C", "D", "E", "F", "G", "H"],
+        "hsapiens",
+        {"backend": "gmt", "gmt_path": gmt_path, "sources": ["REAC", "WP"], "min_set_size": 2, "all_results": True},
+    )
+    assert info["backend"] == "gmt" and info["requested_backend"] == "gmt"
+    assert set(table["term_id"]) == {"REACTOME_ONE", "WP_TWO"}

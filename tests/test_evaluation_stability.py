@@ -1,0 +1,87 @@
+"""Stability metrics: smooth explanations are stable, exact ones have no infidelity, runs repeat."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from captum.attr import Saliency
+from torch import nn
+
+from scrobin.errors import ScrobinError
+from scrobin.evaluation.figures import plot_stability
+from scrobin.evaluation.stability import stability_scores
+
+N_GENES, N_CLASSES = 20, 3
+
+
+@pytest.fixture(scope="module")
+def linear_case():
+    torch.manual_seed(0)
+    model = nn.Linear(N_GENES, N_CLASSES)
+    x = torch.rand(40, N_GENES) + 0.5
+    with torch.no_grad():
+        target = model(x).argmax(dim=1)
+    return model, x, target
+
+
+def _gradient_times_input(model):
+    """Exact contributions to a logit of a linear model: x_j * W_tj (bias is the baseline)."""
+    return lambda x, target: x * model.weight[target].detach()
+
+
+def test_smooth_explanation_has_small_finite_sensitivity(linear_case):
+    model, x, target = linear_case
+    smooth = stability_scores(model, _gradient_times_input(model), x, target, n_cells=16,
+                              perturb_radius=0.02, output="logits")
+    assert np.isfinite(smooth["sensitivity_max"])
+    assert 0.0 < smooth["sensitivity_max"] < 0.1
+    noisy = stability_scores(model, lambda x, target: torch.randn_like(x), x, target, n_cells=16,
+                             output="logits")
+    assert noisy["sensitivity_max"] > 1.0
+    assert smooth["n_cells"] == 16
+
+
+def test_exact_attributions_have_zero_infidelity_and_random_ones_do_not(linear_case):
+    model, x, target = linear_case
+    exact = stability_scores(model, _gradient_times_input(model), x, target, output="logits",
+                             multiply_by_inputs=True, removal_fraction=0.3)
+    assert exact["infidelity"] < 1e-8
+    shuffled = stability_scores(model, lambda x, t: torch.rand_like(x), x, target, output="logits",
+                                multiply_by_inputs=True, removal_fraction=0.3)
+    assert shuffled["infidelity"] > 1e-3
+
+
+def test_gradient_explanations_run_although_captum_disables_grad(linear_case):
+    model, x, target = linear_case
+    saliency = Saliency(model)
+    scores = stability_scores(
+        model, lambda x, target: saliency.attribute(x.requires_grad_(), target=target, abs=False),
+        x, target, multiply_by_inputs=False, output="logits", n_cells=8)
+    # A linear model's gradient is its weight row: constant in x, and exact for additive noise.
+    assert scores["sensitivity_max"] == pytest.approx(0.0, abs=1e-6)
+    assert scores["infidelity"] < 1e-8
+
+
+def test_scores_repeat_with_the_seed_and_change_with_another(linear_case):
+    model, x, target = linear_case
+    explain = _gradient_times_input(model)
+    first = stability_scores(model, explain, x, target, n_cells=10, seed=1)
+    assert first == stability_scores(model, explain, x, target, n_cells=10, seed=1)
+    assert first != stability_scores(model, explain, x, target, n_cells=10, seed=2)
+
+
+def test_bad_options_are_one_line_errors(linear_case):
+    model, x, target = linear_case
+    with pytest.raises(ScrobinError, match="output 'loss' is unknown"):
+        stability_scores(model, _gradient_times_input(model), x, target, output="loss")
+    with pytest.raises(ScrobinError, match="3 targets were given for 40 cells"):
+        stability_scores(model, _gradient_times_input(model), x, target[:3])
+
+
+def test_stability_figure(tmp_path):
+    table = pd.DataFrame({"method": ["saliency", "saliency", "deeplift", "deeplift"],
+                          "regime": ["standard", "pgd"] * 2,
+                          "sensitivity_max": [0.3, 0.1, 0.2, 0.05],
+                          "infidelity": [0.02, 0.01, 0.03, 0.02]})
+    path = plot_stability(table, tmp_path / "stability.png")
+    assert path.exists() and path.stat().st_size > 0

@@ -1,0 +1,113 @@
+"""The real DAG run by Snakemake on the tiny test config, in a temporary directory.
+
+One session-wide run feeds every check here, so CI exercises every stage once.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import anndata as ad
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(workdir: Path, *args: str, config: Path | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+        "--configfile", str(config or REPO / "config" / "test.yaml"), "--cores", "2", *args,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("workflow")
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir
+
+
+def test_dry_run_lists_the_dag(tmp_path):
+    result = snakemake(tmp_path, "-n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    for rule in ("prepare", "train", "adv_train"):
+        assert rule in result.stdout
+
+
+def test_lint_is_clean():
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--lint", "--configfile", str(REPO / "config" / "test.yaml")],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )
+    assert "Lints for" not in result.stdout + result.stderr, result.stdout[-3000:]
+
+
+def test_prepared_output_contract(finished_run):
+    prepared = ad.read_h5ad(finished_run / "results/tiny/prepared.h5ad")
+    assert prepared.X.dtype == "float32"
+    assert set(prepared.obs["split"]) == {"train", "validation", "test"}
+    assert prepared.obs["cell_type"].nunique() == 3
+    assert "scale_mean" in prepared.uns["scrobin"]["transform"]
+    assert all(len(genes) for genes in prepared.uns["ground_truth"]["key_genes"].values())
+
+
+def test_models_and_metrics(finished_run):
+    for regime in ("standard", "fgsm", "pgd"):
+        assert (finished_run / f"results/tiny/models/{regime}.pt").stat().st_size > 0
+        metrics = json.loads((finished_run / f"results/tiny/metrics/{regime}.json").read_text())
+        assert metrics["accuracy"] > 0.6, (regime, metrics)
+        assert len(pd.read_csv(finished_run / f"results/tiny/metrics/{regime}_per_class.tsv", sep="\t")) == 3
+        assert (finished_run / f"results/tiny/figures/confusion_{regime}.png").stat().st_size > 0
+
+
+def bad_config(tmp_path: Path, **changes) -> Path:
+    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    for key, value in changes.items():
+        config[key] = value
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"prepare": {"n_top_gene": 5}}, "scrobin: config: unknown key 'n_top_gene' in prepare: did you mean 'n_top_genes'?"),
+        ({"datasets": {"x": {"source": "nowhere.h5ad", "label_key": "cell_type"}}}, "scrobin: config: datasets.x.source file 'nowhere.h5ad' does not exist"),
+    ],
+)
+def test_bad_config_stops_before_any_job_with_one_line(tmp_path, changes, message):
+    result = snakemake(tmp_path, config=bad_config(tmp_path, **changes))
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_bad_data_added_later_loses_nothing(finished_run, tmp_path):
+    """A bad dataset added to a finished run is refused before any job; earlier results stay."""
+    workdir = tmp_path / "run"
+    shutil.copytree(finished_run, workdir)
+    cells = ad.read_h5ad(workdir / "results/tiny/prepared.h5ad")
+    cells.obs = cells.obs.rename(columns={"cell_type": "celltype"})
+    cells.write_h5ad(workdir / "wrong_labels.h5ad")
+    before = {p: p.stat().st_mtime_ns for p in (workdir / "results").rglob("*") if p.is_file()}
+    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    config["datasets"]["wrong"] = {"source": "wrong_labels.h5ad", "label_key": "cell_type"}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, config=path)
+    assert result.returncode != 0
+    assert "scrobin: dataset 'wrong': label column 'cell_type' is not in obs (columns: " in result.stderr
+    assert "Traceback" not in result.stderr
+    after = {p: p.stat().st_mtime_ns for p in (workdir / "results").rglob("*") if p.is_file()}
+    assert after == before
