@@ -16,6 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from scrobin.cells import label_codes, split_rows
 from scrobin.datasets import LABEL_COLUMN
 from scrobin.metrics import classification_metrics
 from scrobin.network import MLPClassifier
@@ -31,9 +32,8 @@ def class_names(prepared: ad.AnnData) -> list[str]:
 
 def split_cells(prepared: ad.AnnData, split: str) -> tuple[object, np.ndarray]:
     """(matrix, integer labels) of one split; the matrix keeps its sparse or dense form."""
-    rows = np.flatnonzero(prepared.obs["split"].to_numpy() == split)
-    codes = prepared.obs[LABEL_COLUMN].cat.codes.to_numpy().astype(np.int64)
-    return prepared.X[rows], codes[rows]
+    rows = split_rows(prepared, split)
+    return prepared.X[rows], label_codes(prepared)[rows]
 
 
 def build_network(n_genes: int, n_classes: int, model_config: Mapping, seed: int, device) -> MLPClassifier:
@@ -89,15 +89,20 @@ def fit_classifier(
     standard: torch.nn.Module | None = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> tuple[MLPClassifier, dict, pd.DataFrame]:
-    """Train one regime's classifier; return (model, metadata for the model file, history table)."""
+    """Train one regime's classifier; return (model, metadata for the model file, history table).
+
+    ``config`` needs the sections ``seed``, ``model`` and ``train``, and for adversarial regimes
+    also ``attack`` and ``adversarial_training``.
+    """
     seed = config["seed"]
     classes = class_names(prepared)
     x_train, y_train = split_cells(prepared, "train")
     x_val, y_val = split_cells(prepared, "validation")
-    adversarial = config["adversarial_training"]
-    settings = TrainingSettings.from_config(config["train"], adversarial["adversarial_fraction"])
+    settings = TrainingSettings.from_config(config["train"])
     adversary = None
     if regime != "standard":
+        adversarial = config["adversarial_training"]
+        settings.adversarial_fraction = adversarial["adversarial_fraction"]
         if adversarial["mode"] == "one_shot":
             x_train, y_train = one_shot_augmentation(standard, x_train, y_train, regime, config["attack"], seed)
         else:
@@ -118,7 +123,7 @@ def fit_classifier(
         "transform": prepared.uns["scrobin"]["transform"],
         "training": dict(config["train"]),
         "attack": dict(config["attack"]) if regime != "standard" else None,
-        "adversarial_training": dict(adversarial) if regime != "standard" else None,
+        "adversarial_training": dict(config["adversarial_training"]) if regime != "standard" else None,
         "model": dict(config["model"]),
         "seed": seed,
         "device": str(device),

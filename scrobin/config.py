@@ -101,6 +101,7 @@ def validate_config(config: Mapping, schema: dict | None = None) -> dict:
     if errors:
         raise ScrobinError(describe_error(errors[0], schema))
     _check_model(filled)
+    _check_stages(filled)
     from scrobin.datasets import validate_dataset_spec
 
     for name, spec in filled["datasets"].items():
@@ -115,3 +116,51 @@ def _check_model(config: dict) -> None:
             f"config: model.dropout has {len(model['dropout'])} rates but model.hidden_sizes has "
             f"{len(model['hidden_sizes'])} layers: give one dropout rate per hidden layer"
         )
+
+
+def resolve_resource(path: str) -> str:
+    """A relative resource path as given when it exists here, else inside the workflow checkout."""
+    if Path(path).is_absolute() or Path(path).exists():
+        return path
+    shipped = SCHEMA_PATH.parent.parent.parent / path
+    return str(shipped) if shipped.exists() else path
+
+
+def split_method_entry(name: str, entry: Mapping) -> tuple[dict, dict]:
+    """Split one ``attribution.methods`` entry into (method parameters, baseline settings)."""
+    from scrobin.attribution import BASELINE_PARAMS
+
+    entry = dict(entry or {})
+    baseline = {key: entry.pop(key) for key in list(entry) if key in BASELINE_PARAMS}
+    return entry, baseline
+
+
+def _check_stages(config: dict) -> None:
+    """Check the sections whose valid values live in code (attacks, methods, enrichment).
+
+    Each stage's own validator runs here, at config time, so a typo in a method parameter or an
+    unknown ART attack stops the workflow before the first job rather than hours into a run.
+    """
+    from scrobin.attacks import validate_attack_spec
+    from scrobin.attribution import validate_baseline_spec, validate_method_config
+    from scrobin.enrichment import validate_enrichment_config
+    from scrobin.robustness import validate_eps_grid, validate_sweep
+
+    def checked(section: str, check, *args):
+        try:
+            return check(*args)
+        except ScrobinError as error:
+            raise ScrobinError(f"config: {section}: {error}") from None
+
+    sweep = config["robustness"]
+    config["robustness"]["attacks"] = checked("robustness.attacks", validate_sweep, sweep["attacks"], sweep["eps_grid"])[0]
+    structure = config["eps_structure"]
+    checked("eps_structure.eps", validate_eps_grid, structure["eps"], "eps_structure.eps")
+    structure["attack"] = checked("eps_structure.attack", validate_attack_spec, structure["attack"])
+    for method, entry in config["attribution"]["methods"].items():
+        params, baseline = split_method_entry(method, entry)
+        checked(f"attribution.methods.{method}", validate_method_config, method, params)
+        checked(f"attribution.methods.{method}", validate_baseline_spec, method, baseline)
+    enrichment = config["enrichment"]
+    enrichment["gmt_path"] = resolve_resource(enrichment["gmt_path"])
+    checked("enrichment", validate_enrichment_config, enrichment)

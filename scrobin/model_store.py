@@ -81,3 +81,10 @@ def check_compatible(metadata: Mapping, gene_names, transform: Mapping) -> None:
             f"the cells were preprocessed differently from the model's training data (transform key "
             f"'{differing}' differs): prepare them with the model's transform"
         )
+
+
+def load_model_for(path: str | Path, prepared, device: torch.device | str = "cpu") -> tuple[MLPClassifier, dict]:
+    """Load a model and refuse it unless ``prepared`` holds cells in the model's input space."""
+    model, metadata = load_model(path, device)
+    check_compatible(metadata, prepared.var_names, prepared.uns["scrobin"]["transform"])
+    return model, metadata

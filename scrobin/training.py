@@ -34,8 +34,8 @@ class TrainingSettings:
     adversarial_fraction: float = 0.5
 
     @classmethod
-    def from_config(cls, train: dict, adversarial_fraction: float = 0.5) -> "TrainingSettings":
-        return cls(**train, adversarial_fraction=adversarial_fraction)
+    def from_config(cls, train: dict) -> "TrainingSettings":
+        return cls(**train)
 
 
 @dataclass

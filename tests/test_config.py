@@ -47,3 +47,40 @@ def test_bad_config_gets_one_line(config, expected):
     message = str(caught.value)
     assert expected in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "section, expected",
+    [
+        ({"attribution": {"methods": {"kernel_shap": {}}}}, "attribution method 'kernel_shap' is unknown: use one of saliency"),
+        ({"attribution": {"methods": {"integrated_gradients": {"steps": 5}}}}, "has no parameter 'steps'"),
+        ({"attribution": {"methods": {"deeplift": {"baseline": "train_sample"}}}}, "cannot use baseline 'train_sample'"),
+        ({"robustness": {"attacks": [{"name": "FGSM"}]}}, "config: robustness.attacks:"),
+        ({"robustness": {"attacks": [{"name": "NoSuchAttack", "backend": "art"}]}}, "NoSuchAttack"),
+        ({"eps_structure": {"attack": {"name": "pgd", "params": {"norm": "7x"}}}}, "config: eps_structure.attack:"),
+        ({"enrichment": {"backend": "gmt", "gmt_path": "missing.gmt"}}, "missing.gmt"),
+        ({"enrichment": {"sources": ["GO:XX"]}}, "GO:XX"),
+    ],
+)
+def test_stage_settings_are_checked_at_config_time(section, expected):
+    with pytest.raises(ScrobinError) as caught:
+        validate_config({"datasets": {"p": PBMC}, **section})
+    assert expected in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_schema_defaults_match_the_enrichment_module():
+    from scrobin.enrichment.config import DEFAULTS
+
+    config = validate_config({"datasets": {"p": PBMC}})
+    assert {k: v for k, v in config["enrichment"].items() if k != "gmt_path"} == {k: v for k, v in DEFAULTS.items() if k != "gmt_path"}
+    assert config["enrichment"]["gmt_path"].endswith(DEFAULTS["gmt_path"])
+
+
+def test_default_config_is_valid():
+    import yaml
+    from pathlib import Path
+
+    for name in ("config.yaml", "test.yaml"):
+        config = yaml.safe_load((Path(__file__).parent.parent / "config" / name).read_text())
+        validate_config(config)

@@ -19,7 +19,7 @@ def gmt_path(tmp_path):
 def test_defaults_fill_an_empty_block():
     settings = validate_enrichment_config(None)
     assert settings == DEFAULTS
-    assert settings["sources"] == ["GO:BP", "GO:CC", "REAC"]
+    assert settings["sources"] == ["GO:BP", "GO:CC", "REAC", "WP"]
     assert settings["significance_method"] == "fdr" and settings["backend"] == "auto"
 
 

@@ -22,7 +22,7 @@ DEFAULT_GPROFILER_URL = "https://biit.cs.ut.ee/gprofiler"
 
 DEFAULTS: dict[str, object] = {
     "backend": "auto",
-    "sources": ["GO:BP", "GO:CC", "REAC"],
+    "sources": ["GO:BP", "GO:CC", "REAC", "WP"],
     "significance_method": "fdr",
     "threshold": 0.05,
     "all_results": False,

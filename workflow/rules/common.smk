@@ -38,6 +38,10 @@ def all_targets():
     for ds in DATASETS:
         targets.append(f"results/{ds}/prepared.h5ad")
         targets += expand("results/{ds}/models/{regime}.pt", ds=ds, regime=REGIMES)
+        targets += [
+            f"results/{ds}/figures/robustness_accuracy.png",
+            f"results/{ds}/eps_structure/summary.json",
+        ]
     return targets
 
 
@@ -46,3 +50,9 @@ def standard_model_if_needed(wildcards):
     if config["adversarial_training"]["mode"] == "one_shot":
         return f"results/{wildcards.ds}/models/standard.pt"
     return []
+
+
+def robustness_tables(wildcards):
+    """Every model's sweep of a dataset, the logistic baseline's when configured."""
+    models = REGIMES + (["logreg"] if config["robustness"]["logistic_baseline"] else [])
+    return {model: f"results/{wildcards.ds}/robustness/{model}.tsv" for model in models}

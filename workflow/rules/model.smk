@@ -25,7 +25,7 @@ rule train:
     benchmark:
         "benchmarks/{ds}/train_standard.tsv"
     params:
-        config=config,
+        config={k: config[k] for k in ("seed", "device", "model", "train")},
         regime="standard",
     threads: 2
     resources:
@@ -66,7 +66,7 @@ rule adv_train:
     benchmark:
         "benchmarks/{ds}/train_{regime}.tsv"
     params:
-        config=config,
+        config={k: config[k] for k in ("seed", "device", "model", "train", "attack", "adversarial_training")},
         regime=lambda wildcards: wildcards.regime,
     threads: 2
     resources:

@@ -1,0 +1,40 @@
+"""Rule eps_structure: embeddings of clean vs attacked cells and a score of how much structure survives."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the checkout's scrobin, also in conda envs)
+
+import json
+
+import anndata as ad
+
+from scrobin.cells import label_codes, split_rows
+from scrobin.classifier import class_names
+from scrobin.entrypoint import run_rule
+from scrobin.model_store import load_model_for
+from scrobin.runtime import resolve_device
+from scrobin.structure import eps_structure, largest_structured_eps, plot_eps_structure
+
+
+def main(snakemake, log):
+    settings, seed = snakemake.params.structure, snakemake.params.seed
+    prepared = ad.read_h5ad(snakemake.input.prepared)
+    model, _ = load_model_for(snakemake.input.model, prepared, resolve_device(snakemake.params.device))
+    rows = split_rows(prepared, "test")
+    x, y = prepared.X[rows], label_codes(prepared)[rows]
+    n_neighbors = min(settings["n_neighbors"], len(rows) - 1)
+    result = eps_structure(
+        model, x, y, settings["eps"], attack=settings["attack"], n_cells=settings["n_cells"],
+        n_neighbors=n_neighbors, device=snakemake.params.device, seed=seed,
+    )
+    result.table.to_csv(snakemake.output.table, sep="\t", index=False)
+    largest = largest_structured_eps(result.table, settings["threshold"])
+    summary = {"threshold": settings["threshold"], "largest_structured_eps": largest, "n_neighbors": n_neighbors}
+    with open(snakemake.output.summary, "w") as handle:
+        json.dump(summary, handle, indent=2)
+    log.info("largest eps keeping structure score >= %s: %s", settings["threshold"], largest)
+    plot_eps_structure(result, snakemake.output.figure, method=settings["embedding"], class_names=class_names(prepared), seed=seed)
+
+
+run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

@@ -1,0 +1,31 @@
+"""Rule robustness_baseline: a logistic-regression classifier on the same split, attacked through ART."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the checkout's scrobin, also in conda envs)
+
+import anndata as ad
+
+from scrobin.baseline import fit_logistic_baseline, save_logistic_baseline
+from scrobin.cells import label_codes, proportional_subset, split_rows
+from scrobin.entrypoint import run_rule
+from scrobin.robustness import baseline_robustness_sweep
+
+
+def main(snakemake, log):
+    settings, seed = snakemake.params.robustness, snakemake.params.seed
+    prepared = ad.read_h5ad(snakemake.input.prepared)
+    labels = label_codes(prepared)
+    train = split_rows(prepared, "train")
+    classifier = fit_logistic_baseline(prepared.X[train], labels[train], seed=seed)
+    save_logistic_baseline(classifier, snakemake.output.model)
+    rows = split_rows(prepared, "test")
+    rows = rows[proportional_subset(labels[rows], settings["n_cells"], seed)]
+    table = baseline_robustness_sweep(classifier, prepared.X[rows], labels[rows], settings["attacks"], settings["eps_grid"], seed=seed)
+    table.insert(0, "model", "logreg")
+    table.to_csv(snakemake.output.table, sep="\t", index=False)
+    log.info("\n%s", table.to_string(index=False))
+
+
+run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

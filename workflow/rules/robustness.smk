@@ -1,0 +1,104 @@
+rule robustness:
+    input:
+        prepared="results/{ds}/prepared.h5ad",
+        model="results/{ds}/models/{regime}.pt",
+    output:
+        table="results/{ds}/robustness/{regime}.tsv",
+    log:
+        "logs/{ds}/robustness_{regime}.log",
+    benchmark:
+        "benchmarks/{ds}/robustness_{regime}.tsv"
+    params:
+        robustness=config["robustness"],
+        seed=config["seed"],
+        device=config["device"],
+    threads: 2
+    resources:
+        gpu=0,
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../../scripts/robustness.py"
+
+
+rule robustness_baseline:
+    input:
+        prepared="results/{ds}/prepared.h5ad",
+    output:
+        model="results/{ds}/models/logreg.npz",
+        table="results/{ds}/robustness/logreg.tsv",
+    log:
+        "logs/{ds}/robustness_logreg.log",
+    benchmark:
+        "benchmarks/{ds}/robustness_logreg.tsv"
+    params:
+        robustness=config["robustness"],
+        seed=config["seed"],
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../../scripts/robustness_baseline.py"
+
+
+rule robustness_curves:
+    input:
+        unpack(robustness_tables),
+    output:
+        accuracy=report(
+            "results/{ds}/figures/robustness_accuracy.png",
+            caption="../report/robustness.rst",
+            category="{ds}",
+            subcategory="2 robustness",
+            labels={"figure": "accuracy under attack"},
+        ),
+        macro_f1=report(
+            "results/{ds}/figures/robustness_macro_f1.png",
+            caption="../report/robustness.rst",
+            category="{ds}",
+            subcategory="2 robustness",
+            labels={"figure": "macro-F1 under attack"},
+        ),
+        table=report(
+            "results/{ds}/robustness/summary.tsv",
+            caption="../report/robustness_table.rst",
+            category="{ds}",
+            subcategory="2 robustness",
+            labels={"table": "robustness of every model"},
+        ),
+    log:
+        "logs/{ds}/robustness_curves.log",
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../../scripts/robustness_curves.py"
+
+
+rule eps_structure:
+    input:
+        prepared="results/{ds}/prepared.h5ad",
+        model="results/{ds}/models/standard.pt",
+    output:
+        table="results/{ds}/eps_structure/scores.tsv",
+        summary="results/{ds}/eps_structure/summary.json",
+        figure=report(
+            "results/{ds}/figures/eps_structure.png",
+            caption="../report/eps_structure.rst",
+            category="{ds}",
+            subcategory="2 robustness",
+            labels={"figure": "structure under attack"},
+        ),
+    log:
+        "logs/{ds}/eps_structure.log",
+    benchmark:
+        "benchmarks/{ds}/eps_structure.tsv"
+    params:
+        structure=config["eps_structure"],
+        seed=config["seed"],
+        device=config["device"],
+    threads: 2
+    resources:
+        gpu=0,
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../../scripts/eps_structure.py"
