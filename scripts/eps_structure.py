@@ -23,7 +23,7 @@ def main(snakemake, log):
     model, _ = load_model_for(snakemake.input.model, prepared, resolve_device(snakemake.params.device))
     rows = split_rows(prepared, "test")
     x, y = prepared.X[rows], label_codes(prepared)[rows]
-    n_neighbors = min(settings["n_neighbors"], len(rows) - 1)
+    n_neighbors = min(settings["n_neighbors"], min(settings["n_cells"], len(rows)) - 1)
     result = eps_structure(
         model, x, y, settings["eps"], attack=settings["attack"], n_cells=settings["n_cells"],
         n_neighbors=n_neighbors, device=snakemake.params.device, seed=seed,
@@ -34,7 +34,10 @@ def main(snakemake, log):
     with open(snakemake.output.summary, "w") as handle:
         json.dump(summary, handle, indent=2)
     log.info("largest eps keeping structure score >= %s: %s", settings["threshold"], largest)
-    plot_eps_structure(result, snakemake.output.figure, method=settings["embedding"], class_names=class_names(prepared), seed=seed)
+    plot_eps_structure(
+        result, snakemake.output.figure, method=settings["embedding"], class_names=class_names(prepared),
+        n_neighbors=n_neighbors, seed=seed,
+    )
 
 
 run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

@@ -4,7 +4,7 @@ rule prepare:
     log:
         "logs/{ds}/prepare.log",
     benchmark:
-        "benchmarks/{ds}/prepare.tsv"
+        "results/{ds}/benchmarks/prepare.tsv"
     params:
         spec=lambda wildcards: config["datasets"][wildcards.ds],
         prepare=config["prepare"],

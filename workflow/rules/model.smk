@@ -23,7 +23,7 @@ rule train:
     log:
         "logs/{ds}/train_standard.log",
     benchmark:
-        "benchmarks/{ds}/train_standard.tsv"
+        "results/{ds}/benchmarks/train_standard.tsv"
     params:
         config={k: config[k] for k in ("seed", "device", "model", "train")},
         regime="standard",
@@ -64,7 +64,7 @@ rule adv_train:
     log:
         "logs/{ds}/train_{regime}.log",
     benchmark:
-        "benchmarks/{ds}/train_{regime}.tsv"
+        "results/{ds}/benchmarks/train_{regime}.tsv"
     params:
         config={k: config[k] for k in ("seed", "device", "model", "train", "attack", "adversarial_training")},
         regime=lambda wildcards: wildcards.regime,

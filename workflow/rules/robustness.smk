@@ -7,7 +7,7 @@ rule robustness:
     log:
         "logs/{ds}/robustness_{regime}.log",
     benchmark:
-        "benchmarks/{ds}/robustness_{regime}.tsv"
+        "results/{ds}/benchmarks/robustness_{regime}.tsv"
     params:
         robustness=config["robustness"],
         seed=config["seed"],
@@ -30,7 +30,7 @@ rule robustness_baseline:
     log:
         "logs/{ds}/robustness_logreg.log",
     benchmark:
-        "benchmarks/{ds}/robustness_logreg.tsv"
+        "results/{ds}/benchmarks/robustness_logreg.tsv"
     params:
         robustness=config["robustness"],
         seed=config["seed"],
@@ -90,7 +90,7 @@ rule eps_structure:
     log:
         "logs/{ds}/eps_structure.log",
     benchmark:
-        "benchmarks/{ds}/eps_structure.tsv"
+        "results/{ds}/benchmarks/eps_structure.tsv"
     params:
         structure=config["eps_structure"],
         seed=config["seed"],

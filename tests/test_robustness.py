@@ -1,0 +1,132 @@
+"""Robustness sweep tables for the network and the logistic baseline, and their figure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from test_attacks import accuracy, toy_problem
+
+from scrobin.attacks import pgd
+from scrobin.baseline import fit_logistic_baseline
+from scrobin.errors import ScrobinError
+from scrobin.robustness import (
+    TABLE_COLUMNS,
+    baseline_robustness_sweep,
+    plot_robustness_curves,
+    predict_classes,
+    robustness_sweep,
+)
+
+EPS_GRID = [0.0, 0.3, 0.6, 1.2]
+ATTACKS = [
+    {"name": "fgsm"},
+    {"name": "pgd", "params": {"iterations": 5}},
+    {"name": "ProjectedGradientDescent", "backend": "art", "label": "art_pgd",
+     "params": {"eps_step": 0.3, "max_iter": 5}},
+]
+
+
+@pytest.fixture(scope="module")
+def sweep() -> pd.DataFrame:
+    cells, labels, model = toy_problem()
+    return robustness_sweep(model, cells, labels, ATTACKS, EPS_GRID, device="cpu", batch_size=128, seed=0)
+
+
+def test_sweep_table_has_a_clean_row_and_one_row_per_attack_and_eps(sweep):
+    cells, labels, model = toy_problem()
+    assert list(sweep.columns) == list(TABLE_COLUMNS)
+    assert len(sweep) == len(ATTACKS) * len(EPS_GRID)
+    assert sweep.groupby("attack")["eps"].apply(list).to_dict() == {
+        "fgsm_linf": EPS_GRID, "pgd_linf": EPS_GRID, "art_pgd": EPS_GRID,
+    }
+    clean_rows = sweep[sweep["eps"] == 0]
+    assert (clean_rows["accuracy"] == accuracy(model, cells, labels)).all()
+    assert (sweep["n_cells"] == len(cells)).all()
+    assert set(sweep["norm"]) == {"inf"}
+
+
+def test_sweep_accuracy_falls_with_eps(sweep):
+    for _, curve in sweep.groupby("attack"):
+        accuracies = curve.sort_values("eps")["accuracy"].to_numpy()
+        assert np.all(np.diff(accuracies) <= 0.02)
+        assert accuracies[-1] < accuracies[0] - 0.5
+    assert (sweep["macro_f1"] <= sweep["accuracy"] + 0.05).all()
+
+
+def test_sweep_attacks_the_model_it_evaluates(sweep):
+    cells, labels, model = toy_problem()
+    crafted = pgd(model, cells, labels, eps=0.6, iterations=5)
+    row = sweep[(sweep["attack"] == "pgd_linf") & (sweep["eps"] == 0.6)]
+    assert row["accuracy"].item() == accuracy(model, crafted, labels)
+
+
+def test_native_and_art_pgd_agree_inside_the_sweep():
+    cells, labels, model = toy_problem()
+    specs = [
+        {"name": "pgd", "params": {"iterations": 5, "step_size": 0.1}},
+        {"name": "ProjectedGradientDescent", "backend": "art", "params": {"eps_step": 0.1, "max_iter": 5}},
+    ]
+    table = robustness_sweep(model, cells, labels, specs, [0.6], device="cpu")
+    by_attack = table[table["eps"] == 0.6].set_index("attack")["accuracy"]
+    assert 0.05 < by_attack["pgd_linf"] < 0.95
+    assert by_attack["pgd_linf"] == by_attack["ProjectedGradientDescent"]
+
+
+def test_sparse_cells_give_the_same_tables_as_dense():
+    cells, labels, model = toy_problem()
+    baseline = fit_logistic_baseline(sp.csr_matrix(cells), labels)
+    for run in (
+        lambda x: robustness_sweep(model, x, labels, ATTACKS[:1], [0.6], device="cpu"),
+        lambda x: baseline_robustness_sweep(baseline, x, labels, ATTACKS[:1], [0.6]),
+    ):
+        pd.testing.assert_frame_equal(run(sp.csr_matrix(cells)), run(cells))
+
+
+def test_predict_classes_restores_train_mode():
+    cells, labels, model = toy_problem()
+    model.train()
+    predicted = predict_classes(model, cells, batch_size=64)
+    assert model.training
+    assert (predicted == labels).mean() == accuracy(model.eval(), cells, labels)
+
+
+def test_baseline_sweep_has_the_same_shape_and_loses_accuracy():
+    cells, labels, _ = toy_problem()
+    baseline = fit_logistic_baseline(cells, labels, seed=0)
+    table = baseline_robustness_sweep(baseline, cells, labels, ATTACKS[:2], EPS_GRID)
+    assert list(table.columns) == list(TABLE_COLUMNS)
+    assert len(table) == 2 * len(EPS_GRID)
+    clean = table[table["eps"] == 0]["accuracy"]
+    strongest = table[table["eps"] == max(EPS_GRID)]["accuracy"]
+    assert (clean > 0.95).all()
+    assert (strongest < clean.to_numpy() - 0.5).all()
+
+
+@pytest.mark.parametrize(
+    ("attacks", "eps_grid", "mentions"),
+    [
+        ([], [0.1], "no attacks"),
+        ([{"name": "pgd", "params": {"eps": 1.0}}], [0.1], "eps_grid"),
+        ([{"name": "pgd"}], [], "eps_grid"),
+        ([{"name": "pgd"}], [-0.5], "eps_grid value"),
+        ([{"name": "pgd"}], "0.5", "eps_grid"),
+        ([{"name": "DeepFool", "backend": "art"}], [0.1], "cannot be swept"),
+        ([{"name": "pgd"}, {"name": "pgd", "params": {"iterations": 3}}], [0.1], "distinct label"),
+    ],
+)
+def test_bad_sweeps_are_refused_before_attacking(attacks, eps_grid, mentions):
+    cells, labels, model = toy_problem()
+    with pytest.raises(ScrobinError, match=mentions):
+        robustness_sweep(model, cells, labels, attacks, eps_grid, device="cpu")
+
+
+def test_curves_plot_every_attack_and_model(sweep, tmp_path):
+    path = tmp_path / "curves.png"
+    figure = plot_robustness_curves({"standard": sweep, "other": sweep.iloc[:4]}, path)
+    assert path.stat().st_size > 10_000
+    assert [axis.get_title() for axis in figure.axes] == ["fgsm_linf", "pgd_linf", "art_pgd"]
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == ["standard", "other"]
+    with pytest.raises(ScrobinError, match="metric"):
+        plot_robustness_curves({"standard": sweep}, path, metric="auc")
