@@ -16,6 +16,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/robustness.smk"
+include: "workflow/rules/interpret.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:

@@ -31,6 +31,7 @@ REGIMES = ["standard"] + config["adversarial_training"]["regimes"]
 wildcard_constraints:
     ds="|".join(DATASETS),
     regime="|".join(REGIMES),
+    method="|".join(config["attribution"]["methods"]),
 
 
 def all_targets():
@@ -42,6 +43,10 @@ def all_targets():
             f"results/{ds}/figures/robustness_accuracy.png",
             f"results/{ds}/eps_structure/summary.json",
         ]
+        targets += expand("results/{ds}/consensus/{regime}.tsv", ds=ds, regime=REGIMES)
+        targets += [f"results/{ds}/evaluation/de_overlap.tsv", f"results/{ds}/evaluation/faithfulness.tsv"]
+        if has_ground_truth(ds):
+            targets.append(f"results/{ds}/evaluation/recovery.tsv")
     return targets
 
 
@@ -56,3 +61,31 @@ def robustness_tables(wildcards):
     """Every model's sweep of a dataset, the logistic baseline's when configured."""
     models = REGIMES + (["logreg"] if config["robustness"]["logistic_baseline"] else [])
     return {model: f"results/{wildcards.ds}/robustness/{model}.tsv" for model in models}
+
+
+METHODS = list(config["attribution"]["methods"])
+
+
+def method_importances(wildcards):
+    """Each configured method's importance table for one dataset and regime."""
+    return {method: f"results/{wildcards.ds}/importance/{wildcards.regime}/{method}.tsv" for method in METHODS}
+
+
+def regime_consensus(wildcards):
+    """The consensus table of every regime of a dataset."""
+    return {regime: f"results/{wildcards.ds}/consensus/{regime}.tsv" for regime in REGIMES}
+
+
+def all_rankings(wildcards):
+    """Every method's importance and the consensus, per regime: "<regime>__<method>" -> table."""
+    rankings = {}
+    for regime in REGIMES:
+        for method in METHODS:
+            rankings[f"{regime}__{method}"] = f"results/{wildcards.ds}/importance/{regime}/{method}.tsv"
+        rankings[f"{regime}__consensus"] = f"results/{wildcards.ds}/consensus/{regime}.tsv"
+    return rankings
+
+
+def has_ground_truth(ds):
+    """Simulated datasets carry their key genes, so recovery can be scored."""
+    return config["datasets"][ds]["source"] == "simulate"

@@ -1,0 +1,27 @@
+"""Rule evaluation_figures: faithfulness and stability of every method and regime on one figure each."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the checkout's scrobin, also in conda envs)
+
+import pandas as pd
+
+from scrobin.entrypoint import run_rule
+from scrobin.evaluation.figures import plot_faithfulness, plot_stability
+
+
+def concatenated(paths):
+    return pd.concat([pd.read_csv(path, sep="\t") for path in paths], ignore_index=True)
+
+
+def main(snakemake, log):
+    faithfulness = concatenated(snakemake.input.faithfulness)
+    stability = concatenated(snakemake.input.stability)
+    faithfulness.to_csv(snakemake.output.faithfulness, sep="\t", index=False)
+    stability.to_csv(snakemake.output.stability, sep="\t", index=False)
+    plot_faithfulness(concatenated(snakemake.input.curves), snakemake.output.faithfulness_figure)
+    plot_stability(stability, snakemake.output.stability_figure)
+
+
+run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

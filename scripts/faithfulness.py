@@ -1,0 +1,31 @@
+"""Rule faithfulness: deletion and insertion curves of every ranking of one model, against random."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the checkout's scrobin, also in conda envs)
+
+import anndata as ad
+import pandas as pd
+
+from scrobin.entrypoint import run_rule
+from scrobin.evaluation_run import CONSENSUS, regime_faithfulness
+from scrobin.model_store import load_model_for
+from scrobin.runtime import resolve_device
+
+
+def main(snakemake, log):
+    params = snakemake.params
+    prepared = ad.read_h5ad(snakemake.input.prepared)
+    model, _ = load_model_for(snakemake.input.model, prepared, resolve_device(params.device))
+    rankings = {method: pd.read_csv(snakemake.input[method], sep="\t") for method in params.methods}
+    rankings[CONSENSUS] = pd.read_csv(snakemake.input.consensus, sep="\t")
+    curves, areas = regime_faithfulness(
+        model, prepared, rankings, snakemake.wildcards.regime, params.evaluation, params.cells_per_type, params.seed
+    )
+    curves.to_csv(snakemake.output.curves, sep="\t", index=False)
+    areas.to_csv(snakemake.output.areas, sep="\t", index=False)
+    log.info("\n%s", areas.to_string(index=False))
+
+
+run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

@@ -1,0 +1,65 @@
+"""The view of the classifier that attribution methods see.
+
+Attribution explains one scalar per cell: the target class's logit (default) or its softmax
+probability. Logits are the default because softmax saturates on confidently classified cells
+(gradients of a probability near 1 vanish) and because logit attributions of a linear layer are
+exactly additive; ``probabilities`` reproduces the paper's Keras setup (a softmax output layer).
+While attributing, the network is in eval mode (no dropout noise) and its weights do not require
+gradients, so backward passes compute input gradients only (about half the work).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+OUTPUT_CHOICES = ("logits", "probabilities")
+
+
+class ProbabilityOutput(nn.Module):
+    """Wrap a logits network so that it returns class probabilities.
+
+    ``nn.Softmax`` is a module rather than a function call so captum's DeepLIFT can apply its
+    softmax rule to it.
+    """
+
+    def __init__(self, logits_model: nn.Module) -> None:
+        super().__init__()
+        self.logits_model = logits_model
+        self.softmax = nn.Softmax(dim=1)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.softmax(self.logits_model(inputs))
+
+
+def with_output(model: nn.Module, output: str) -> nn.Module:
+    """Return the network whose output is attributed: ``model`` itself or its softmax."""
+    return ProbabilityOutput(model) if output == "probabilities" else model
+
+
+def logits_model(model: nn.Module) -> nn.Module:
+    """Return the logits network under an output wrapper.
+
+    The cross-entropy loss is defined on logits whatever output is attributed; computing it from
+    probabilities would underflow (log 0) for badly misclassified cells.
+    """
+    return model.logits_model if isinstance(model, ProbabilityOutput) else model
+
+
+@contextmanager
+def frozen_for_attribution(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode with frozen weights, restoring both on exit."""
+    was_training = model.training
+    grad_flags = [(parameter, parameter.requires_grad) for parameter in model.parameters()]
+    model.eval()
+    for parameter, _ in grad_flags:
+        parameter.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for parameter, flag in grad_flags:
+            parameter.requires_grad_(flag)
+        model.train(was_training)

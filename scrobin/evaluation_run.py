@@ -1,0 +1,90 @@
+"""The workflow's evaluation jobs: which rankings, cells and settings each check is run with.
+
+``scrobin.evaluation`` holds the measures; this module decides what they are applied to, so the
+rule scripts stay thin and the measures stay reusable on their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import torch
+
+from scrobin.attribution import compute_attributions
+from scrobin.cells import label_codes, split_rows, stratified_subset
+from scrobin.classifier import class_names
+from scrobin.config import split_method_entry
+from scrobin.evaluation.faithfulness import faithfulness, gene_order_from_ranking
+from scrobin.evaluation.stability import stability_scores
+from scrobin.training import dense_rows
+
+CONSENSUS = "consensus"
+# Gradient-only explanations are not multiplied by the input; captum's infidelity then needs
+# Gaussian rather than removal perturbations (see scrobin.evaluation.stability).
+NOT_MULTIPLIED_BY_INPUTS = ("saliency", "activation_maximization")
+
+
+def evaluation_cells(prepared: ad.AnnData, cells_per_type: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Test cells (a seeded, stratified subset) as a dense matrix, and their class indices."""
+    test = split_rows(prepared, "test")
+    labels = label_codes(prepared)
+    rows = test[stratified_subset(labels[test], cells_per_type, seed)]
+    return dense_rows(prepared.X, rows), labels[rows]
+
+
+def regime_faithfulness(
+    model: torch.nn.Module,
+    prepared: ad.AnnData,
+    rankings: Mapping[str, pd.DataFrame],
+    regime: str,
+    settings: Mapping,
+    cells_per_type: int | None,
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Deletion / insertion curves of each method's and the consensus's per-type ranking.
+
+    Removed genes take the value 0, the training mean of scaled data, which is also the default
+    attribution baseline, so "deleting" a gene means setting it to an average cell's level.
+    """
+    x, y = evaluation_cells(prepared, cells_per_type, seed)
+    types = np.array(class_names(prepared))[y]
+    orders = {name: gene_order_from_ranking(table, prepared.var_names, types) for name, table in rankings.items()}
+    return faithfulness(
+        model, x, y, orders, baseline=0.0, max_genes=min(settings["faithfulness_max_genes"], prepared.n_vars),
+        n_steps=settings["faithfulness_steps"], n_random=settings["faithfulness_random_draws"], seed=seed, regime=regime,
+    )
+
+
+def regime_stability(
+    model: torch.nn.Module,
+    prepared: ad.AnnData,
+    methods: Mapping[str, Mapping],
+    regime: str,
+    settings: Mapping,
+    seed: int,
+    device: str,
+) -> pd.DataFrame:
+    """captum's sensitivity_max and infidelity of every configured method on this model."""
+    x, y = evaluation_cells(prepared, None, seed)
+    background = dense_rows(prepared.X, split_rows(prepared, "train"))
+    rows = []
+    for method, entry in methods.items():
+        params, baseline = split_method_entry(method, entry)
+
+        def explain(cells: torch.Tensor, target: torch.Tensor, method=method, params=params, baseline=baseline):
+            attributions, _ = compute_attributions(
+                model, cells.detach().cpu().numpy(), target.detach().cpu().numpy(), method, params, baseline,
+                background=background, seed=seed, device=device,
+            )
+            return torch.as_tensor(attributions, device=cells.device)
+
+        scores = stability_scores(
+            model, explain, x, y, n_cells=settings["stability_cells"],
+            n_perturb_samples=settings["stability_perturbations"], perturb_radius=settings["stability_radius"],
+            multiply_by_inputs=method not in NOT_MULTIPLIED_BY_INPUTS, output=params.get("output", "logits"), seed=seed,
+        )
+        rows.append({"regime": regime, "method": method, **scores})
+    return pd.DataFrame(rows)

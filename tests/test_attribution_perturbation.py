@@ -1,0 +1,289 @@
+"""KernelSHAP and LIME batched over cells.
+
+Checks: closed forms on a linear model, exact Shapley values by enumeration on 6 genes (and
+shap.KernelExplainer's), the efficiency constraint on a ReLU network, and that batching over cells
+(and splitting one cell's coalitions over passes) changes nothing.
+"""
+
+from itertools import combinations
+from math import comb, factorial
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from scrobin.attribution import compute_attributions
+from scrobin.attribution.kernel_shap import kernel_shap_design, kernel_shap_with_design
+from scrobin.attribution.lime_surrogate import lime_design, lime_with_design
+from scrobin.errors import ScrobinError
+from scrobin.network import MLPClassifier
+
+N_GENES, N_CLASSES, N_CELLS = 12, 3, 8
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def linear_model():
+    model = nn.Linear(N_GENES, N_CLASSES)
+    with torch.no_grad():
+        model.weight.copy_(torch.linspace(-2, 2, N_GENES * N_CLASSES).reshape(N_CLASSES, N_GENES))
+        model.bias.copy_(torch.tensor([0.5, -1.0, 0.25]))
+    return model.eval()
+
+
+def _mlp(n_genes):
+    torch.manual_seed(1)
+    return MLPClassifier(n_genes, N_CLASSES, hidden_sizes=(16, 8)).eval()
+
+
+@pytest.fixture
+def cells():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(N_CELLS, N_GENES)).astype(np.float32)
+    target = rng.integers(0, N_CLASSES, N_CELLS)
+    background = rng.normal(0.3, 1.0, size=(30, N_GENES)).astype(np.float32)
+    return x, target, background
+
+
+def _target_output(model, x, target):
+    with torch.no_grad():
+        outputs = model(torch.as_tensor(np.asarray(x, dtype=np.float32))).double().numpy()
+    return outputs[np.arange(len(x)), target]
+
+
+@pytest.mark.parametrize("method", ["kernelshap", "lime"])
+@pytest.mark.parametrize("n_baseline_samples", [1, 5])
+def test_linear_model_gets_weight_times_difference(linear_model, cells, method, n_baseline_samples):
+    x, target, background = cells
+    background = background[:n_baseline_samples]
+    params = {"n_samples": 300} if method == "kernelshap" else {"n_samples": 300, "alpha": 0.0}
+    attributions, info = compute_attributions(
+        linear_model,
+        x,
+        target,
+        method,
+        params,
+        {"baseline": "train_sample", "n_baseline_samples": n_baseline_samples},
+        background=background,
+        seed=0,
+        device="cpu",
+    )
+    assert info["n_baseline_rows"] == n_baseline_samples
+    weights = linear_model.weight.detach().double().numpy()
+    expected = weights[target] * (x - background.mean(0))
+    np.testing.assert_allclose(attributions, expected, atol=1e-4)
+
+
+def _exact_shapley(model, cell, target, background):
+    """Shapley values of the interventional game by enumerating every coalition."""
+    n_genes = len(cell)
+
+    def value(coalition):
+        kept = np.zeros(n_genes, dtype=bool)
+        kept[list(coalition)] = True
+        rows = np.where(kept, cell, background)
+        return _target_output(model, rows, np.full(len(rows), target)).mean()
+
+    shapley = np.zeros(n_genes)
+    for gene in range(n_genes):
+        others = [other for other in range(n_genes) if other != gene]
+        for size in range(n_genes):
+            weight = factorial(size) * factorial(n_genes - size - 1) / factorial(n_genes)
+            for coalition in combinations(others, size):
+                shapley[gene] += weight * (value(coalition + (gene,)) - value(coalition))
+    return shapley
+
+
+def test_kernelshap_is_exact_when_all_coalitions_fit():
+    rng = np.random.default_rng(4)
+    model = _mlp(6)
+    x = rng.normal(size=(3, 6)).astype(np.float32)
+    target = np.array([0, 1, 2])
+    background = rng.normal(size=(4, 6)).astype(np.float32)
+    attributions, _ = compute_attributions(
+        model,
+        x,
+        target,
+        "kernelshap",
+        baseline_spec={"baseline": "train_sample", "n_baseline_samples": 4},
+        background=background,
+        device="cpu",
+    )
+    expected = np.stack(
+        [_exact_shapley(model, x[i], target[i], background) for i in range(len(x))]
+    )
+    np.testing.assert_allclose(attributions, expected, atol=1e-5)
+
+
+def test_kernelshap_matches_shap_kernel_explainer():
+    shap = pytest.importorskip("shap")
+    rng = np.random.default_rng(5)
+    model = _mlp(6)
+    x = rng.normal(size=(2, 6)).astype(np.float32)
+    background = rng.normal(size=(3, 6)).astype(np.float32)
+
+    def class_one(rows):
+        return _target_output(model, rows, np.ones(len(rows), dtype=int))
+
+    reference = shap.KernelExplainer(class_one, background).shap_values(x, silent=True)
+    attributions, _ = compute_attributions(
+        model,
+        x,
+        np.ones(2, dtype=int),
+        "kernelshap",
+        baseline_spec={"baseline": "train_sample", "n_baseline_samples": 3},
+        background=background,
+        device="cpu",
+    )
+    np.testing.assert_allclose(attributions, reference, atol=1e-5)
+
+
+def test_kernelshap_efficiency_on_relu_network(cells):
+    x, target, background = cells
+    model = _mlp(N_GENES)
+    attributions, _ = compute_attributions(
+        model,
+        x,
+        target,
+        "kernelshap",
+        {"n_samples": 100},
+        {"baseline": "train_sample", "n_baseline_samples": len(background)},
+        background=background,
+        seed=1,
+        device="cpu",
+    )
+    background_mean_output = np.mean(
+        [_target_output(model, np.tile(row, (N_CELLS, 1)), target) for row in background], axis=0
+    )
+    gap = _target_output(model, x, target) - background_mean_output
+    np.testing.assert_allclose(attributions.sum(1), gap, atol=1e-5)
+
+
+def test_kernelshap_design_weights_follow_the_shapley_kernel():
+    design = kernel_shap_design(10, 2**10 - 2, np.random.default_rng(0))
+    sizes = design.masks.sum(1).astype(int)
+    assert len(design.masks) == 2**10 - 2 and len(np.unique(design.masks, axis=0)) == 2**10 - 2
+    subsets_of_size = np.array([comb(10, size) for size in sizes])
+    kernel = (10 - 1) / (subsets_of_size * sizes * (10 - sizes))
+    np.testing.assert_allclose(design.weights / design.weights.sum(), kernel / kernel.sum())
+    sampled = kernel_shap_design(10, 300, np.random.default_rng(0))
+    assert len(sampled.masks) <= 300 and np.isclose(sampled.weights.sum(), 1.0)
+    np.testing.assert_array_equal(sampled.masks[:10], np.eye(10))
+
+
+@pytest.mark.parametrize("method", ["kernelshap", "lime"])
+@pytest.mark.parametrize("batch_size", [7, 100_000])
+def test_batched_equals_one_cell_at_a_time(cells, method, batch_size):
+    x, target, background = cells
+    model = _mlp(N_GENES)
+    references = background[:3]
+    generator = np.random.default_rng(6)
+    if method == "kernelshap":
+        design = kernel_shap_design(N_GENES, 120, generator)
+
+        def explain(cells_x, cells_target, rows_per_pass):
+            return kernel_shap_with_design(
+                model,
+                cells_x,
+                cells_target,
+                references,
+                design,
+                batch_size=rows_per_pass,
+                device=CPU,
+            )
+
+    else:
+        design = lime_design(N_GENES, 200, "cosine", 0.25, generator)
+
+        def explain(cells_x, cells_target, rows_per_pass):
+            return lime_with_design(
+                model,
+                cells_x,
+                cells_target,
+                references,
+                design,
+                alpha=1.0,
+                batch_size=rows_per_pass,
+                device=CPU,
+            )
+
+    batched = explain(x, target, batch_size)
+    one_by_one = np.concatenate(
+        [explain(x[i : i + 1], target[i : i + 1], 100_000) for i in range(N_CELLS)]
+    )
+    np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
+
+
+def test_lime_design_starts_with_the_cell_and_weights_by_distance():
+    design = lime_design(20, 500, "hamming", 0.25, np.random.default_rng(0))
+    kept = design.masks.sum(1)
+    assert kept[0] == 20 and design.weights[0] == 1.0 and (kept[1:] < 20).all()
+    expected = np.exp(-(((20 - kept) / 20 / 0.25) ** 2))
+    np.testing.assert_allclose(design.weights, expected, rtol=1e-6)
+
+
+def test_too_few_coalitions_is_a_one_line_error(cells):
+    x, target, _ = cells
+    with pytest.raises(ScrobinError, match="n_samples=5 for 12 genes") as raised:
+        compute_attributions(
+            _mlp(N_GENES), x, target, "kernelshap", {"n_samples": 5}, seed=0, device="cpu"
+        )
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("method", ["kernelshap", "lime"])
+def test_seed_fixes_the_result(cells, method):
+    x, target, background = cells
+    model = _mlp(N_GENES)
+
+    def run(seed):
+        return compute_attributions(
+            model,
+            x,
+            target,
+            method,
+            {"n_samples": 60},
+            {"baseline": "train_sample", "n_baseline_samples": 3},
+            background=background,
+            seed=seed,
+            device="cpu",
+        )[0]
+
+    first, again, other = run(0), run(0), run(1)
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
+
+
+def test_sampled_kernelshap_approaches_the_exact_values(cells):
+    x, target, background = cells
+    model = _mlp(N_GENES)
+    references = background[:1]
+
+    def kernelshap(n_samples, seed):
+        design = kernel_shap_design(N_GENES, n_samples, np.random.default_rng(seed))
+        return kernel_shap_with_design(
+            model, x, target, references, design, batch_size=100_000, device=CPU
+        )
+
+    exact = kernelshap(2**N_GENES - 2, 0)
+    sampled = kernelshap(1000, 0)
+    scale = np.abs(exact).max()
+    assert np.abs(sampled - exact).max() < 0.1 * scale
+    coarse_errors = [np.abs(kernelshap(40, seed) - exact).mean() for seed in range(3)]
+    assert np.abs(sampled - exact).mean() < min(coarse_errors)
+
+
+def test_lime_solve_equals_sklearn_weighted_ridge(cells):
+    from sklearn.linear_model import Ridge
+
+    x, target, background = cells
+    model = _mlp(N_GENES)
+    design = lime_design(N_GENES, 300, "cosine", 0.25, np.random.default_rng(8))
+    coefficients = lime_with_design(
+        model, x, target, background[:1], design, alpha=0.5, batch_size=100_000, device=CPU
+    )
+    rows = background[:1] + design.masks * (x[0] - background[:1])
+    responses = _target_output(model, rows, np.full(len(rows), target[0]))
+    reference = Ridge(alpha=0.5).fit(design.masks, responses, sample_weight=design.weights)
+    np.testing.assert_allclose(coefficients[0], reference.coef_, atol=1e-5)

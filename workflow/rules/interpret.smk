@@ -1,0 +1,61 @@
+rule attribute:
+    input:
+        prepared="results/{ds}/prepared.h5ad",
+        model="results/{ds}/models/{regime}.pt",
+    output:
+        "results/{ds}/attributions/{regime}/{method}.h5ad",
+    log:
+        "logs/{ds}/attribute_{regime}_{method}.log",
+    benchmark:
+        "results/{ds}/benchmarks/attribute_{regime}_{method}.tsv"
+    params:
+        entry=lambda wildcards: config["attribution"]["methods"][wildcards.method],
+        cells_per_type=config["attribution"]["cells_per_type"],
+        target=config["attribution"]["target"],
+        seed=config["seed"],
+        device=config["device"],
+    threads: 2
+    resources:
+        gpu=0,
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../../scripts/attribute.py"
+
+
+rule importance:
+    input:
+        "results/{ds}/attributions/{regime}/{method}.h5ad",
+    output:
+        "results/{ds}/importance/{regime}/{method}.tsv",
+    log:
+        "logs/{ds}/importance_{regime}_{method}.log",
+    params:
+        rank_by=config["importance"]["rank_by"],
+    conda:
+        "../../envs/scanpy.yaml"
+    script:
+        "../../scripts/importance.py"
+
+
+rule consensus:
+    input:
+        unpack(method_importances),
+    output:
+        table="results/{ds}/consensus/{regime}.tsv",
+        heatmap=report(
+            "results/{ds}/figures/consensus_{regime}.png",
+            caption="../report/consensus.rst",
+            category="{ds}",
+            subcategory="3 interpretation",
+            labels={"figure": "consensus heatmap", "model": "{regime}"},
+        ),
+    log:
+        "logs/{ds}/consensus_{regime}.log",
+    params:
+        consensus=config["consensus"],
+        n_methods=len(METHODS),
+    conda:
+        "../../envs/scanpy.yaml"
+    script:
+        "../../scripts/consensus.py"
