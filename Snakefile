@@ -6,7 +6,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The embedded default run, unless a config file is given with --configfile: then that file alone
+# (Snakemake would otherwise merge both, adding the default datasets to every custom run).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"
@@ -18,6 +22,7 @@ include: "workflow/rules/model.smk"
 include: "workflow/rules/robustness.smk"
 include: "workflow/rules/interpret.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/enrich.smk"
 
 
 rule all:

@@ -16,6 +16,7 @@ import yaml
 from jsonschema import Draft202012Validator, validators
 
 from scrobin.errors import ScrobinError
+from scrobin.paths import resolve_path
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -118,14 +119,6 @@ def _check_model(config: dict) -> None:
         )
 
 
-def resolve_resource(path: str) -> str:
-    """A relative resource path as given when it exists here, else inside the workflow checkout."""
-    if Path(path).is_absolute() or Path(path).exists():
-        return path
-    shipped = SCHEMA_PATH.parent.parent.parent / path
-    return str(shipped) if shipped.exists() else path
-
-
 def split_method_entry(name: str, entry: Mapping) -> tuple[dict, dict]:
     """Split one ``attribution.methods`` entry into (method parameters, baseline settings)."""
     from scrobin.attribution import BASELINE_PARAMS
@@ -162,5 +155,5 @@ def _check_stages(config: dict) -> None:
         checked(f"attribution.methods.{method}", validate_method_config, method, params)
         checked(f"attribution.methods.{method}", validate_baseline_spec, method, baseline)
     enrichment = config["enrichment"]
-    enrichment["gmt_path"] = resolve_resource(enrichment["gmt_path"])
+    enrichment["gmt_path"] = resolve_path(enrichment["gmt_path"])
     checked("enrichment", validate_enrichment_config, enrichment)

@@ -13,6 +13,7 @@ import anndata as ad
 import pandas as pd
 
 from scrobin.errors import ScrobinError
+from scrobin.paths import resolve_path
 
 LABEL_COLUMN = "cell_type"
 BUNDLED_PREFIX = "scanpy:"
@@ -77,11 +78,13 @@ def validate_dataset_spec(name: str, spec: Mapping, seed: int = 0, base_dir: str
             raise ScrobinError(
                 f"config: {where} needs label_key (the obs column with cell types) or labels_file: add one"
             )
-        path = Path(base_dir) / source
-        if not path.is_file():
+        spec["source"] = resolve_path(source, base_dir)
+        if not (Path(base_dir) / spec["source"]).is_file():
             raise ScrobinError(f"config: {where}.source file '{source}' does not exist: fix the path")
     if kind != "simulate" and spec.get("simulation"):
         raise ScrobinError(f"config: {where}.simulation is only used with source: simulate; remove it")
+    if "labels_file" in spec:
+        spec["labels_file"] = resolve_path(spec["labels_file"], base_dir)
     if "labels_file" in spec and not (Path(base_dir) / spec["labels_file"]).is_file():
         raise ScrobinError(f"config: {where}.labels_file '{spec['labels_file']}' does not exist: fix the path")
     return spec

@@ -47,6 +47,8 @@ def all_targets():
         targets += [f"results/{ds}/evaluation/de_overlap.tsv", f"results/{ds}/evaluation/faithfulness.tsv"]
         if has_ground_truth(ds):
             targets.append(f"results/{ds}/evaluation/recovery.tsv")
+        else:
+            targets += expand("results/{ds}/enrichment/{regime}.tsv", ds=ds, regime=REGIMES)
     return targets
 
 
@@ -87,5 +89,6 @@ def all_rankings(wildcards):
 
 
 def has_ground_truth(ds):
-    """Simulated datasets carry their key genes, so recovery can be scored."""
+    """Simulated datasets carry their key genes, so recovery can be scored; their gene names are
+    not symbols, so they get no enrichment."""
     return config["datasets"][ds]["source"] == "simulate"

@@ -1,0 +1,37 @@
+rule enrich:
+    input:
+        consensus="results/{ds}/consensus/{regime}.tsv",
+        prepared="results/{ds}/prepared.h5ad",
+    output:
+        table=report(
+            "results/{ds}/enrichment/{regime}.tsv",
+            caption="../report/enrichment.rst",
+            category="{ds}",
+            subcategory="5 enrichment",
+            labels={"table": "enriched terms", "model": "{regime}"},
+        ),
+        info="results/{ds}/enrichment/{regime}.json",
+        heatmap=report(
+            "results/{ds}/figures/enrichment_{regime}.png",
+            caption="../report/enrichment.rst",
+            category="{ds}",
+            subcategory="5 enrichment",
+            labels={"figure": "terms x cell types", "model": "{regime}"},
+        ),
+        dotplots=report(
+            directory("results/{ds}/figures/enrichment_{regime}_dotplots"),
+            patterns=["{name}.png"],
+            caption="../report/enrichment_dotplot.rst",
+            category="{ds}",
+            subcategory="5 enrichment",
+            labels={"figure": "dot plot {name}", "model": "{regime}"},
+        ),
+    log:
+        "logs/{ds}/enrich_{regime}.log",
+    params:
+        enrichment=config["enrichment"],
+        organism=lambda wildcards: config["datasets"][wildcards.ds]["organism"],
+    conda:
+        "../../envs/enrichment.yaml"
+    script:
+        "../../scripts/enrich.py"
