@@ -107,7 +107,10 @@ def fit_classifier(
             x_train, y_train = one_shot_augmentation(standard, x_train, y_train, regime, config["attack"], seed)
         else:
             adversary = make_adversary(regime, config["attack"], seed)
-    model = build_network(prepared.n_vars, len(classes), config["model"], seed, device)
+    initial_seed = seed
+    if regime != "standard" and not config["adversarial_training"]["same_initialisation"]:
+        initial_seed = seed + REGIMES.index(regime)
+    model = build_network(prepared.n_vars, len(classes), config["model"], initial_seed, device)
     history = train_classifier(
         model, x_train, y_train, settings, seed, x_val, y_val, adversary=adversary, log=log
     )

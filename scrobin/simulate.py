@@ -447,4 +447,26 @@ def _assemble(counts: np.ndarray, cell_type: np.ndarray, type_names: list[str],
                                  "rate": regulator_production},
     }
     adata.uns["simulation"] = dict(params)
-    return adata
+    return adata# One line per parameter, for the generated configuration reference (config/README.md).
+SIMULATION_MEANINGS: dict = {
+    "n_cells": "number of cells, split evenly over the cell types",
+    "n_genes": "number of genes",
+    "n_cell_types": "number of cell types (at least 2)",
+    "regulators_per_type": "master regulators (key genes) owned by each cell type",
+    "seed": "seeds the network, biological noise and technical noise",
+    "housekeeping_fraction": "share of genes that are housekeeping (high, same in every type)",
+    "unregulated_fraction": "share of genes with no regulators and no type dependence",
+    "downstream_fraction": "share of target genes in the second layer (regulated by first-layer targets)",
+    "max_regulators_per_target": "each target gets between 1 and this many regulators",
+    "activation_fraction": "share of edges that activate (the rest repress)",
+    "hill_n_range": "range [low, high] of the Hill coefficients (0 < low <= high)",
+    "key_fold_change_range": "log-uniform range [low, high] of a regulator's production fold change in its own type (1 < low <= high)",
+    "biological_noise_sd": "sd of the log of the per-cell, per-gene noise, which propagates downstream",
+    "library_size_sd": "sd of the log of the library size",
+    "mean_library_size": "expected total counts per cell",
+    "dropout_percentile": "percentile of log expression at which a value is kept with probability 0.5; 0 turns dropout off",
+    "dropout_steepness": "slope of the dropout curve",
+    "count_overdispersion": "negative-binomial overdispersion; 0 gives Poisson counts",
+}
+
+

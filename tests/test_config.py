@@ -84,3 +84,28 @@ def test_default_config_is_valid():
     for name in ("config.yaml", "test.yaml"):
         config = yaml.safe_load((Path(__file__).parent.parent / "config" / name).read_text())
         validate_config(config)
+
+
+def test_config_reference_is_generated_from_the_schema():
+    from pathlib import Path
+
+    from scrobin.config_docs import render
+    from scrobin.simulate import SIMULATION_DEFAULTS, SIMULATION_MEANINGS
+
+    committed = (Path(__file__).parent.parent / "config" / "README.md").read_text()
+    assert committed == render(), "config/README.md is stale: run python -m scrobin.config_docs > config/README.md"
+    assert set(SIMULATION_MEANINGS) == set(SIMULATION_DEFAULTS)
+
+
+def test_every_schema_key_is_described():
+    from scrobin.config import load_schema
+
+    def undescribed(properties, prefix=""):
+        for name, spec in properties.items():
+            if "description" not in spec:
+                yield prefix + name
+            yield from undescribed(spec.get("properties", {}), f"{prefix}{name}.")
+
+    schema = load_schema()
+    missing = list(undescribed(schema["properties"])) + list(undescribed(schema["$defs"]["dataset"]["properties"], "datasets.<name>."))
+    assert not missing

@@ -140,3 +140,24 @@ def test_one_shot_augmentation_learns_the_standard_models_adversarial_cells(conf
     transferred = pgd(standard, x, y, eps=1.0, iterations=10)  # the published (transfer) evaluation
     accuracy = {name: float((predict_logits(m, transferred).argmax(1) == y).mean()) for name, m in [("standard", standard), ("augmented", augmented)]}
     assert accuracy["augmented"] > accuracy["standard"] + 0.15
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_adversarial_model_starts_from_the_standard_initialisation(config, prepared, same, monkeypatch):
+    import scrobin.classifier as classifier
+
+    starts = []
+    original = classifier.build_network
+
+    def recording(*args, **kwargs):
+        network = original(*args, **kwargs)
+        starts.append({k: v.clone() for k, v in network.state_dict().items()})
+        return network
+
+    monkeypatch.setattr(classifier, "build_network", recording)
+    short = {**config, "train": {**config["train"], "max_epochs": 1},
+             "adversarial_training": {**config["adversarial_training"], "same_initialisation": same}}
+    fit_classifier(prepared, short, "standard", torch.device("cpu"))
+    fit_classifier(prepared, short, "fgsm", torch.device("cpu"))
+    identical = all(torch.equal(starts[0][k], starts[1][k]) for k in starts[0])
+    assert identical == same
