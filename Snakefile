@@ -23,6 +23,7 @@ include: "workflow/rules/robustness.smk"
 include: "workflow/rules/interpret.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/enrich.smk"
+include: "workflow/rules/compare.smk"
 
 
 rule all:

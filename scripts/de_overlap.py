@@ -1,4 +1,4 @@
-"""Rule de_overlap: top DE genes vs top consensus genes per cell type, per regime (paper Fig. 3d,e)."""
+"""Rule de_overlap: top DE genes vs top consensus genes per cell type for one regime (paper Fig. 3d,e)."""
 
 import sys
 from pathlib import Path
@@ -13,15 +13,13 @@ from scrobin.evaluation.figures import plot_de_venn
 
 
 def main(snakemake, log):
+    regime = snakemake.wildcards.regime
     de = pd.read_csv(snakemake.input.de, sep="\t")
-    tables = []
-    for regime, figure in zip(snakemake.params.regimes, snakemake.output.figures):
-        consensus = pd.read_csv(snakemake.input[regime], sep="\t")
-        overlap = de_overlap(de, consensus, top_n=snakemake.params.top_n)
-        plot_de_venn(overlap, figure, ranking_label=f"consensus ({regime})")
-        overlap.insert(0, "regime", regime)
-        tables.append(overlap)
-    pd.concat(tables, ignore_index=True).to_csv(snakemake.output.table, sep="\t", index=False)
+    consensus = pd.read_csv(snakemake.input.consensus, sep="\t")
+    overlap = de_overlap(de, consensus, top_n=snakemake.params.top_n)
+    plot_de_venn(overlap, snakemake.output.figure, ranking_label=f"consensus ({regime})")
+    overlap.insert(0, "regime", regime)
+    overlap.to_csv(snakemake.output.table, sep="\t", index=False)
 
 
 run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

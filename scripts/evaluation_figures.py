@@ -1,4 +1,4 @@
-"""Rule evaluation_figures: faithfulness and stability of every method and regime on one figure each."""
+"""Rule evaluation_figures: every regime's faithfulness, stability and DE overlap in one table and figure each."""
 
 import sys
 from pathlib import Path
@@ -18,6 +18,7 @@ def concatenated(paths):
 def main(snakemake, log):
     faithfulness = concatenated(snakemake.input.faithfulness)
     stability = concatenated(snakemake.input.stability)
+    concatenated(snakemake.input.de_overlap).to_csv(snakemake.output.de_overlap, sep="\t", index=False)
     faithfulness.to_csv(snakemake.output.faithfulness, sep="\t", index=False)
     stability.to_csv(snakemake.output.stability, sep="\t", index=False)
     plot_faithfulness(concatenated(snakemake.input.curves), snakemake.output.faithfulness_figure)

@@ -9,7 +9,8 @@ import anndata as ad
 import pandas as pd
 
 from scrobin.entrypoint import run_rule
-from scrobin.evaluation_run import CONSENSUS, regime_faithfulness
+from scrobin.evaluation import CONSENSUS
+from scrobin.evaluation_run import regime_faithfulness
 from scrobin.model_store import load_model_for
 from scrobin.runtime import resolve_device
 

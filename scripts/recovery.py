@@ -9,6 +9,7 @@ import anndata as ad
 import pandas as pd
 
 from scrobin.entrypoint import run_rule
+from scrobin.evaluation import DE_RANKING
 from scrobin.evaluation.figures import plot_recovery
 from scrobin.evaluation.ground_truth import key_genes_from_anndata, recovery_table
 
@@ -22,7 +23,7 @@ def main(snakemake, log):
             regime, method = key.split("__")
             per_regime.setdefault(regime, {})[method] = pd.read_csv(path, sep="\t")
     tables = [
-        recovery_table({**rankings, "DE (wilcoxon)": de}, truth, top_n=snakemake.params.top_n, regime=regime)
+        recovery_table({**rankings, DE_RANKING: de}, truth, top_n=snakemake.params.top_n, regime=regime)
         for regime, rankings in per_regime.items()
     ]
     table = pd.concat(tables, ignore_index=True)

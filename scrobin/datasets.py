@@ -17,6 +17,8 @@ from scrobin.paths import resolve_path
 
 LABEL_COLUMN = "cell_type"
 BUNDLED_PREFIX = "scanpy:"
+# Folders under results/ that hold cross-dataset outputs rather than a dataset.
+RESERVED_NAMES = ("comparison",)
 
 
 def _pbmc68k_reduced() -> ad.AnnData:
@@ -48,6 +50,8 @@ def validate_dataset_spec(name: str, spec: Mapping, seed: int = 0, base_dir: str
     Only the spec is read, never the data, so this is cheap enough to run on every invocation.
     A simulation without its own seed takes the workflow's ``seed``.
     """
+    if name in RESERVED_NAMES:
+        raise ScrobinError(f"config: dataset name '{name}' is reserved for results/{name}/: choose another name")
     spec = dict(spec)
     source = spec["source"]
     kind = source_kind(source)

@@ -21,7 +21,6 @@ from scrobin.evaluation.faithfulness import faithfulness, gene_order_from_rankin
 from scrobin.evaluation.stability import stability_scores
 from scrobin.training import dense_rows
 
-CONSENSUS = "consensus"
 # Gradient-only explanations are not multiplied by the input; captum's infidelity then needs
 # Gaussian rather than removal perturbations (see scrobin.evaluation.stability).
 NOT_MULTIPLIED_BY_INPUTS = ("saliency", "activation_maximization")

@@ -36,6 +36,7 @@ def test_simulation_takes_the_workflow_seed_unless_it_has_its_own():
         ({"datasets": {"p": {"source": "missing.h5ad"}}}, "needs label_key"),
         ({"datasets": {"p": {"source": "simulate", "simulation": {"n_cell": 5}}}}, "unknown simulation parameter 'n_cell'"),
         ({"datasets": {"bad name": PBMC}}, "must use only letters"),
+        ({"datasets": {"comparison": PBMC}}, "is reserved"),
         ({"datasets": {}}, "datasets"),
         ({}, "missing the required key 'datasets'"),
         ({"datasets": {"p": PBMC}, "model": {"hidden_sizes": [10, 5], "dropout": [0.1]}}, "one dropout rate per hidden layer"),

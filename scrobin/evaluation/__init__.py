@@ -5,3 +5,7 @@ One module per question: ``ground_truth`` (key genes of simulated data recovered
 ``stability`` (captum's sensitivity and infidelity), and ``figures`` (their plots). Every
 comparison carries its chance baseline, since the published key-gene counts were below chance.
 """
+
+# Names under which the reference rankings appear beside the attribution methods in every table.
+CONSENSUS = "consensus"
+DE_RANKING = "DE (wilcoxon)"

@@ -44,11 +44,12 @@ def all_targets():
             f"results/{ds}/eps_structure/summary.json",
         ]
         targets += expand("results/{ds}/consensus/{regime}.tsv", ds=ds, regime=REGIMES)
-        targets += [f"results/{ds}/evaluation/de_overlap.tsv", f"results/{ds}/evaluation/faithfulness.tsv"]
+        targets.append(f"results/{ds}/evaluation/faithfulness.tsv")
         if has_ground_truth(ds):
             targets.append(f"results/{ds}/evaluation/recovery.tsv")
         else:
             targets += expand("results/{ds}/enrichment/{regime}.tsv", ds=ds, regime=REGIMES)
+    targets += ["results/comparison/summary.tsv", "results/comparison/methods.tsv", "results/comparison/comparison.png"]
     return targets
 
 
@@ -71,11 +72,6 @@ METHODS = list(config["attribution"]["methods"])
 def method_importances(wildcards):
     """Each configured method's importance table for one dataset and regime."""
     return {method: f"results/{wildcards.ds}/importance/{wildcards.regime}/{method}.tsv" for method in METHODS}
-
-
-def regime_consensus(wildcards):
-    """The consensus table of every regime of a dataset."""
-    return {regime: f"results/{wildcards.ds}/consensus/{regime}.tsv" for regime in REGIMES}
 
 
 def all_rankings(wildcards):

@@ -17,28 +17,21 @@ rule de_baseline:
 
 rule de_overlap:
     input:
-        unpack(regime_consensus),
+        consensus="results/{ds}/consensus/{regime}.tsv",
         de="results/{ds}/evaluation/de_ranking.tsv",
     output:
-        table=report(
-            "results/{ds}/evaluation/de_overlap.tsv",
+        table="results/{ds}/evaluation/de_overlap_{regime}.tsv",
+        figure=report(
+            "results/{ds}/figures/de_venn_{regime}.png",
             caption="../report/de_overlap.rst",
             category="{ds}",
             subcategory="4 evaluation",
-            labels={"table": "DE overlap"},
-        ),
-        figures=report(
-            expand("results/{{ds}}/figures/de_venn_{regime}.png", regime=REGIMES),
-            caption="../report/de_overlap.rst",
-            category="{ds}",
-            subcategory="4 evaluation",
-            labels=lambda wildcards, path: {"figure": "DE overlap", "model": Path(path).stem.removeprefix("de_venn_")},
+            labels={"figure": "DE overlap", "model": "{regime}"},
         ),
     log:
-        "logs/{ds}/de_overlap.log",
+        "logs/{ds}/de_overlap_{regime}.log",
     params:
         top_n=config["evaluation"]["de_top_n"],
-        regimes=REGIMES,
     conda:
         "../../envs/scanpy.yaml"
     script:
@@ -132,6 +125,7 @@ rule evaluation_figures:
         faithfulness=expand("results/{{ds}}/evaluation/faithfulness_{regime}.tsv", regime=REGIMES),
         curves=expand("results/{{ds}}/evaluation/faithfulness_curves_{regime}.tsv", regime=REGIMES),
         stability=expand("results/{{ds}}/evaluation/stability_{regime}.tsv", regime=REGIMES),
+        de_overlap=expand("results/{{ds}}/evaluation/de_overlap_{regime}.tsv", regime=REGIMES),
     output:
         faithfulness=report(
             "results/{ds}/evaluation/faithfulness.tsv",
@@ -139,6 +133,13 @@ rule evaluation_figures:
             category="{ds}",
             subcategory="4 evaluation",
             labels={"table": "faithfulness"},
+        ),
+        de_overlap=report(
+            "results/{ds}/evaluation/de_overlap.tsv",
+            caption="../report/de_overlap.rst",
+            category="{ds}",
+            subcategory="4 evaluation",
+            labels={"table": "DE overlap"},
         ),
         stability=report(
             "results/{ds}/evaluation/stability.tsv",

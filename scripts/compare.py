@@ -1,0 +1,27 @@
+"""Rule compare: every dataset and regime in one summary table, one per-method table and one figure."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the checkout's scrobin, also in conda envs)
+
+from scrobin.compare import compare_run, plot_comparison
+from scrobin.entrypoint import run_rule
+
+
+def main(snakemake, log):
+    params = snakemake.params
+    # The comparison lives next to the dataset folders it reads: results/comparison/ -> results/.
+    results_dir = Path(snakemake.output.summary).parents[1]
+    summary, methods, absent = compare_run(
+        results_dir, params.datasets, params.regimes, params.methods, params.attack_eps
+    )
+    for path in absent:
+        log.info("not made by this run, NaN in the summary: %s", path)
+    summary.to_csv(snakemake.output.summary, sep="\t", index=False)
+    methods.to_csv(snakemake.output.methods, sep="\t", index=False)
+    plot_comparison(summary, snakemake.output.figure)
+    log.info("\n%s", summary.set_index(["dataset", "regime"]).T.to_string())
+
+
+run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

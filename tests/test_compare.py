@@ -1,0 +1,214 @@
+"""The cross-dataset comparison on small tables written in the workflow's output layout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from scrobin.compare import (
+    closest_eps_rows,
+    compare_run,
+    load_dataset_results,
+    method_table,
+    plot_comparison,
+)
+from scrobin.errors import ScrobinError
+
+REGIMES = ["standard", "pgd"]
+METHODS = ["saliency", "lime"]
+
+
+def write_tsv(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(path, sep="\t", index=False)
+
+
+def write_json(path: Path, content: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(content))
+
+
+def robustness_rows(model: str, accuracies: dict[float, float]) -> list[dict]:
+    return [
+        {"model": model, "attack": attack, "name": attack.split("_")[0], "backend": "native", "norm": "inf",
+         "eps": eps, "accuracy": accuracy - offset, "macro_f1": (accuracy - offset) / 2, "n_cells": 40}
+        for attack, offset in (("fgsm_linf", 0.0), ("pgd_linf", 0.1))
+        for eps, accuracy in accuracies.items()
+    ]
+
+
+def write_dataset(root: Path, name: str, simulated: bool) -> None:
+    """A finished dataset: pgd better than standard everywhere, so each value is traceable."""
+    folder = root / name
+    for regime, accuracy in (("standard", 0.9), ("pgd", 0.85)):
+        write_json(folder / f"metrics/{regime}.json", {"accuracy": accuracy, "macro_f1": accuracy - 0.05})
+    write_tsv(folder / "robustness/summary.tsv",
+              robustness_rows("standard", {0.0: 0.9, 0.5: 0.3, 1.5: 0.1})
+              + robustness_rows("pgd", {0.0: 0.85, 0.5: 0.7, 1.5: 0.5})
+              + robustness_rows("logreg", {0.0: 0.8, 0.5: 0.2}))
+    write_json(folder / "eps_structure/summary.json", {"threshold": 0.9, "largest_structured_eps": 1.0})
+    rankings = [*METHODS, "consensus"]
+    write_tsv(folder / "evaluation/faithfulness.tsv", [
+        {"regime": regime, "ranking": ranking, "deletion_auc": 0.5 - gain, "insertion_auc": 0.5 + gain / 2,
+         "deletion_gain": gain, "insertion_gain": gain / 2, "n_cells": 10}
+        for regime, scale in (("standard", 0.1), ("pgd", 0.2))
+        for ranking, gain in [*zip(rankings, (scale, 2 * scale, 3 * scale)), ("random", 0.0)]
+    ])
+    write_tsv(folder / "evaluation/stability.tsv", [
+        {"regime": regime, "method": method, "sensitivity_max": value, "sensitivity_max_sd": 0.0,
+         "infidelity": value / 10, "infidelity_sd": 0.0, "n_cells": 10}
+        for regime, scale in (("standard", 1.0), ("pgd", 0.5))
+        for method, value in zip(METHODS, (scale, 3 * scale))
+    ])
+    write_tsv(folder / "evaluation/de_overlap.tsv", [
+        {"regime": regime, "cell_type": cell_type, "n_genes": 50, "n_de": 10, "n_ranked": 20,
+         "overlap": overlap, "expected": 4.0, "p_value": 0.01}
+        for regime in REGIMES for cell_type, overlap in (("A", 3), ("all types", 7))
+    ])
+    if simulated:
+        write_tsv(folder / "evaluation/recovery.tsv", [
+            {"regime": regime, "method": method, "cell_type": cell_type, "n_genes": 50, "n_key_genes": 6,
+             "top_n": 10, "recovered": recovered + (1 if regime == "pgd" else 0), "expected": 1.2,
+             "p_value": 0.5 / (recovered + 1), "precision_at_n": 0.1, "recall_at_n": 0.2,
+             "auprc": recovered / 10, "auprc_chance": 0.12}
+            for regime in REGIMES
+            for method, recovered in (("saliency", 2), ("lime", 4), ("consensus", 5), ("DE (wilcoxon)", 6))
+            for cell_type in ("A", "all types")
+        ])
+    else:
+        for regime, n_significant in (("standard", 2), ("pgd", 0)):
+            write_tsv(folder / f"enrichment/{regime}.tsv", [
+                {"query": "A", "term_id": f"T{index}", "p_value": 0.01, "significant": index < n_significant,
+                 "backend": "gmt"}
+                for index in range(3)
+            ])
+            write_json(folder / f"enrichment/{regime}.json", {"backend": "gmt", "fallback_reason": "offline"})
+
+
+@pytest.fixture
+def results_dir(tmp_path) -> Path:
+    write_dataset(tmp_path, "sim", simulated=True)
+    write_dataset(tmp_path, "real", simulated=False)
+    return tmp_path
+
+
+def summary_row(summary: pd.DataFrame, dataset: str, regime: str) -> pd.Series:
+    rows = summary[(summary["dataset"] == dataset) & (summary["regime"] == regime)]
+    assert len(rows) == 1
+    return rows.iloc[0]
+
+
+def test_closest_eps_picks_the_nearest_attacked_row_and_the_smaller_eps_on_a_tie():
+    table = pd.DataFrame(robustness_rows("standard", {0.0: 0.9, 0.25: 0.6, 0.75: 0.4, 2.0: 0.1})
+                         + robustness_rows("pgd", {0.0: 0.8, 0.5: 0.7}))
+    assert list(closest_eps_rows(table, "standard", 0.5)["eps"]) == [0.25, 0.25]
+    assert list(closest_eps_rows(table, "standard", 0.8)["eps"]) == [0.75, 0.75]
+    # eps 0 holds clean metrics, never robustness, even when asked for a tiny eps.
+    nearest_to_zero = closest_eps_rows(table, "standard", 0.01)
+    assert list(nearest_to_zero["attack"]) == ["fgsm_linf", "pgd_linf"]
+    assert list(nearest_to_zero["accuracy"]) == pytest.approx([0.6, 0.5])
+    assert closest_eps_rows(table, "fgsm", 0.5).empty
+
+
+def test_closest_eps_names_missing_columns():
+    with pytest.raises(ScrobinError, match="eps"):
+        closest_eps_rows(pd.DataFrame({"model": ["standard"], "attack": ["fgsm_linf"]}), "standard", 0.5)
+
+
+def test_summary_holds_every_stage_per_dataset_and_regime(results_dir):
+    summary, _, _ = compare_run(results_dir, ["sim", "real"], REGIMES, METHODS, attack_eps=1.2)
+    assert list(zip(summary["dataset"], summary["regime"])) == [
+        ("sim", "standard"), ("sim", "pgd"), ("real", "standard"), ("real", "pgd")]
+    sim_pgd = summary_row(summary, "sim", "pgd")
+    assert sim_pgd["accuracy"] == pytest.approx(0.85)
+    assert sim_pgd["macro_f1"] == pytest.approx(0.80)
+    # 1.2 is nearer 1.5 than 0.5; the logreg baseline is not a regime and must not leak in.
+    assert sim_pgd["robust_eps_fgsm_linf"] == 1.5
+    assert sim_pgd["robust_accuracy_fgsm_linf"] == pytest.approx(0.5)
+    assert sim_pgd["robust_accuracy_pgd_linf"] == pytest.approx(0.4)
+    assert sim_pgd["robust_macro_f1_pgd_linf"] == pytest.approx(0.2)
+    assert sim_pgd["largest_structured_eps"] == 1.0
+    # Recovery from the "all types" rows: consensus 5 + 1, methods (2 + 1, 4 + 1) averaged, DE 6 + 1.
+    assert sim_pgd["key_genes_recovered_consensus"] == 6
+    assert sim_pgd["key_genes_p_value_consensus"] == pytest.approx(0.5 / 6)
+    assert sim_pgd["key_genes_recovered_methods_mean"] == pytest.approx(4.0)
+    assert sim_pgd["key_genes_recovered_de"] == 7
+    assert sim_pgd["key_genes_expected"] == pytest.approx(1.2)
+    assert sim_pgd["key_genes_top_n"] == 10
+    # Faithfulness: consensus gain 3 x 0.2; methods mean (0.2 + 0.4) / 2, random left out.
+    assert sim_pgd["deletion_gain_consensus"] == pytest.approx(0.6)
+    assert sim_pgd["insertion_auc_consensus"] == pytest.approx(0.8)
+    assert sim_pgd["deletion_gain_methods_mean"] == pytest.approx(0.3)
+    assert sim_pgd["sensitivity_max_methods_mean"] == pytest.approx(1.0)
+    assert sim_pgd["infidelity_methods_mean"] == pytest.approx(0.1)
+    assert sim_pgd["de_overlap"] == 7
+    assert sim_pgd["de_overlap_expected"] == 4.0
+    real_standard = summary_row(summary, "real", "standard")
+    assert real_standard["enriched_terms"] == 2
+    assert real_standard["enrichment_backend"] == "gmt"
+    assert summary_row(summary, "real", "pgd")["enriched_terms"] == 0
+
+
+def test_pieces_a_dataset_lacks_are_nan_and_reported(results_dir):
+    (results_dir / "real/robustness/summary.tsv").unlink()
+    write_json(results_dir / "real/eps_structure/summary.json", {"threshold": 0.9, "largest_structured_eps": None})
+    summary, _, absent = compare_run(results_dir, ["sim", "real"], REGIMES, METHODS, attack_eps=0.5)
+    sim, real = summary_row(summary, "sim", "standard"), summary_row(summary, "real", "standard")
+    for column in ("enriched_terms", "enrichment_backend"):
+        assert pd.isna(sim[column])
+    for column in ("key_genes_recovered_consensus", "key_genes_expected", "key_genes_recovered_de",
+                   "robust_accuracy_fgsm_linf", "robust_eps_pgd_linf", "largest_structured_eps"):
+        assert pd.isna(real[column]), column
+    assert real["deletion_gain_consensus"] == pytest.approx(0.3)
+    assert str(results_dir / "real/robustness/summary.tsv") in absent
+    assert str(results_dir / "sim/enrichment/pgd.json") in absent
+    assert str(results_dir / "real/evaluation/recovery.tsv") in absent
+
+
+def test_a_dataset_with_only_its_metrics_still_gets_rows(results_dir):
+    write_json(results_dir / "bare/metrics/standard.json", {"accuracy": 0.5, "macro_f1": 0.4})
+    summary, methods, _ = compare_run(results_dir, ["bare", "sim"], REGIMES, METHODS, attack_eps=0.5)
+    bare = summary[summary["dataset"] == "bare"]
+    assert list(bare["accuracy"].fillna(-1)) == [0.5, -1]
+    assert bare.drop(columns=["dataset", "regime", "accuracy", "macro_f1", "attack_eps"]).isna().all().all()
+    assert "bare" not in set(methods["dataset"])
+
+
+def test_method_table_joins_the_evaluations_per_ranking(results_dir):
+    loaded = [load_dataset_results(results_dir, "sim", REGIMES)]
+    methods = method_table(loaded).set_index(["regime", "method"])
+    assert list(methods.index.get_level_values("regime")) == ["standard"] * 5 + ["pgd"] * 5
+    assert set(methods.loc["pgd"].index) == {"saliency", "lime", "consensus", "DE (wilcoxon)", "random"}
+    lime = methods.loc[("pgd", "lime")]
+    assert (lime["key_genes_recovered"], lime["deletion_gain"], lime["sensitivity_max"]) == pytest.approx((5, 0.4, 1.5))
+    assert pd.isna(methods.loc[("pgd", "random"), "key_genes_recovered"])
+    assert pd.isna(methods.loc[("pgd", "DE (wilcoxon)"), "deletion_auc"])
+    assert pd.isna(methods.loc[("pgd", "consensus"), "sensitivity_max"])
+
+
+def test_repeated_seeds_are_averaged(results_dir):
+    path = results_dir / "sim/evaluation/stability.tsv"
+    table = pd.read_csv(path, sep="\t")
+    repeat = table.assign(sensitivity_max=table["sensitivity_max"] + 1.0)
+    pd.concat([table, repeat]).to_csv(path, sep="\t", index=False)
+    methods = method_table([load_dataset_results(results_dir, "sim", REGIMES)]).set_index(["regime", "method"])
+    assert methods.loc[("standard", "saliency"), "sensitivity_max"] == pytest.approx(1.5)
+    assert len(methods) == 10
+
+
+@pytest.mark.parametrize("datasets", [["sim", "real"], ["real"]])
+def test_comparison_figure_is_written(results_dir, tmp_path, datasets):
+    summary, _, _ = compare_run(results_dir, datasets, REGIMES, METHODS, attack_eps=0.5)
+    path = plot_comparison(summary, tmp_path / "figures" / "comparison.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert path.stat().st_size > 10_000
+
+
+def test_empty_inputs_are_refused(results_dir):
+    with pytest.raises(ScrobinError, match="no datasets"):
+        compare_run(results_dir, [], REGIMES, METHODS, attack_eps=0.5)
+    with pytest.raises(ScrobinError, match="summary"):
+        plot_comparison(pd.DataFrame(), "unused.png")

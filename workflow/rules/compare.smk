@@ -1,0 +1,49 @@
+rule compare:
+    input:
+        metrics=expand("results/{ds}/metrics/{regime}.json", ds=DATASETS, regime=REGIMES),
+        robustness=expand("results/{ds}/robustness/summary.tsv", ds=DATASETS),
+        structure=expand("results/{ds}/eps_structure/summary.json", ds=DATASETS),
+        faithfulness=expand("results/{ds}/evaluation/faithfulness.tsv", ds=DATASETS),
+        stability=expand("results/{ds}/evaluation/stability.tsv", ds=DATASETS),
+        de_overlap=expand("results/{ds}/evaluation/de_overlap.tsv", ds=DATASETS),
+        recovery=[f"results/{ds}/evaluation/recovery.tsv" for ds in DATASETS if has_ground_truth(ds)],
+        enrichment=[
+            f"results/{ds}/enrichment/{regime}.{suffix}"
+            for ds in DATASETS
+            if not has_ground_truth(ds)
+            for regime in REGIMES
+            for suffix in ("tsv", "json")
+        ],
+    output:
+        summary=report(
+            "results/comparison/summary.tsv",
+            caption="../report/compare_summary.rst",
+            category="comparison",
+            subcategory="all datasets",
+            labels={"table": "datasets x regimes"},
+        ),
+        methods=report(
+            "results/comparison/methods.tsv",
+            caption="../report/compare_methods.rst",
+            category="comparison",
+            subcategory="all datasets",
+            labels={"table": "datasets x regimes x methods"},
+        ),
+        figure=report(
+            "results/comparison/comparison.png",
+            caption="../report/compare_figure.rst",
+            category="comparison",
+            subcategory="all datasets",
+            labels={"figure": "regimes compared"},
+        ),
+    log:
+        "logs/compare.log",
+    params:
+        datasets=DATASETS,
+        regimes=REGIMES,
+        methods=METHODS,
+        attack_eps=config["attack"]["eps"],
+    conda:
+        "../../envs/scanpy.yaml"
+    script:
+        "../../scripts/compare.py"
