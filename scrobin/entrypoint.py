@@ -24,6 +24,9 @@ def run_rule(snakemake, main: Callable[[object, logging.Logger], None]) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers, force=True)
     logging.captureWarnings(True)
     log = logging.getLogger(f"scrobin.rule.{snakemake.rule}")
+    if "torch" in sys.modules:
+        # Stay within the job's threads: parallel jobs would otherwise each take every core.
+        sys.modules["torch"].set_num_threads(max(1, int(snakemake.threads)))
     try:
         main(snakemake, log)
     except ScrobinError as error:

@@ -88,3 +88,20 @@ def has_ground_truth(ds):
     """Simulated datasets carry their key genes, so recovery can be scored; their gene names are
     not symbols, so they get no enrichment."""
     return config["datasets"][ds]["source"] == "simulate"
+
+
+def source_files(wildcards):
+    """The files a dataset is read from, so editing one reruns its preparation."""
+    spec = config["datasets"][wildcards.ds]
+    files = [spec["source"]] if spec["source"].endswith(".h5ad") else []
+    return files + ([spec["labels_file"]] if "labels_file" in spec else [])
+
+
+def memory_mb(base, per_input_mb):
+    """mem_mb growing with the job's input size and doubling with each retry."""
+    return lambda wildcards, input, attempt: int((base + per_input_mb * input.size_mb) * 2 ** (attempt - 1))
+
+
+def runtime_minutes(base, per_input_mb):
+    """runtime (minutes) growing with the job's input size and with each retry."""
+    return lambda wildcards, input, attempt: int((base + per_input_mb * input.size_mb) * attempt)

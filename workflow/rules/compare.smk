@@ -43,6 +43,9 @@ rule compare:
         regimes=REGIMES,
         methods=METHODS,
         attack_eps=config["attack"]["eps"],
+    resources:
+        mem_mb=memory_mb(1000, 1),
+        runtime=runtime_minutes(5, 0),
     conda:
         "../../envs/scanpy.yaml"
     script:

@@ -1,4 +1,6 @@
 rule prepare:
+    input:
+        source_files,
     output:
         "results/{ds}/prepared.h5ad",
     log:
@@ -9,6 +11,9 @@ rule prepare:
         spec=lambda wildcards: config["datasets"][wildcards.ds],
         prepare=config["prepare"],
         seed=config["seed"],
+    resources:
+        mem_mb=memory_mb(2000, 30),
+        runtime=runtime_minutes(10, 0.5),
     conda:
         "../../envs/scanpy.yaml"
     script:

@@ -31,6 +31,9 @@ rule enrich:
     params:
         enrichment=config["enrichment"],
         organism=lambda wildcards: config["datasets"][wildcards.ds]["organism"],
+    resources:
+        mem_mb=memory_mb(1000, 5),
+        runtime=runtime_minutes(15, 0),
     conda:
         "../../envs/enrichment.yaml"
     script:

@@ -9,6 +9,9 @@ rule de_baseline:
         "results/{ds}/benchmarks/de_baseline.tsv"
     params:
         alpha=config["evaluation"]["de_alpha"],
+    resources:
+        mem_mb=memory_mb(2000, 20),
+        runtime=runtime_minutes(10, 1),
     conda:
         "../../envs/scanpy.yaml"
     script:
@@ -32,6 +35,9 @@ rule de_overlap:
         "logs/{ds}/de_overlap_{regime}.log",
     params:
         top_n=config["evaluation"]["de_top_n"],
+    resources:
+        mem_mb=memory_mb(1000, 1),
+        runtime=runtime_minutes(5, 0),
     conda:
         "../../envs/scanpy.yaml"
     script:
@@ -62,6 +68,9 @@ rule recovery:
         "logs/{ds}/recovery.log",
     params:
         top_n=config["evaluation"]["recovery_top_n"],
+    resources:
+        mem_mb=memory_mb(1000, 5),
+        runtime=runtime_minutes(5, 0),
     conda:
         "../../envs/scanpy.yaml"
     script:
@@ -90,6 +99,8 @@ rule faithfulness:
     threads: 2
     resources:
         gpu=0,
+        mem_mb=memory_mb(3000, 20),
+        runtime=runtime_minutes(30, 5),
     conda:
         "../../envs/torch.yaml"
     script:
@@ -114,6 +125,8 @@ rule stability:
     threads: 2
     resources:
         gpu=0,
+        mem_mb=memory_mb(3000, 20),
+        runtime=runtime_minutes(60, 10),
     conda:
         "../../envs/torch.yaml"
     script:
@@ -164,6 +177,9 @@ rule evaluation_figures:
         ),
     log:
         "logs/{ds}/evaluation_figures.log",
+    resources:
+        mem_mb=memory_mb(1000, 1),
+        runtime=runtime_minutes(5, 0),
     conda:
         "../../envs/scanpy.yaml"
     script:

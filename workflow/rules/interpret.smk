@@ -17,6 +17,8 @@ rule attribute:
     threads: 2
     resources:
         gpu=0,
+        mem_mb=memory_mb(3000, 40),
+        runtime=runtime_minutes(30, 10),
     conda:
         "../../envs/torch.yaml"
     script:
@@ -32,6 +34,9 @@ rule importance:
         "logs/{ds}/importance_{regime}_{method}.log",
     params:
         rank_by=config["importance"]["rank_by"],
+    resources:
+        mem_mb=memory_mb(1000, 10),
+        runtime=runtime_minutes(5, 0.5),
     conda:
         "../../envs/scanpy.yaml"
     script:
@@ -55,6 +60,9 @@ rule consensus:
     params:
         consensus=config["consensus"],
         n_methods=len(METHODS),
+    resources:
+        mem_mb=memory_mb(1000, 1),
+        runtime=runtime_minutes(5, 0),
     conda:
         "../../envs/scanpy.yaml"
     script:

@@ -30,6 +30,8 @@ rule train:
     threads: 2
     resources:
         gpu=0,
+        mem_mb=memory_mb(2000, 20),
+        runtime=runtime_minutes(30, 2),
     conda:
         "../../envs/torch.yaml"
     script:
@@ -71,6 +73,8 @@ rule adv_train:
     threads: 2
     resources:
         gpu=0,
+        mem_mb=memory_mb(2000, 20),
+        runtime=runtime_minutes(60, 10),
     conda:
         "../../envs/torch.yaml"
     script:

@@ -15,6 +15,8 @@ rule robustness:
     threads: 2
     resources:
         gpu=0,
+        mem_mb=memory_mb(2000, 20),
+        runtime=runtime_minutes(30, 5),
     conda:
         "../../envs/torch.yaml"
     script:
@@ -34,6 +36,9 @@ rule robustness_baseline:
     params:
         robustness=config["robustness"],
         seed=config["seed"],
+    resources:
+        mem_mb=memory_mb(2000, 20),
+        runtime=runtime_minutes(30, 5),
     conda:
         "../../envs/torch.yaml"
     script:
@@ -67,6 +72,9 @@ rule robustness_curves:
         ),
     log:
         "logs/{ds}/robustness_curves.log",
+    resources:
+        mem_mb=memory_mb(1000, 0),
+        runtime=runtime_minutes(5, 0),
     conda:
         "../../envs/torch.yaml"
     script:
@@ -98,6 +106,8 @@ rule eps_structure:
     threads: 2
     resources:
         gpu=0,
+        mem_mb=memory_mb(3000, 20),
+        runtime=runtime_minutes(30, 2),
     conda:
         "../../envs/torch.yaml"
     script:
