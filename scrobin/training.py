@@ -30,6 +30,7 @@ class TrainingSettings:
     batch_size: int = 500
     max_epochs: int = 100
     early_stopping_patience: int = 10
+    early_stopping_monitor: str = "validation_accuracy"
     class_weighting: str = "none"
     adversarial_fraction: float = 0.5
 
@@ -107,6 +108,17 @@ def _evaluate(model, loss_fn, matrix, labels, batch_size, device, adversary, adv
     return total_loss / matrix.shape[0], correct / matrix.shape[0]
 
 
+def _monitored_score(loss: float, accuracy: float, monitor: str) -> tuple[float, float]:
+    """Larger is better. Accuracy ties are broken by the lower loss, so the choice is stable.
+
+    Monitoring accuracy keeps training while the classifier still improves its calls but grows
+    overconfident on a few cells, which raises the validation loss long before accuracy peaks.
+    """
+    if monitor == "validation_loss":
+        return (-loss, accuracy)
+    return (round(accuracy, 6), -loss)
+
+
 def train_classifier(
     model: nn.Module,
     x_train,
@@ -144,7 +156,7 @@ def train_classifier(
     rng = np.random.default_rng(seed)
     history = TrainingHistory()
     has_validation = x_val is not None and y_val is not None and len(y_val) > 0
-    best_loss, best_state, stale = np.inf, copy.deepcopy(model.state_dict()), 0
+    best_score, best_state, stale = (-np.inf, -np.inf), copy.deepcopy(model.state_dict()), 0
     started = time.perf_counter()
     for epoch in range(1, settings.max_epochs + 1):
         model.train()
@@ -165,8 +177,9 @@ def train_classifier(
                 model, loss_fn, x_val, y_val, settings.batch_size, device, adversary, settings.adversarial_fraction
             )
             record.update(validation_loss=val_loss, validation_accuracy=val_accuracy)
-            if val_loss < best_loss - 1e-6:
-                best_loss, best_state, stale, history.best_epoch = val_loss, copy.deepcopy(model.state_dict()), 0, epoch
+            score = _monitored_score(val_loss, val_accuracy, settings.early_stopping_monitor)
+            if score > best_score:
+                best_score, best_state, stale, history.best_epoch = score, copy.deepcopy(model.state_dict()), 0, epoch
             else:
                 stale += 1
         else:

@@ -1,6 +1,7 @@
 """Classifier training, model files and the refusal of mismatched cells."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -52,15 +53,28 @@ def test_standard_training_learns_and_is_deterministic(config, prepared):
         assert torch.equal(a, b)
 
 
-def test_early_stopping_keeps_the_best_epoch():
+@pytest.mark.parametrize("monitor", ["validation_accuracy", "validation_loss"])
+def test_early_stopping_keeps_the_best_epoch(monitor):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 5)).astype(np.float32)
-    y = rng.integers(0, 2, 60)  # labels unrelated to x: validation loss soon rises
+    y = rng.integers(0, 2, 60)  # labels unrelated to x: validation scores soon stop improving
     model = MLPClassifier(5, 2, [64], {})
-    settings = TrainingSettings(batch_size=20, max_epochs=200, early_stopping_patience=3, learning_rate=0.05)
+    settings = TrainingSettings(
+        batch_size=20, max_epochs=200, early_stopping_patience=3, learning_rate=0.05, early_stopping_monitor=monitor
+    )
     history = train_classifier(model, x[:40], y[:40], settings, 0, x[40:], y[40:])
     assert len(history.epochs) < 200
     assert len(history.epochs) - history.best_epoch == 3
+    table = pd.DataFrame(history.epochs)
+    best = table.loc[table["epoch"] == history.best_epoch].iloc[0]
+    if monitor == "validation_loss":
+        assert best["validation_loss"] == table["validation_loss"].min()
+    else:
+        assert best["validation_accuracy"] == table["validation_accuracy"].max()
+    model.eval()
+    with torch.no_grad():
+        kept_accuracy = float((model(torch.from_numpy(x[40:])).argmax(1).numpy() == y[40:]).mean())
+    assert kept_accuracy == pytest.approx(best["validation_accuracy"])
 
 
 def test_balanced_class_weights():
