@@ -1,6 +1,10 @@
-"""Shared fixtures: small AnnData objects built in memory, fast enough for every test."""
+"""Shared fixtures: small AnnData objects built in memory, and the session's one workflow run."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -39,3 +43,30 @@ def prepare_params() -> dict:
     from scrobin.config import validate_config
 
     return validate_config({"datasets": {"d": {"source": "simulate"}}})["prepare"]
+
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_CONFIG = REPO / "config" / "test.yaml"
+# The whole tiny DAG; on a busy 2-core machine it has taken over 15 minutes.
+WORKFLOW_TIMEOUT_S = 2400
+
+
+def snakemake(workdir: Path, *args: str, config: Path | None = None, timeout: int = WORKFLOW_TIMEOUT_S) -> subprocess.CompletedProcess:
+    """Run the workflow's Snakemake on ``workdir`` (targets or options in ``args``)."""
+    command = [
+        sys.executable, "-m", "snakemake", *args, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+        "--configfile", str(config or TEST_CONFIG), "--cores", "2",
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory) -> Path:
+    """A completed run of config/test.yaml, shared by the workflow, rerun and report tests.
+
+    Tests may read it and copy it, never change it: the DAG runs once per session.
+    """
+    workdir = tmp_path_factory.mktemp("workflow")
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir

@@ -25,9 +25,9 @@ import pytest
 import torch
 import yaml
 
+from conftest import REPO, TEST_CONFIG
 from scrobin.model_store import load_model
 
-REPO = Path(__file__).resolve().parent.parent
 DATASET = "tiny"
 pytestmark = pytest.mark.workflow
 
@@ -44,16 +44,8 @@ class Output:
 
 
 def scheduling_config() -> dict:
-    """The test config with two attribution methods and one adversarial regime.
-
-    Every rule still runs, with a fraction of the jobs: the guarantees are about which rules a
-    change reaches, not about how many methods fan out.
-    """
-    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
-    methods = config["attribution"]["methods"]
-    config["attribution"]["methods"] = {name: methods[name] for name in list(methods)[:2]}
-    config["adversarial_training"] = {**config.get("adversarial_training", {}), "regimes": ["pgd"]}
-    return config
+    """The test config the session's finished run was made with (a fresh copy to change)."""
+    return yaml.safe_load(TEST_CONFIG.read_text())
 
 
 def write_config(config: dict, path: Path) -> Path:
@@ -122,12 +114,9 @@ def assert_schedules_exactly(scheduled: dict[str, str], expected: dict[str, str]
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> tuple[Path, Path]:
-    """``(workdir, config)`` of a completed run of the default target."""
-    workdir = tmp_path_factory.mktemp("finished")
-    config = write_config(scheduling_config(), tmp_path_factory.mktemp("config") / "config.yaml")
-    snakemake(workdir, config, timeout=1800)
-    return workdir, config
+def finished(finished_run) -> tuple[Path, Path]:
+    """``(workdir, config)`` of the session's completed run of the default target (read only)."""
+    return finished_run, TEST_CONFIG
 
 
 @pytest.fixture(scope="module")

@@ -16,24 +16,9 @@ import pandas as pd
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import REPO, snakemake
+
 pytestmark = pytest.mark.workflow
-
-
-def snakemake(workdir: Path, *args: str, config: Path | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
-    command = [
-        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-        "--configfile", str(config or REPO / "config" / "test.yaml"), "--cores", "2", *args,
-    ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="session")
-def finished_run(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("workflow")
-    result = snakemake(workdir)
-    assert result.returncode == 0, result.stderr[-5000:]
-    return workdir
 
 
 def test_dry_run_lists_the_dag(tmp_path):
