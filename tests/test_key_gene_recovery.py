@@ -17,7 +17,16 @@ from scrobin.evaluation.ground_truth import key_genes_from_anndata, recovery_tab
 from scrobin.importance import importance_from_anndata
 from scrobin.prepare import prepare_dataset
 
-METHODS = {"saliency": {}, "integrated_gradients": {"n_steps": 16}, "deeplift": {}, "kernelshap": {"n_samples": 2400}}
+METHODS = {
+    "saliency": {},
+    "integrated_gradients": {"n_steps": 16},
+    "deeplift": {},
+    "deepshap": {"n_baseline_samples": 10},
+    "gradientshap": {"n_samples": 20},
+    "kernelshap": {"n_samples": 2400},
+    "lime": {"n_samples": 2400},
+    "activation_maximization": {"steps": 50},
+}
 
 
 @pytest.fixture(scope="module")
