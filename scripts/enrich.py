@@ -27,7 +27,7 @@ def main(snakemake, log):
     log.info("%d significant terms from %s", int(table["significant"].sum()), info["backend"])
     plot_term_heatmap(table, snakemake.output.heatmap, max_terms=settings["heatmap_max_terms"])
     Path(snakemake.output.dotplots).mkdir(parents=True, exist_ok=True)
-    write_dot_plots(table, snakemake.output.dotplots, max_terms=settings["dotplot_max_terms"])
+    write_dot_plots(table, snakemake.output.dotplots, queries=list(gene_lists), max_terms=settings["dotplot_max_terms"])
 
 
 run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

@@ -107,7 +107,20 @@ def validate_config(config: Mapping, schema: dict | None = None) -> dict:
 
     for name, spec in filled["datasets"].items():
         filled["datasets"][name] = validate_dataset_spec(name, spec, seed=filled["seed"])
-    return filled
+    return _sorted_keys(filled)
+
+
+def _sorted_keys(value):
+    """Mappings with their keys in sorted order, recursively (lists keep their order).
+
+    Rules' params are compared by Snakemake to decide reruns; a canonical key order means that
+    reordering or reformatting a config file reruns nothing.
+    """
+    if isinstance(value, dict):
+        return {key: _sorted_keys(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(item) for item in value]
+    return value
 
 
 def _check_model(config: dict) -> None:

@@ -110,3 +110,10 @@ def test_every_schema_key_is_described():
     schema = load_schema()
     missing = list(undescribed(schema["properties"])) + list(undescribed(schema["$defs"]["dataset"]["properties"], "datasets.<name>."))
     assert not missing
+
+
+def test_key_order_of_the_config_file_does_not_matter():
+    first = validate_config({"seed": 1, "datasets": {"b": PBMC, "a": {"source": "simulate"}}, "train": {"max_epochs": 3, "batch_size": 8}})
+    second = validate_config({"train": {"batch_size": 8, "max_epochs": 3}, "datasets": {"a": {"source": "simulate"}, "b": PBMC}, "seed": 1})
+    assert list(first) == list(second) and list(first["train"]) == list(second["train"])
+    assert repr(first) == repr(second)
