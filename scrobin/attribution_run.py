@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from scrobin.attribution import compute_attributions
-from scrobin.cells import label_codes, split_rows, stratified_subset
+from scrobin.cells import label_codes, sampled_test_rows, split_rows
 from scrobin.classifier import class_names
 from scrobin.config import split_method_entry
 from scrobin.datasets import LABEL_COLUMN
@@ -37,9 +37,8 @@ def attribute_cells(
     Training cells serve as the background of methods that need one, so the reference
     distribution is the one the model learned from, never the cells being explained.
     """
-    test = split_rows(prepared, "test")
     labels = label_codes(prepared)
-    rows = test[stratified_subset(labels[test], cells_per_type, seed)]
+    rows = sampled_test_rows(prepared, cells_per_type, seed)
     x = dense_rows(prepared.X, rows)
     predicted = predict_logits(model, x).argmax(axis=1)
     targets = labels[rows] if target == "true" else predicted

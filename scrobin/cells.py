@@ -44,3 +44,12 @@ def proportional_subset(labels: np.ndarray, total: int | None, seed: int) -> np.
         size = max(1, round(total * len(members) / len(labels)))
         chosen.append(rng.choice(members, size=min(size, len(members)), replace=False))
     return np.sort(np.concatenate(chosen))
+
+
+def sampled_test_rows(prepared: ad.AnnData, per_type: int | None, seed: int) -> np.ndarray:
+    """Rows of up to ``per_type`` test cells of each type (seeded); every test cell when None.
+
+    Attribution and evaluation call this with the same settings, so they see the same cells.
+    """
+    test = split_rows(prepared, "test")
+    return test[stratified_subset(label_codes(prepared)[test], per_type, seed)]

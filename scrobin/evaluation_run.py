@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from scrobin.attribution import compute_attributions
-from scrobin.cells import label_codes, split_rows, stratified_subset
+from scrobin.cells import label_codes, sampled_test_rows, split_rows
 from scrobin.classifier import class_names
 from scrobin.config import split_method_entry
 from scrobin.evaluation.faithfulness import faithfulness, gene_order_from_ranking
@@ -28,10 +28,8 @@ NOT_MULTIPLIED_BY_INPUTS = ("saliency", "activation_maximization")
 
 def evaluation_cells(prepared: ad.AnnData, cells_per_type: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Test cells (a seeded, stratified subset) as a dense matrix, and their class indices."""
-    test = split_rows(prepared, "test")
-    labels = label_codes(prepared)
-    rows = test[stratified_subset(labels[test], cells_per_type, seed)]
-    return dense_rows(prepared.X, rows), labels[rows]
+    rows = sampled_test_rows(prepared, cells_per_type, seed)
+    return dense_rows(prepared.X, rows), label_codes(prepared)[rows]
 
 
 def regime_faithfulness(
