@@ -9,8 +9,7 @@ import json
 
 import anndata as ad
 
-from scrobin.cells import label_codes, split_rows
-from scrobin.classifier import class_names
+from scrobin.cells import class_names, label_codes, split_rows
 from scrobin.entrypoint import run_rule
 from scrobin.model_store import load_model_for
 from scrobin.runtime import resolve_device

@@ -27,8 +27,6 @@ caller's mode afterwards, so adversarial training can call them from inside its 
 
 from __future__ import annotations
 
-import inspect
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -39,21 +37,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scrobin.attack_specs import (
+    _check_native_params,
+    _instantiate_art,
+    art_attack_class,
+    canonical_norm,
+    validate_attack_spec,
+)
 from scrobin.errors import ScrobinError
 from scrobin.runtime import resolve_device
 
-NATIVE_ATTACKS = ("fgsm", "pgd")
-NATIVE_NORMS = ("inf", "2")
-BACKENDS = ("native", "art")
-SPEC_KEYS = ("name", "backend", "params", "label")
-_NATIVE_PARAMS = {
-    "fgsm": ("eps", "norm", "random_start", "seed", "batch_size", "clip"),
-    "pgd": ("eps", "norm", "step_size", "iterations", "random_start", "seed", "batch_size", "clip"),
-}
-# Parameters scrobin itself consumes for ART attacks: ``clip`` becomes the estimator's
-# ``clip_values`` and ``seed`` seeds numpy's global generator, ART's only source of randomness.
-_ART_SCROBIN_PARAMS = ("clip", "seed")
-_NATIVE_TO_ART = {"fgsm": "FastGradientMethod", "pgd": "ProjectedGradientDescent"}
 
 
 @contextmanager
@@ -258,157 +251,7 @@ def _as_tensors(
     return inputs.to(device=device, dtype=torch.float32), labels.to(device=device, dtype=torch.long)
 
 
-def _check_native_params(params: Mapping[str, Any]) -> None:
-    """Refuse bad native attack settings with one line each; absent keys take their defaults."""
-    if "eps" in params:
-        _check_eps(params["eps"])
-    norm = params.get("norm", "inf")
-    if norm not in NATIVE_NORMS:
-        raise ScrobinError(f"attack norm {norm!r} is unknown: use one of {', '.join(NATIVE_NORMS)}")
-    step_size = params.get("step_size")
-    if step_size is not None and not (_is_number(step_size) and 0 < step_size < math.inf):
-        raise ScrobinError(f"attack step_size {step_size!r} is invalid: use a positive number or null (eps / 4)")
-    for key in ("iterations", "batch_size"):
-        if key in params and not (_is_int(params[key]) and params[key] >= 1):
-            raise ScrobinError(f"attack {key} {params[key]!r} is invalid: use an integer >= 1")
-    if not isinstance(params.get("random_start", False), bool):
-        raise ScrobinError(f"attack random_start {params['random_start']!r} is invalid: use true or false")
-    _check_seed(params.get("seed"))
-    _check_clip(params.get("clip"))
-
-
-def _check_eps(eps: Any) -> None:
-    if not (_is_number(eps) and 0 < eps < math.inf):
-        raise ScrobinError(f"attack eps {eps!r} is invalid: use a positive finite number")
-
-
-def _check_seed(seed: Any) -> None:
-    if seed is not None and not _is_int(seed):
-        raise ScrobinError(f"attack seed {seed!r} is invalid: use an integer or null")
-
-
-def _check_clip(clip: Any) -> None:
-    if clip is None:
-        return
-    if not (
-        isinstance(clip, Sequence) and len(clip) == 2 and all(_is_number(v) for v in clip) and clip[0] < clip[1]
-    ):
-        raise ScrobinError(f"attack clip {clip!r} is invalid: use [min, max] with min < max, or null")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def canonical_norm(norm: Any) -> str:
-    """Spell a norm the way tables and configs do: ``"inf"`` or the number (``"2"``, ``"1.5"``).
-
-    JSON configs cannot hold infinity and YAML reads ``2`` as an integer, so ``inf``/``np.inf`` and
-    ``2``/``"2"`` must mean the same thing.
-    """
-    if isinstance(norm, str) and norm.strip().lower() in ("inf", "np.inf", "linf"):
-        return "inf"
-    try:
-        value = float(norm)
-    except (TypeError, ValueError):
-        raise ScrobinError(f"attack norm {norm!r} is unknown: use inf, 2 or another p >= 1") from None
-    if value == math.inf:
-        return "inf"
-    return str(int(value)) if value.is_integer() else str(value)
-
-
-def validate_attack_spec(spec: Mapping[str, Any], estimator: str = "torch") -> dict[str, Any]:
-    """Check an attack spec before anything runs and return it normalised.
-
-    A spec is ``{"name": ..., "backend": "native" | "art", "params": {...}, "label": ...}``.
-    ``native`` names are ``fgsm`` and ``pgd`` with the parameters of :func:`pgd`; ``art`` names are
-    ART evasion attack classes (``ProjectedGradientDescent``, ``CarliniLInfMethod``, ``DeepFool``, ...)
-    whose keyword arguments go in ``params`` (plus scrobin's ``clip`` and ``seed``). ART attacks are
-    instantiated once against a tiny stand-in estimator of the given kind (``"torch"`` for
-    ``PyTorchClassifier``, ``"sklearn"`` for the logistic baseline), so ART's own parameter checks
-    and estimator requirements refuse a bad spec here rather than hours into a run.
-
-    Returns
-    -------
-    A new dict with all four keys: backend defaulted to native, ``params`` copied with ``norm``
-    canonical (see :func:`canonical_norm`), and ``label`` defaulted to ``<name>_l<norm>`` (native
-    attacks default to ``inf``; ART attacks without a ``norm`` param are labelled by name).
-    """
-    if not isinstance(spec, Mapping) or "name" not in spec:
-        raise ScrobinError(f"attack spec {spec!r} has no name: write {{name: pgd, params: {{...}}}}")
-    unknown = sorted(set(spec) - set(SPEC_KEYS))
-    if unknown:
-        raise ScrobinError(f"attack spec keys {unknown} are unknown: use {', '.join(SPEC_KEYS)}")
-    name = spec["name"]
-    backend = spec.get("backend", "native")
-    if backend not in BACKENDS:
-        raise ScrobinError(f"attack backend {backend!r} is unknown: use one of {', '.join(BACKENDS)}")
-    params = spec.get("params") or {}
-    if not isinstance(params, Mapping):
-        raise ScrobinError(f"params of attack {name!r} must be a mapping of parameter -> value")
-    params = dict(params)
-    if "norm" in params:
-        params["norm"] = canonical_norm(params["norm"])
-    if backend == "native":
-        _validate_native(name, params)
-    else:
-        _validate_art(name, params, estimator)
-    norm = params.get("norm", "inf" if backend == "native" else None)
-    label = spec.get("label") or (str(name) if norm is None else f"{name}_l{norm}")
-    return {"name": name, "backend": backend, "params": params, "label": str(label)}
-
-
-def _validate_native(name: Any, params: dict[str, Any]) -> None:
-    if name not in NATIVE_ATTACKS:
-        raise ScrobinError(
-            f"native attack {name!r} is unknown: use one of {', '.join(NATIVE_ATTACKS)}, or backend art for ART classes"
-        )
-    unknown = sorted(set(params) - set(_NATIVE_PARAMS[name]))
-    if unknown:
-        raise ScrobinError(f"attack {name} does not take {unknown}: use {', '.join(_NATIVE_PARAMS[name])}")
-    _check_native_params(params)
-
-
-def art_attack_class(name: Any) -> type:
-    """The ART evasion attack class called ``name``, or a one-line error."""
-    import art.attacks.evasion as evasion
-    from art.attacks.attack import EvasionAttack
-
-    attack_class = getattr(evasion, name, None) if isinstance(name, str) else None
-    if not (isinstance(attack_class, type) and issubclass(attack_class, EvasionAttack)):
-        raise ScrobinError(
-            f"ART attack {name!r} is not an evasion attack class in art.attacks.evasion: "
-            "use e.g. FastGradientMethod, ProjectedGradientDescent, CarliniLInfMethod, DeepFool"
-        )
-    return attack_class
-
-
-def _validate_art(name: Any, params: dict[str, Any], estimator: str) -> None:
-    attack_class = art_attack_class(name)
-    signature = inspect.signature(attack_class.__init__)
-    accepted = [p for p in list(signature.parameters)[2:] if p not in ("args", "kwargs")]
-    unknown = sorted(set(params) - set(accepted) - set(_ART_SCROBIN_PARAMS))
-    if unknown:
-        valid = ", ".join(accepted + list(_ART_SCROBIN_PARAMS))
-        raise ScrobinError(f"ART attack {name} does not take {unknown}: use {valid}")
-    if "eps" in params and _is_number(params["eps"]):
-        _check_eps(params["eps"])
-    _check_clip(params.get("clip"))
-    _check_seed(params.get("seed"))
-    try:
-        _instantiate_art(attack_class, _stand_in_estimator(estimator, params.get("clip")), params)
-    except ScrobinError:
-        raise
-    except Exception as error:  # ART raises ValueError, TypeError or its own EstimatorError here.
-        message = " ".join(str(error).split())
-        raise ScrobinError(f"ART attack {name} refuses its params ({message}): fix params") from None
-
-
-def _stand_in_estimator(kind: str, clip: Sequence[float] | None) -> Any:
+def stand_in_estimator(kind: str, clip: Sequence[float] | None) -> Any:
     """A tiny fitted estimator of the kind that will be attacked, for ART's construction checks."""
     if kind == "torch":
         return art_classifier(nn.Linear(2, 3), n_genes=2, n_classes=3, clip=clip)
@@ -437,52 +280,6 @@ def art_classifier(model: nn.Module, n_genes: int, n_classes: int, clip: Sequenc
         clip_values=None if clip is None else (float(clip[0]), float(clip[1])),
         device_type="gpu" if model_device(model).type == "cuda" else "cpu",
     )
-
-
-def _instantiate_art(attack_class: type, estimator: Any, params: Mapping[str, Any]) -> Any:
-    """Build the ART attack with ART's own names and types (norm as a number, floats as floats)."""
-    kwargs = {k: v for k, v in params.items() if k not in _ART_SCROBIN_PARAMS}
-    if "norm" in kwargs:
-        kwargs["norm"] = np.inf if kwargs["norm"] == "inf" else _number(kwargs["norm"])
-    # ART insists eps and eps_step have the same type, so YAML's 1 next to 0.25 must become 1.0.
-    for key in ("eps", "eps_step"):
-        if _is_number(kwargs.get(key)):
-            kwargs[key] = float(kwargs[key])
-    accepted = inspect.signature(attack_class.__init__).parameters
-    if "verbose" in accepted and "verbose" not in kwargs:
-        kwargs["verbose"] = False
-    return attack_class(estimator, **kwargs)
-
-
-def _number(text: str) -> int | float:
-    value = float(text)
-    return int(value) if value.is_integer() else value
-
-
-def to_art_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """Translate a validated native fgsm/pgd spec into the equivalent ART spec.
-
-    Used to attack models ART can wrap but scrobin's native code cannot (the sklearn baseline) with
-    the *same* settings, and by the tests that check the native attacks reproduce ART.
-    """
-    if spec["backend"] == "art":
-        return dict(spec)
-    params = spec["params"]
-    eps = float(params["eps"])
-    art_params: dict[str, Any] = {
-        "eps": eps,
-        "norm": params.get("norm", "inf"),
-        "num_random_init": int(params.get("random_start", False)),
-        "batch_size": params.get("batch_size", 1024),
-    }
-    if spec["name"] == "fgsm":
-        art_params["eps_step"] = eps
-    else:
-        step = params.get("step_size")
-        art_params["eps_step"] = eps / 4 if step is None else float(step)
-        art_params["max_iter"] = params.get("iterations", 10)
-    art_params.update({k: params[k] for k in _ART_SCROBIN_PARAMS if params.get(k) is not None})
-    return {"name": _NATIVE_TO_ART[spec["name"]], "backend": "art", "params": art_params, "label": spec["label"]}
 
 
 def run_art_attack(estimator: Any, x: np.ndarray, y: np.ndarray, name: str, params: Mapping[str, Any]) -> np.ndarray:

@@ -14,8 +14,7 @@ import pandas as pd
 import torch
 
 from scrobin.attribution import compute_attributions
-from scrobin.cells import label_codes, sampled_test_rows, split_rows
-from scrobin.classifier import class_names
+from scrobin.cells import class_names, label_codes, sampled_test_rows, split_rows
 from scrobin.config import split_method_entry
 from scrobin.datasets import LABEL_COLUMN
 from scrobin.training import dense_rows, predict_logits

@@ -13,6 +13,11 @@ def split_rows(prepared: ad.AnnData, split: str) -> np.ndarray:
     return np.flatnonzero(prepared.obs["split"].to_numpy() == split)
 
 
+def class_names(prepared: ad.AnnData) -> list[str]:
+    """The cell types in the order of the label categories: the model's classes, as text."""
+    return [str(c) for c in prepared.obs[LABEL_COLUMN].cat.categories]
+
+
 def label_codes(prepared: ad.AnnData) -> np.ndarray:
     """Integer class index of every cell, in the order of the label categories (the model's classes)."""
     return prepared.obs[LABEL_COLUMN].cat.codes.to_numpy().astype(np.int64)

@@ -16,18 +16,13 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from scrobin.cells import label_codes, split_rows
-from scrobin.datasets import LABEL_COLUMN
+from scrobin.cells import class_names, label_codes, split_rows
 from scrobin.metrics import classification_metrics
 from scrobin.network import MLPClassifier
 from scrobin.runtime import seed_everything
 from scrobin.training import TrainingSettings, predict_logits, train_classifier
 
 REGIMES = ("standard", "fgsm", "pgd")
-
-
-def class_names(prepared: ad.AnnData) -> list[str]:
-    return [str(c) for c in prepared.obs[LABEL_COLUMN].cat.categories]
 
 
 def split_cells(prepared: ad.AnnData, split: str) -> tuple[object, np.ndarray]:

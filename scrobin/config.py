@@ -147,10 +147,9 @@ def _check_stages(config: dict) -> None:
     Each stage's own validator runs here, at config time, so a typo in a method parameter or an
     unknown ART attack stops the workflow before the first job rather than hours into a run.
     """
-    from scrobin.attacks import validate_attack_spec
-    from scrobin.attribution import validate_baseline_spec, validate_method_config
-    from scrobin.enrichment import validate_enrichment_config
-    from scrobin.robustness import validate_eps_grid, validate_sweep
+    from scrobin.attack_specs import validate_attack_spec, validate_eps_grid, validate_sweep
+    from scrobin.attribution.registry import validate_baseline_spec, validate_method_config
+    from scrobin.enrichment.config import validate_enrichment_config
 
     def checked(section: str, check, *args):
         try:

@@ -14,17 +14,12 @@ import pandas as pd
 import torch
 
 from scrobin.attribution import compute_attributions
-from scrobin.cells import label_codes, sampled_test_rows, split_rows
-from scrobin.classifier import class_names
+from scrobin.attribution.registry import method_spec
+from scrobin.cells import class_names, label_codes, sampled_test_rows, split_rows
 from scrobin.config import split_method_entry
 from scrobin.evaluation.faithfulness import faithfulness, gene_order_from_ranking
 from scrobin.evaluation.stability import stability_scores
 from scrobin.training import dense_rows
-
-# Gradient-only explanations are not multiplied by the input; captum's infidelity then needs
-# Gaussian rather than removal perturbations (see scrobin.evaluation.stability).
-NOT_MULTIPLIED_BY_INPUTS = ("saliency", "activation_maximization")
-
 
 def evaluation_cells(prepared: ad.AnnData, cells_per_type: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Test cells (a seeded, stratified subset) as a dense matrix, and their class indices."""
@@ -64,7 +59,14 @@ def regime_stability(
     seed: int,
     device: str,
 ) -> pd.DataFrame:
-    """captum's sensitivity_max and infidelity of every configured method on this model."""
+    """captum's sensitivity_max and infidelity of every configured method on this model.
+
+    Every method and regime is scored on the same seeded test cells and perturbations, so a
+    method's numbers compare across regimes. Whether a method's attributions are multiplied by
+    the input (its spec's ``multiplies_by_inputs``, given its parameters) picks the infidelity
+    perturbation: integrated gradients with ``multiply_by_inputs: false`` is a path-averaged
+    gradient and is scored like saliency.
+    """
     x, y = evaluation_cells(prepared, None, seed)
     background = dense_rows(prepared.X, split_rows(prepared, "train"))
     rows = []
@@ -81,7 +83,7 @@ def regime_stability(
         scores = stability_scores(
             model, explain, x, y, n_cells=settings["stability_cells"],
             n_perturb_samples=settings["stability_perturbations"], perturb_radius=settings["stability_radius"],
-            multiply_by_inputs=method not in NOT_MULTIPLIED_BY_INPUTS, output=params.get("output", "logits"), seed=seed,
+            multiply_by_inputs=method_spec(method).multiplies_by_inputs(params), output=params.get("output", "logits"), seed=seed,
         )
         rows.append({"regime": regime, "method": method, **scores})
     return pd.DataFrame(rows)

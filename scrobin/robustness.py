@@ -12,30 +12,19 @@ clean metrics so each curve starts at the clean accuracy. Columns are :data:`TAB
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from matplotlib.figure import Figure
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from torch import nn
 
-from scrobin.attacks import (
-    art_attack_class,
-    canonical_norm,
-    dense_cells,
-    eval_mode,
-    model_device,
-    run_attack,
-    validate_attack_spec,
-)
+from scrobin.attack_specs import art_attack_class, canonical_norm, validate_sweep
+from scrobin.attacks import dense_cells, eval_mode, model_device, run_attack
 from scrobin.baseline import attack_logistic_baseline
-from scrobin.errors import ScrobinError
 from scrobin.runtime import resolve_device
 
 TABLE_COLUMNS = ("attack", "name", "backend", "norm", "eps", "accuracy", "macro_f1", "n_cells")
@@ -51,48 +40,6 @@ def predict_classes(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: 
             for start in range(0, len(inputs), batch_size)
         ]
     return torch.cat(batches).numpy() if batches else np.zeros(0, dtype=np.int64)
-
-
-def validate_sweep(
-    attacks: Sequence[Mapping[str, Any]], eps_grid: Sequence[float], estimator: str = "torch"
-) -> tuple[list[dict[str, Any]], list[float]]:
-    """Check the attack specs and the eps grid of a sweep before any attack runs.
-
-    Specs must leave ``eps`` out (the grid sets it) and ART attacks must take an ``eps``.
-    Returns the normalised specs and the sorted, de-duplicated positive eps values (0 is
-    always reported as the clean row, so it may appear in the grid or not).
-    """
-    if not attacks:
-        raise ScrobinError("the robustness sweep has no attacks: list at least one attack spec")
-    eps_values = validate_eps_grid(eps_grid)
-    specs = []
-    for spec in attacks:
-        if isinstance(spec, Mapping) and "eps" in (spec.get("params") or {}):
-            raise ScrobinError(
-                f"attack {spec.get('name')!r} sets params.eps: remove it, the sweep takes eps from eps_grid"
-            )
-        checked = validate_attack_spec(spec, estimator=estimator)
-        name = checked["name"]
-        if checked["backend"] == "art" and "eps" not in inspect.signature(art_attack_class(name)).parameters:
-            raise ScrobinError(f"ART attack {name} has no eps, so it cannot be swept: run it with run_attack")
-        specs.append(checked)
-    labels = [spec["label"] for spec in specs]
-    if len(set(labels)) != len(labels):
-        raise ScrobinError(f"attack labels {labels} repeat: give each attack spec a distinct label")
-    return specs, eps_values
-
-
-def validate_eps_grid(eps_grid: Sequence[float], name: str = "eps_grid") -> list[float]:
-    """The sorted, de-duplicated positive values of a non-empty list of finite numbers >= 0.
-
-    ``name`` is the config key the list came from, for the error message.
-    """
-    if isinstance(eps_grid, (str, bytes)) or not isinstance(eps_grid, Sequence) or not eps_grid:
-        raise ScrobinError(f"{name} {eps_grid!r} is invalid: give a non-empty list of numbers >= 0")
-    for eps in eps_grid:
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 <= eps < math.inf:
-            raise ScrobinError(f"{name} value {eps!r} is invalid: use finite numbers >= 0")
-    return sorted({float(eps) for eps in eps_grid if eps > 0})
 
 
 def robustness_sweep(
@@ -212,40 +159,3 @@ def _metrics(labels: np.ndarray, predicted: np.ndarray) -> dict[str, float | int
         "macro_f1": float(f1_score(labels, predicted, labels=np.unique(labels), average="macro", zero_division=0)),
         "n_cells": int(len(labels)),
     }
-
-
-def plot_robustness_curves(
-    tables: Mapping[str, pd.DataFrame], path: str | Path, metric: str = "accuracy"
-) -> Figure:
-    """Draw ``metric`` against eps, one panel per attack, one line per model (paper Fig. 1d,e).
-
-    Parameters
-    ----------
-    tables
-        Model label (e.g. standard, fgsm, pgd, logreg) -> its sweep table.
-    path
-        Output file; the format follows the suffix (``.png``, ``.svg``, ``.pdf``).
-    metric
-        ``accuracy`` or ``macro_f1``.
-    """
-    if metric not in ("accuracy", "macro_f1"):
-        raise ScrobinError(f"metric {metric!r} is unknown: use accuracy or macro_f1")
-    if not tables:
-        raise ScrobinError("no sweep tables to plot: pass at least one model label -> table")
-    attack_labels = list(dict.fromkeys(label for table in tables.values() for label in table["attack"]))
-    figure = Figure(figsize=(4.2 * len(attack_labels), 3.6), layout="constrained")
-    axes = figure.subplots(1, len(attack_labels), squeeze=False)[0]
-    for axis, attack_label in zip(axes, attack_labels):
-        for model_label, table in tables.items():
-            curve = table[table["attack"] == attack_label].sort_values("eps")
-            if len(curve):
-                axis.plot(curve["eps"], curve[metric], marker="o", label=model_label)
-        axis.set_title(attack_label)
-        axis.set_xlabel("eps")
-        axis.set_ylim(-0.02, 1.02)
-    axes[0].set_ylabel(metric.replace("_", "-"))
-    # One legend for the figure: a model missing from the last panel must still be named.
-    handles = {line.get_label(): line for axis in axes for line in axis.get_lines()}
-    figure.legend(handles.values(), handles.keys(), title="model", loc="outside right center", frameon=False)
-    figure.savefig(path, dpi=150)
-    return figure

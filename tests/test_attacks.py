@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from scrobin.attacks import fgsm, pgd, run_attack, to_art_spec, validate_attack_spec
+from scrobin.attack_specs import to_art_spec, validate_attack_spec
+from scrobin.attacks import fgsm, pgd, run_attack
 from scrobin.errors import ScrobinError
 from scrobin.network import MLPClassifier
 

@@ -85,3 +85,49 @@ def test_stability_figure(tmp_path):
                           "infidelity": [0.02, 0.01, 0.03, 0.02]})
     path = plot_stability(table, tmp_path / "stability.png")
     assert path.exists() and path.stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "method, entry, multiplied",
+    [
+        ("integrated_gradients", {}, True),
+        ("integrated_gradients", {"multiply_by_inputs": False}, False),
+        ("saliency", {}, False),
+        ("kernelshap", {"n_samples": 64}, True),
+        ("activation_maximization", {"steps": 2}, False),
+    ],
+)
+def test_stability_perturbation_follows_the_method_spec(monkeypatch, method, entry, multiplied):
+    """Path-averaged gradients (IG without multiply_by_inputs) are scored like saliency, not as
+    input-multiplied contributions: the method's own spec decides, given its parameters."""
+    import anndata as ad
+
+    from scrobin import evaluation_run
+
+    seen = {}
+
+    def fake_scores(model, explain, x, target, **settings):
+        seen.update(settings)
+        return {"sensitivity_max": 0.0, "infidelity": 0.0, "n_cells": len(x)}
+
+    monkeypatch.setattr(evaluation_run, "stability_scores", fake_scores)
+    rng = np.random.default_rng(0)
+    prepared = ad.AnnData(
+        X=rng.standard_normal((12, 6)).astype(np.float32),
+        obs=pd.DataFrame({"cell_type": pd.Categorical(["a", "b", "c"] * 4),
+                          "split": ["train", "test"] * 6}, index=[f"c{i}" for i in range(12)]),
+    )
+    settings = {"stability_cells": 4, "stability_perturbations": 2, "stability_radius": 0.02}
+    evaluation_run.regime_stability(nn.Linear(6, 3), prepared, {method: entry}, "standard", settings, 0, "cpu")
+    assert seen["multiply_by_inputs"] is multiplied
+
+
+def test_standard_errors_shrink_with_more_cells(linear_case):
+    model, x, target = linear_case
+    noisy = lambda cells, target: torch.randn_like(cells)  # noqa: E731
+    few = stability_scores(model, noisy, x, target, n_cells=4, n_perturb_samples=2)
+    many = stability_scores(model, noisy, x, target, n_cells=40, n_perturb_samples=2)
+    for metric in ("sensitivity_max", "infidelity"):
+        assert few[f"{metric}_se"] == pytest.approx(few[f"{metric}_sd"] / 2.0)
+        assert many[f"{metric}_se"] < few[f"{metric}_se"] * 2
+        assert many[f"{metric}_se"] == pytest.approx(many[f"{metric}_sd"] / np.sqrt(40))

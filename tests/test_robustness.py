@@ -14,10 +14,10 @@ from scrobin.errors import ScrobinError
 from scrobin.robustness import (
     TABLE_COLUMNS,
     baseline_robustness_sweep,
-    plot_robustness_curves,
     predict_classes,
     robustness_sweep,
 )
+from scrobin.robustness_plots import plot_robustness_curves
 
 EPS_GRID = [0.0, 0.3, 0.6, 1.2]
 ATTACKS = [

@@ -9,8 +9,7 @@ activation maximization is gradient ascent from the baseline.
 """
 
 from scrobin.attribution.baselines import BASELINE_CHOICES
-from scrobin.attribution.compute import compute_attributions
-from scrobin.attribution.explained_model import OUTPUT_CHOICES
+from scrobin.attribution.params import OUTPUT_CHOICES
 from scrobin.attribution.registry import (
     BASELINE_PARAMS,
     COMMON_PARAMS,
@@ -35,3 +34,13 @@ __all__ = [
     "validate_baseline_spec",
     "validate_method_config",
 ]
+
+
+def __getattr__(name: str):
+    # compute_attributions needs torch and captum; loading it on first use keeps the registry
+    # (and config validation, which only reads it) free of those imports.
+    if name == "compute_attributions":
+        from scrobin.attribution.compute import compute_attributions
+
+        return compute_attributions
+    raise AttributeError(f"module 'scrobin.attribution' has no attribute {name!r}")

@@ -16,7 +16,6 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-OUTPUT_CHOICES = ("logits", "probabilities")
 
 
 class ProbabilityOutput(nn.Module):

@@ -20,7 +20,6 @@ from torch import nn
 from scrobin.attribution.batching import ChunkAttribution, attribute_in_chunks
 from scrobin.attribution.explained_model import logits_model
 
-SALIENCY_TARGETS = ("class", "loss", "both")
 
 
 def _class_gradient(model: nn.Module, absolute: bool) -> ChunkAttribution:

@@ -25,7 +25,6 @@ from scrobin.attribution.coalitions import (
     random_subsets,
 )
 
-LIME_DISTANCES = ("cosine", "hamming")
 
 
 def lime_design(

@@ -13,6 +13,12 @@ from numbers import Real
 
 ValueCheck = Callable[[object], object]
 
+# Choices of string parameters, kept here (no torch or captum import) so the config can be
+# validated without loading the methods.
+OUTPUT_CHOICES = ("logits", "probabilities")
+SALIENCY_TARGETS = ("class", "loss", "both")
+LIME_DISTANCES = ("cosine", "hamming")
+
 
 def one_of(*options: str) -> ValueCheck:
     """Accept exactly one of ``options`` (a string choice such as ``class | loss | both``)."""

@@ -8,27 +8,18 @@ error rather than a silent switch to another method (a mistake in the paper's co
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import numpy as np
-import torch
-from torch import nn
+from importlib import import_module
+from typing import TYPE_CHECKING
 
-from scrobin.attribution.activation_max import activation_maximization
 from scrobin.attribution.baselines import BASELINE_CHOICES
-from scrobin.attribution.explained_model import OUTPUT_CHOICES
-from scrobin.attribution.gradients import (
-    SALIENCY_TARGETS,
-    deeplift,
-    gradientshap,
-    integrated_gradients,
-    saliency,
-)
-from scrobin.attribution.kernel_shap import kernelshap
-from scrobin.attribution.lime_surrogate import LIME_DISTANCES, lime
 from scrobin.attribution.params import (
+    LIME_DISTANCES,
+    OUTPUT_CHOICES,
+    SALIENCY_TARGETS,
     ValueCheck,
     boolean,
     non_negative_float,
@@ -38,6 +29,11 @@ from scrobin.attribution.params import (
     positive_int,
 )
 from scrobin.errors import ScrobinError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from torch import nn
 
 
 class AttributionMethod(Protocol):
@@ -80,8 +76,9 @@ class MethodSpec:
 
     Attributes
     ----------
-    function
-        The ``AttributionMethod``.
+    implementation
+        Where the ``AttributionMethod`` lives, ``"module:function"``; it is imported on first
+        use (``function``), so validating a config never loads torch or captum.
     description
         One line for listings and the config documentation.
     baselines
@@ -90,13 +87,28 @@ class MethodSpec:
         Baseline used when the config names none.
     params
         Method-specific parameters; ``COMMON_PARAMS`` are added to every method.
+    input_multiplied
+        Whether, given the method's effective parameters, its attributions are multiplied by the
+        input's difference from the baseline (they then add up to an output difference, like
+        captum's ``multiplies_by_inputs``), or are local slopes (gradients). Stability and
+        faithfulness pick their perturbations by it.
     """
 
-    function: AttributionMethod
+    implementation: str
     description: str
     baselines: tuple[str, ...]
     default_baseline: str
     params: Mapping[str, ParamSpec] = field(default_factory=dict)
+    input_multiplied: Callable[[Mapping[str, object]], bool] = lambda params: True
+
+    @property
+    def function(self) -> AttributionMethod:
+        module, name = self.implementation.split(":")
+        return getattr(import_module(module), name)
+
+    def multiplies_by_inputs(self, params: Mapping[str, object]) -> bool:
+        """Whether attributions with these parameters (defaults filled in) are input-multiplied."""
+        return bool(self.input_multiplied({**self.defaults, **params}))
 
     @property
     def all_params(self) -> dict[str, ParamSpec]:
@@ -136,7 +148,7 @@ SINGLE_REFERENCE = ("zeros", "train_mean")
 
 METHODS: dict[str, MethodSpec] = {
     "saliency": MethodSpec(
-        saliency,
+        "scrobin.attribution.gradients:saliency",
         "Input gradient of the target class score or of the cross-entropy loss.",
         BASELINE_CHOICES,
         "zeros",
@@ -149,9 +161,10 @@ METHODS: dict[str, MethodSpec] = {
             ),
             "absolute": ParamSpec(False, boolean, "Return |gradient| (classic saliency map)."),
         },
+        input_multiplied=lambda params: False,
     ),
     "integrated_gradients": MethodSpec(
-        integrated_gradients,
+        "scrobin.attribution.gradients:integrated_gradients",
         "Integrated gradients from the baseline (captum).",
         SINGLE_REFERENCE,
         "zeros",
@@ -161,18 +174,19 @@ METHODS: dict[str, MethodSpec] = {
                 True, boolean, "Multiply by (x - baseline); false gives path-averaged gradients."
             ),
         },
+        input_multiplied=lambda params: params["multiply_by_inputs"],
     ),
     "deeplift": MethodSpec(
-        deeplift, "DeepLIFT rescale rule against the baseline (captum).", SINGLE_REFERENCE, "zeros"
+        "scrobin.attribution.gradients:deeplift", "DeepLIFT rescale rule against the baseline (captum).", SINGLE_REFERENCE, "zeros"
     ),
     "deepshap": MethodSpec(
-        deeplift,
+        "scrobin.attribution.gradients:deeplift",
         "DeepLIFT averaged over a background sample, as shap.DeepExplainer (captum DeepLiftShap).",
         BASELINE_CHOICES,
         "train_sample",
     ),
     "gradientshap": MethodSpec(
-        gradientshap,
+        "scrobin.attribution.gradients:gradientshap",
         "Expected gradients over a background sample, as shap.GradientExplainer (captum).",
         BASELINE_CHOICES,
         "train_sample",
@@ -182,7 +196,7 @@ METHODS: dict[str, MethodSpec] = {
         },
     ),
     "kernelshap": MethodSpec(
-        kernelshap,
+        "scrobin.attribution.kernel_shap:kernelshap",
         "KernelSHAP batched over cells with exact efficiency (sum = f(x) - E f(baseline)).",
         BASELINE_CHOICES,
         "zeros",
@@ -196,7 +210,7 @@ METHODS: dict[str, MethodSpec] = {
         },
     ),
     "lime": MethodSpec(
-        lime,
+        "scrobin.attribution.lime_surrogate:lime",
         "LIME ridge surrogate on binary kept/replaced genes, batched over cells.",
         BASELINE_CHOICES,
         "zeros",
@@ -208,7 +222,7 @@ METHODS: dict[str, MethodSpec] = {
         },
     ),
     "activation_maximization": MethodSpec(
-        activation_maximization,
+        "scrobin.attribution.activation_max:activation_maximization",
         "Per-class input maximising the class score near the baseline, minus the baseline.",
         SINGLE_REFERENCE,
         "zeros",
@@ -217,6 +231,7 @@ METHODS: dict[str, MethodSpec] = {
             "lr": ParamSpec(0.1, positive_float, "Adam step size."),
             "l2": ParamSpec(0.01, non_negative_float, "Weight of |z - baseline|^2 (penalty)."),
         },
+        input_multiplied=lambda params: False,
     ),
 }
 

@@ -7,19 +7,27 @@ client), ``cache`` (answers on disk), ``gmt`` (offline over-representation), ``s
 (hypergeometric tail, BH and Bonferroni), ``analysis`` (backend choice and fallback), ``plots``.
 """
 
-from scrobin.enrichment.analysis import enrich, enrich_with_config
-from scrobin.enrichment.config import (
-    BACKENDS,
-    DEFAULTS,
-    GPROFILER_SOURCES,
-    SIGNIFICANCE_METHODS,
-    validate_enrichment_config,
-)
-from scrobin.enrichment.gmt import read_gmt
-from scrobin.enrichment.gprofiler import GProfilerUnavailable
-from scrobin.enrichment.plots import plot_term_dots, plot_term_heatmap, term_matrix, write_dot_plots
-from scrobin.enrichment.stats import benjamini_hochberg
-from scrobin.enrichment.table import ENRICHMENT_COLUMNS
+from importlib import import_module
+
+# Each public name and the module that defines it. They load on first use, so validating the
+# config (enrichment.config) does not import matplotlib, requests and the statistics stack.
+_HOMES = {
+    "enrich": "analysis",
+    "enrich_with_config": "analysis",
+    "BACKENDS": "config",
+    "DEFAULTS": "config",
+    "GPROFILER_SOURCES": "config",
+    "SIGNIFICANCE_METHODS": "config",
+    "validate_enrichment_config": "config",
+    "read_gmt": "gmt",
+    "GProfilerUnavailable": "gprofiler",
+    "plot_term_dots": "plots",
+    "plot_term_heatmap": "plots",
+    "term_matrix": "plots",
+    "write_dot_plots": "plots",
+    "benjamini_hochberg": "stats",
+    "ENRICHMENT_COLUMNS": "table",
+}
 
 __all__ = [
     "BACKENDS",
@@ -38,3 +46,9 @@ __all__ = [
     "validate_enrichment_config",
     "write_dot_plots",
 ]
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        return getattr(import_module(f"scrobin.enrichment.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'scrobin.enrichment' has no attribute {name!r}")

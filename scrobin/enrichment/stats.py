@@ -7,7 +7,6 @@ without any file or gene-name handling in the way.
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import hypergeom
 
 from scrobin.errors import ScrobinError
 
@@ -25,6 +24,10 @@ def hypergeometric_tail(
     ``sf(k - 1)`` rather than ``1 - cdf(k - 1)`` keeps precision for the tiny p-values strong
     enrichments produce. Arguments broadcast, so all terms and queries go in one call.
     """
+    # scipy.stats takes a second to import; the config check reads GMT files through this
+    # package and needs no statistics.
+    from scipy.stats import hypergeom
+
     return hypergeom.sf(
         np.asarray(intersection_size) - 1,
         np.asarray(domain_size),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
@@ -175,12 +176,16 @@ def plot_faithfulness(curves: pd.DataFrame, path) -> Path:
 def plot_stability(stability: pd.DataFrame, path) -> Path:
     """Mean sensitivity_max and infidelity per method, bars coloured by regime.
 
-    Rows repeated per method and regime (seeds) are averaged, error bars showing their SD.
+    Error bars are the standard error of the mean over the scored cells (``*_se`` columns); rows
+    repeated per method and regime (seeds) are averaged, their SD over seeds shown where larger.
     """
     _require(stability, {"method", "sensitivity_max", "infidelity"}, "stability_scores rows")
     groups = _method_regime_groups(stability)
     means = groups[["sensitivity_max", "infidelity"]].mean()
     spreads = groups[["sensitivity_max", "infidelity"]].std(ddof=0).fillna(0.0)
+    for metric in ("sensitivity_max", "infidelity"):
+        if f"{metric}_se" in stability:
+            spreads[metric] = np.maximum(spreads[metric], groups[f"{metric}_se"].mean())
     figure = Figure(figsize=(2.0 + 1.6 * len(means.index.get_level_values(0).unique()), 3.6))
     for panel, (metric, label) in enumerate((("sensitivity_max", "sensitivity (max)"),
                                              ("infidelity", "infidelity")), start=1):

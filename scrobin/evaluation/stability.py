@@ -27,7 +27,8 @@ import torch
 from captum.metrics import infidelity, sensitivity_max
 from torch import nn
 
-from scrobin.attribution.explained_model import OUTPUT_CHOICES, with_output
+from scrobin.attribution.explained_model import with_output
+from scrobin.attribution.params import OUTPUT_CHOICES
 from scrobin.errors import ScrobinError
 from scrobin.evaluation.faithfulness import model_inputs
 
@@ -95,8 +96,9 @@ def stability_scores(model: nn.Module, explain: Callable, x, target, n_cells: in
     Returns
     -------
     dict
-        ``sensitivity_max``, ``sensitivity_max_sd``, ``infidelity``, ``infidelity_sd`` (mean and
-        standard deviation over cells) and ``n_cells``.
+        ``sensitivity_max``, ``infidelity`` (means over cells), their standard deviations over
+        cells (``*_sd``) and standard errors of the means (``*_se`` = sd / sqrt(cells), so two
+        regimes' means can be told apart from the noise of scoring few cells), and ``n_cells``.
     """
     if output not in OUTPUT_CHOICES:
         raise ScrobinError(f"stability output '{output}' is unknown: use one of "
@@ -140,10 +142,9 @@ def stability_scores(model: nn.Module, explain: Callable, x, target, n_cells: in
                                       n_perturb_samples=n_perturb_samples, normalize=True)
     finally:
         model.train(was_training)
-    sensitivity = sensitivity.double().cpu().numpy()
-    infidelities = infidelities.double().cpu().numpy()
-    return {"sensitivity_max": float(sensitivity.mean()),
-            "sensitivity_max_sd": float(sensitivity.std()),
-            "infidelity": float(infidelities.mean()),
-            "infidelity_sd": float(infidelities.std()),
-            "n_cells": int(x.shape[0])}
+    scores = {"n_cells": int(x.shape[0])}
+    for name, values in (("sensitivity_max", sensitivity), ("infidelity", infidelities)):
+        values = values.double().cpu().numpy()
+        sd = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        scores.update({name: float(values.mean()), f"{name}_sd": sd, f"{name}_se": sd / np.sqrt(len(values))})
+    return scores

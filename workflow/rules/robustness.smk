@@ -76,7 +76,7 @@ rule robustness_curves:
         mem_mb=memory_mb(1000, 0),
         runtime=runtime_minutes(5, 0),
     conda:
-        "../../envs/torch.yaml"
+        "../../envs/scanpy.yaml"
     script:
         "../../scripts/robustness_curves.py"
 
