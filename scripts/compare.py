@@ -14,7 +14,7 @@ def main(snakemake, log):
     # The comparison lives next to the dataset folders it reads: results/comparison/ -> results/.
     results_dir = Path(snakemake.output.summary).parents[1]
     summary, methods, absent = compare_run(
-        results_dir, params.datasets, params.regimes, params.methods, params.attack_eps
+        results_dir, params.datasets, params.regimes, params.methods, params.attack
     )
     for path in absent:
         log.info("not made by this run, NaN in the summary: %s", path)

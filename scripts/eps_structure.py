@@ -9,11 +9,13 @@ import json
 
 import anndata as ad
 
+from scrobin.attack_budget import attack_budget
 from scrobin.cells import class_names, label_codes, split_rows
 from scrobin.entrypoint import run_rule
+from scrobin.errors import ScrobinError
 from scrobin.model_store import load_model_for
 from scrobin.runtime import resolve_device
-from scrobin.structure import eps_structure, largest_structured_eps, plot_eps_structure
+from scrobin.structure import eps_structure, figure_eps, largest_structured_eps, plot_eps_structure
 
 
 def main(snakemake, log):
@@ -29,13 +31,25 @@ def main(snakemake, log):
     )
     result.table.to_csv(snakemake.output.table, sep="\t", index=False)
     largest = largest_structured_eps(result.table, settings["threshold"])
-    summary = {"threshold": settings["threshold"], "largest_structured_eps": largest, "n_neighbors": n_neighbors}
+    summary = {
+        "threshold": settings["threshold"], "largest_structured_eps": largest, "n_neighbors": n_neighbors,
+        "scores": {f"{eps:g}": float(score) for eps, score in zip(result.table["eps"], result.table["score"])},
+    }
     with open(snakemake.output.summary, "w") as handle:
         json.dump(summary, handle, indent=2)
     log.info("largest eps keeping structure score >= %s: %s", settings["threshold"], largest)
+    try:
+        chosen = attack_budget(snakemake.params.attack, summary, snakemake.wildcards.ds)
+        log.info("attack budget: %s", chosen["reason"])
+    except ScrobinError as error:
+        # The check itself succeeded; adversarial training is the stage that stops, with this line.
+        chosen = None
+        log.warning("%s", error)
     plot_eps_structure(
         result, snakemake.output.figure, method=settings["embedding"], class_names=class_names(prepared),
         n_neighbors=n_neighbors, seed=seed,
+        eps_shown=figure_eps(settings["eps"], chosen and chosen["eps"], settings["figure_panels"]),
+        chosen=chosen and chosen["eps"],
     )
 
 

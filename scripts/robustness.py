@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the che
 
 import anndata as ad
 
+from scrobin.attack_budget import sweep_grid
 from scrobin.cells import label_codes, proportional_subset, split_rows
 from scrobin.entrypoint import run_rule
 from scrobin.model_store import load_model_for
@@ -16,13 +17,16 @@ from scrobin.runtime import resolve_device
 
 def main(snakemake, log):
     settings, seed = snakemake.params.robustness, snakemake.params.seed
+    eps_grid = sweep_grid(
+        settings["eps_grid"], snakemake.params.attack, snakemake.input.get("eps_structure"), snakemake.wildcards.ds
+    )
     prepared = ad.read_h5ad(snakemake.input.prepared)
     model, _ = load_model_for(snakemake.input.model, prepared, resolve_device(snakemake.params.device))
     rows = split_rows(prepared, "test")
     rows = rows[proportional_subset(label_codes(prepared)[rows], settings["n_cells"], seed)]
     log.info("attacking the %s model on %d test cells", snakemake.wildcards.regime, len(rows))
     table = robustness_sweep(
-        model, prepared.X[rows], label_codes(prepared)[rows], settings["attacks"], settings["eps_grid"],
+        model, prepared.X[rows], label_codes(prepared)[rows], settings["attacks"], eps_grid,
         device=snakemake.params.device, seed=seed,
     )
     table.insert(0, "model", snakemake.wildcards.regime)

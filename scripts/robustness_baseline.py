@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the che
 import anndata as ad
 
 from scrobin.baseline import fit_logistic_baseline, save_logistic_baseline
+from scrobin.attack_budget import sweep_grid
 from scrobin.cells import label_codes, proportional_subset, split_rows
 from scrobin.entrypoint import run_rule
 from scrobin.robustness import baseline_robustness_sweep
@@ -15,6 +16,9 @@ from scrobin.robustness import baseline_robustness_sweep
 
 def main(snakemake, log):
     settings, seed = snakemake.params.robustness, snakemake.params.seed
+    eps_grid = sweep_grid(
+        settings["eps_grid"], snakemake.params.attack, snakemake.input.get("eps_structure"), snakemake.wildcards.ds
+    )
     prepared = ad.read_h5ad(snakemake.input.prepared)
     labels = label_codes(prepared)
     train = split_rows(prepared, "train")
@@ -22,7 +26,7 @@ def main(snakemake, log):
     save_logistic_baseline(classifier, snakemake.output.model)
     rows = split_rows(prepared, "test")
     rows = rows[proportional_subset(labels[rows], settings["n_cells"], seed)]
-    table = baseline_robustness_sweep(classifier, prepared.X[rows], labels[rows], settings["attacks"], settings["eps_grid"], seed=seed)
+    table = baseline_robustness_sweep(classifier, prepared.X[rows], labels[rows], settings["attacks"], eps_grid, seed=seed)
     table.insert(0, "model", "logreg")
     table.to_csv(snakemake.output.table, sep="\t", index=False)
     log.info("\n%s", table.to_string(index=False))

@@ -10,6 +10,7 @@ import json
 import anndata as ad
 import numpy as np
 
+from scrobin.attack_budget import attack_config_for, load_attack_budget
 from scrobin.classifier import fit_classifier, split_cells
 from scrobin.entrypoint import run_rule
 from scrobin.metrics import per_class_table, plot_confusion, plot_training_curves
@@ -21,10 +22,18 @@ from scrobin.training import predict_logits
 def main(snakemake, log):
     config, regime = snakemake.params.config, snakemake.params.regime
     device = resolve_device(config["device"])
+    budget = None
+    if regime != "standard":
+        # Before any work: with attack.eps auto and no structure-preserving eps this stops here.
+        budget = load_attack_budget(config["attack"], snakemake.input.get("eps_structure"), snakemake.wildcards.ds)
+        config = {**config, "attack": attack_config_for(config["attack"], budget)}
+        log.info("%s", budget["reason"])
     prepared = ad.read_h5ad(snakemake.input.prepared)
     standard = load_model(snakemake.input.standard, device)[0] if snakemake.input.get("standard") else None
     log.info("training the %s classifier on %s with %d genes", regime, device, prepared.n_vars)
     model, metadata, history = fit_classifier(prepared, config, regime, device, standard=standard, log=log.info)
+    metadata["attack_budget"] = budget
+    metadata["metrics"]["attack_eps"] = None if budget is None else budget["eps"]
     save_model(snakemake.output.model, model, metadata)
     metrics = metadata["metrics"]
     log.info("test accuracy %.4f, macro-F1 %.4f", metrics["accuracy"], metrics["macro_f1"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from scrobin.attack_budget import attack_budget
 from scrobin.errors import ScrobinError
 from scrobin.evaluation.figures import save_figure
 from scrobin.evaluation import CONSENSUS, DE_RANKING
@@ -189,7 +190,7 @@ def _dataset_method_rows(dataset: DatasetResults) -> pd.DataFrame:
 
 
 def summary_table(
-    datasets: Sequence[DatasetResults], regimes: Sequence[str], methods: Sequence[str], attack_eps: float
+    datasets: Sequence[DatasetResults], regimes: Sequence[str], methods: Sequence[str], attack: Mapping
 ) -> pd.DataFrame:
     """One row per dataset and regime with the headline number of every stage.
 
@@ -202,14 +203,17 @@ def summary_table(
     methods
         Attribution methods averaged in the ``*_methods_mean`` columns (references such as the
         consensus, DE and random orders are kept apart).
-    attack_eps
-        The headline attack strength; robust metrics come from the sweep row nearest to it, and
-        the eps actually used is kept in ``robust_eps_<attack>``.
+    attack
+        The ``attack`` config section; each dataset's headline attack strength is its attack
+        budget (:func:`scrobin.attack_budget.attack_budget`: the configured eps, or with ``auto``
+        the one its eps-structure check chose). Robust metrics come from the sweep row nearest to
+        it, and the eps actually used is kept in ``robust_eps_<attack>``.
 
     Returns
     -------
     pandas.DataFrame
-        Columns: ``dataset``, ``regime``, clean ``accuracy`` and ``macro_f1``, ``attack_eps``,
+        Columns: ``dataset``, ``regime``, clean ``accuracy`` and ``macro_f1``, ``attack_eps`` with
+        ``attack_eps_source`` (``config``, ``eps_structure`` or ``none`` when auto found no budget),
         ``robust_eps|robust_accuracy|robust_macro_f1_<attack>`` per attack,
         ``largest_structured_eps`` (per dataset), the chance levels of key-gene recovery
         (``key_genes_top_n``, ``key_genes_expected``, ``key_genes_auprc_chance``), recovery,
@@ -220,20 +224,29 @@ def summary_table(
     rankings = method_table(datasets)
     rows = []
     for dataset in datasets:
+        budget = _attack_budget(attack, dataset)
         for regime in regimes:
             ranking_rows = rankings[(rankings["dataset"] == dataset.name) & (rankings["regime"] == regime)]
             rows.append({
                 "dataset": dataset.name,
                 "regime": regime,
                 **_clean_metrics(dataset.metrics.get(regime)),
-                "attack_eps": attack_eps,
-                **_robust_metrics(dataset.robustness, regime, attack_eps),
+                "attack_eps": budget["eps"],
+                "attack_eps_source": budget["source"],
+                **_robust_metrics(dataset.robustness, regime, budget["eps"]),
                 "largest_structured_eps": _largest_structured_eps(dataset.structure),
                 **_ranking_summary(ranking_rows, methods),
                 **_de_overlap(dataset.de_overlap, regime),
                 **_enrichment(dataset.enrichment.get(regime), dataset.enrichment_info.get(regime)),
             })
     return pd.DataFrame(rows)
+
+
+def _attack_budget(attack: Mapping, dataset: DatasetResults) -> dict:
+    try:
+        return attack_budget(attack, dataset.structure, dataset.name)
+    except ScrobinError:
+        return {"eps": math.nan, "source": "none"}
 
 
 def _clean_metrics(metrics: dict | None) -> dict:
@@ -307,7 +320,8 @@ def _comparison_panels(summary: pd.DataFrame) -> list[_Panel]:
     """The panels :func:`plot_comparison` draws, with one robust-accuracy marker per attack found."""
     attacks = [column.removeprefix("robust_accuracy_") for column in summary.columns
                if column.startswith("robust_accuracy_")]
-    eps_label = f"eps ~{summary['attack_eps'].iloc[0]:g}" if "attack_eps" in summary else "headline eps"
+    budgets = summary["attack_eps"].dropna().unique() if "attack_eps" in summary else []
+    eps_label = f"eps ~{budgets[0]:g}" if len(budgets) == 1 else "each dataset's attack budget"
     attack_markers = tuple((f"robust_accuracy_{attack}", marker, f"{attack}, {eps_label}")
                            for attack, marker in zip(attacks, itertools.cycle("v^sDPX*")))
 
@@ -404,7 +418,7 @@ def _draw_panel(axis, summary: pd.DataFrame, panel: _Panel, regimes: list[str], 
 
 def compare_run(
     results_dir: str | Path, datasets: Sequence[str], regimes: Sequence[str], methods: Sequence[str],
-    attack_eps: float,
+    attack: Mapping,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Load every dataset of a finished run and build both comparison tables.
 
@@ -417,5 +431,5 @@ def compare_run(
         raise ScrobinError("no datasets to compare: pass at least one dataset name")
     loaded = [load_dataset_results(results_dir, dataset, regimes) for dataset in datasets]
     absent = [path for dataset in loaded for path in dataset.absent]
-    return summary_table(loaded, regimes, methods, attack_eps), method_table(loaded), absent
+    return summary_table(loaded, regimes, methods, attack), method_table(loaded), absent
 

@@ -82,6 +82,13 @@ def describe_error(error, schema: dict) -> str:
         )
     if error.validator == "type":
         return f"config: {where} = {error.instance!r} has the wrong type: expected {error.validator_value}"
+    if error.validator == "oneOf":
+        options = [
+            repr(option["const"]) if "const" in option
+            else option["type"] + (f" > {option['exclusiveMinimum']:g}" if "exclusiveMinimum" in option else "")
+            for option in error.validator_value
+        ]
+        return f"config: {where} = {error.instance!r} is not allowed: use a {' or '.join(options)}"
     if "propertyNames" in error.schema_path:
         return f"config: name {error.instance!r} in {where} must use only letters, digits, '_' or '-'"
     return f"config: {where}: {error.message}"

@@ -34,6 +34,8 @@ def _format_default(value) -> str:
 
 
 def _type_of(spec: dict) -> str:
+    if "oneOf" in spec:
+        return " or ".join(_type_of(option) if "type" in option else f"`{option['const']}`" for option in spec["oneOf"])
     kind = spec.get("type", "object" if "properties" in spec else "")
     kind = "/".join(kind) if isinstance(kind, list) else kind
     if "enum" in spec:

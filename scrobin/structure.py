@@ -182,6 +182,24 @@ def largest_structured_eps(table: pd.DataFrame, threshold: float = 0.9) -> float
     return largest
 
 
+def figure_eps(eps_grid: Sequence[float], chosen: float | None, panels: int) -> list[float]:
+    """At most ``panels`` eps of the grid to draw, spread from smallest to largest, always
+    including ``chosen`` (the attack budget) when it is in the grid.
+
+    Each drawn eps costs one embedding (UMAP), while scoring every eps of a fine grid is cheap.
+    """
+    grid = sorted(float(eps) for eps in eps_grid)
+    if len(grid) <= panels:
+        return grid
+    picked = {grid[int(round(i))] for i in np.linspace(0, len(grid) - 1, panels)}
+    if chosen is not None and float(chosen) in grid and float(chosen) not in picked:
+        # Swap out the drawn eps nearest to the chosen one, keeping the two ends of the grid.
+        inner = sorted(picked - {grid[0], grid[-1]}, key=lambda eps: abs(np.log(eps / chosen)))
+        picked.discard(inner[0] if inner else grid[-1])
+        picked.add(float(chosen))
+    return sorted(picked)
+
+
 def embed(cells: np.ndarray, method: str = "umap", n_neighbors: int = 15, n_pcs: int = 50, seed: int = 0) -> np.ndarray:
     """Two-dimensional, seeded embedding of cells: UMAP of their PCA, or the first two PCs."""
     if method not in EMBEDDINGS:
@@ -205,15 +223,18 @@ def plot_eps_structure(
     class_names: Sequence[str] | None = None,
     n_neighbors: int = 15,
     seed: int = 0,
+    eps_shown: Sequence[float] | None = None,
+    chosen: float | None = None,
 ) -> Figure:
     """Grid of joint embeddings of clean and attacked cells, one column per eps (paper Fig. 1a-c).
 
     Clean and attacked cells of an eps are embedded together, so the top (clean) and bottom
     (attacked) panels of a column share coordinates; colours are true cell types and titles carry
     the structure score and the accuracy under attack. ``method`` is ``umap`` or ``pca``;
-    ``n_neighbors`` is UMAP's neighbourhood size.
+    ``n_neighbors`` is UMAP's neighbourhood size. ``eps_shown`` limits the columns (default: every
+    eps attacked); the column of ``chosen``, the attack budget in use, is marked in its title.
     """
-    eps_list = sorted(result.attacked)
+    eps_list = sorted(result.attacked if eps_shown is None else eps_shown)
     names = list(class_names) if class_names is not None else [str(c) for c in range(result.labels.max() + 1)]
     palette = colormaps["tab20"].resampled(max(len(names), 1))
     colours = palette(result.labels % palette.N)
@@ -230,7 +251,8 @@ def plot_eps_structure(
             axis.scatter(points[:, 0], points[:, 1], s=4, c=colours, linewidths=0)
             axis.set_xticks([])
             axis.set_yticks([])
-            axis.set_title(f"eps {eps:g}: {kind}" + _score_caption(scores, eps, kind), fontsize=9)
+            marker = " (attack budget)" if chosen is not None and eps == chosen and kind == "clean" else ""
+            axis.set_title(f"eps {eps:g}{marker}: {kind}" + _score_caption(scores, eps, kind), fontsize=9)
     handles = [
         axes[0, 0].scatter([], [], s=12, color=palette(code % palette.N), label=name)
         for code, name in enumerate(names)

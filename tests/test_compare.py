@@ -119,7 +119,7 @@ def test_closest_eps_names_missing_columns():
 
 
 def test_summary_holds_every_stage_per_dataset_and_regime(results_dir):
-    summary, _, _ = compare_run(results_dir, ["sim", "real"], REGIMES, METHODS, attack_eps=1.2)
+    summary, _, _ = compare_run(results_dir, ["sim", "real"], REGIMES, METHODS, attack={"eps": 1.2})
     assert list(zip(summary["dataset"], summary["regime"])) == [
         ("sim", "standard"), ("sim", "pgd"), ("real", "standard"), ("real", "pgd")]
     sim_pgd = summary_row(summary, "sim", "pgd")
@@ -155,7 +155,7 @@ def test_summary_holds_every_stage_per_dataset_and_regime(results_dir):
 def test_pieces_a_dataset_lacks_are_nan_and_reported(results_dir):
     (results_dir / "real/robustness/summary.tsv").unlink()
     write_json(results_dir / "real/eps_structure/summary.json", {"threshold": 0.9, "largest_structured_eps": None})
-    summary, _, absent = compare_run(results_dir, ["sim", "real"], REGIMES, METHODS, attack_eps=0.5)
+    summary, _, absent = compare_run(results_dir, ["sim", "real"], REGIMES, METHODS, attack={"eps": 0.5})
     sim, real = summary_row(summary, "sim", "standard"), summary_row(summary, "real", "standard")
     for column in ("enriched_terms", "enrichment_backend"):
         assert pd.isna(sim[column])
@@ -170,10 +170,10 @@ def test_pieces_a_dataset_lacks_are_nan_and_reported(results_dir):
 
 def test_a_dataset_with_only_its_metrics_still_gets_rows(results_dir):
     write_json(results_dir / "bare/metrics/standard.json", {"accuracy": 0.5, "macro_f1": 0.4})
-    summary, methods, _ = compare_run(results_dir, ["bare", "sim"], REGIMES, METHODS, attack_eps=0.5)
+    summary, methods, _ = compare_run(results_dir, ["bare", "sim"], REGIMES, METHODS, attack={"eps": 0.5})
     bare = summary[summary["dataset"] == "bare"]
     assert list(bare["accuracy"].fillna(-1)) == [0.5, -1]
-    assert bare.drop(columns=["dataset", "regime", "accuracy", "macro_f1", "attack_eps"]).isna().all().all()
+    assert bare.drop(columns=["dataset", "regime", "accuracy", "macro_f1", "attack_eps", "attack_eps_source"]).isna().all().all()
     assert "bare" not in set(methods["dataset"])
 
 
@@ -201,7 +201,7 @@ def test_repeated_seeds_are_averaged(results_dir):
 
 @pytest.mark.parametrize("datasets", [["sim", "real"], ["real"]])
 def test_comparison_figure_is_written(results_dir, tmp_path, datasets):
-    summary, _, _ = compare_run(results_dir, datasets, REGIMES, METHODS, attack_eps=0.5)
+    summary, _, _ = compare_run(results_dir, datasets, REGIMES, METHODS, attack={"eps": 0.5})
     path = plot_comparison(summary, tmp_path / "figures" / "comparison.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size > 10_000
@@ -209,6 +209,6 @@ def test_comparison_figure_is_written(results_dir, tmp_path, datasets):
 
 def test_empty_inputs_are_refused(results_dir):
     with pytest.raises(ScrobinError, match="no datasets"):
-        compare_run(results_dir, [], REGIMES, METHODS, attack_eps=0.5)
+        compare_run(results_dir, [], REGIMES, METHODS, attack={"eps": 0.5})
     with pytest.raises(ScrobinError, match="summary"):
         plot_comparison(pd.DataFrame(), "unused.png")

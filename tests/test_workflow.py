@@ -96,3 +96,20 @@ def test_bad_data_added_later_loses_nothing(finished_run, tmp_path):
     assert "Traceback" not in result.stderr
     after = {p: p.stat().st_mtime_ns for p in (workdir / "results").rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_attack_budget_chosen_per_dataset_reaches_models_sweep_and_comparison(finished_run):
+    """attack.eps auto (test config): each dataset's robust models are trained at the largest eps its
+    own eps-structure check accepts, the sweep measures that eps, and the comparison says so."""
+    summary = pd.read_csv(finished_run / "results/comparison/summary.tsv", sep="\t")
+    for ds in ("tiny", "pbmc"):
+        structure = json.loads((finished_run / f"results/{ds}/eps_structure/summary.json").read_text())
+        chosen = structure["largest_structured_eps"]
+        assert chosen is not None and structure["scores"][f"{chosen:g}"] >= structure["threshold"]
+        for regime in ("fgsm", "pgd"):
+            assert json.loads((finished_run / f"results/{ds}/metrics/{regime}.json").read_text())["attack_eps"] == chosen
+        sweep = pd.read_csv(finished_run / f"results/{ds}/robustness/standard.tsv", sep="\t")
+        assert chosen in set(sweep["eps"])
+        rows = summary[summary["dataset"] == ds]
+        assert (rows["attack_eps"] == chosen).all() and (rows["attack_eps_source"] == "eps_structure").all()
+        assert "attack budget: attack.eps auto" in (finished_run / f"logs/{ds}/eps_structure.log").read_text()

@@ -60,6 +60,14 @@ def standard_model_if_needed(wildcards):
     return []
 
 
+def eps_structure_if_auto(wildcards):
+    """With attack.eps auto, the dataset's budget comes from its eps-structure check, so the
+    stages that use the budget wait for it; a numeric eps adds no dependency."""
+    if config["attack"]["eps"] == "auto":
+        return f"results/{wildcards.ds}/eps_structure/summary.json"
+    return []
+
+
 def robustness_tables(wildcards):
     """Every model's sweep of a dataset, the logistic baseline's when configured."""
     models = REGIMES + (["logreg"] if config["robustness"]["logistic_baseline"] else [])

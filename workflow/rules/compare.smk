@@ -42,7 +42,7 @@ rule compare:
         datasets=DATASETS,
         regimes=REGIMES,
         methods=METHODS,
-        attack_eps=config["attack"]["eps"],
+        attack=config["attack"],
     resources:
         mem_mb=memory_mb(1000, 1),
         runtime=runtime_minutes(5, 0),

@@ -42,6 +42,7 @@ rule adv_train:
     input:
         prepared="results/{ds}/prepared.h5ad",
         standard=standard_model_if_needed,
+        eps_structure=eps_structure_if_auto,
     output:
         model="results/{ds}/models/{regime}.pt",
         metrics="results/{ds}/metrics/{regime}.json",

@@ -2,6 +2,7 @@ rule robustness:
     input:
         prepared="results/{ds}/prepared.h5ad",
         model="results/{ds}/models/{regime}.pt",
+        eps_structure=eps_structure_if_auto,
     output:
         table="results/{ds}/robustness/{regime}.tsv",
     log:
@@ -10,6 +11,7 @@ rule robustness:
         "results/{ds}/benchmarks/robustness_{regime}.tsv"
     params:
         robustness=config["robustness"],
+        attack=config["attack"],
         seed=config["seed"],
         device=config["device"],
     threads: 2
@@ -26,6 +28,7 @@ rule robustness:
 rule robustness_baseline:
     input:
         prepared="results/{ds}/prepared.h5ad",
+        eps_structure=eps_structure_if_auto,
     output:
         model="results/{ds}/models/logreg.npz",
         table="results/{ds}/robustness/logreg.tsv",
@@ -35,6 +38,7 @@ rule robustness_baseline:
         "results/{ds}/benchmarks/robustness_logreg.tsv"
     params:
         robustness=config["robustness"],
+        attack=config["attack"],
         seed=config["seed"],
     resources:
         mem_mb=memory_mb(2000, 20),
@@ -101,6 +105,7 @@ rule eps_structure:
         "results/{ds}/benchmarks/eps_structure.tsv"
     params:
         structure=config["eps_structure"],
+        attack=config["attack"],
         seed=config["seed"],
         device=config["device"],
     threads: 2

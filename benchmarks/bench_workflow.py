@@ -1,0 +1,76 @@
+"""Wall time of a whole workflow run, and where it goes, rule by rule.
+
+Runs Snakemake on a config (default: ``config/config.yaml``, the default run) in a fresh temporary
+folder with ``--cores`` cores, then reads every job's benchmark file (each rule writes one under
+``results/<dataset>/benchmarks/<rule>/`` or ``results/comparison/benchmarks/<rule>/``) and prints one
+table: per rule the number of jobs and the summed wall seconds (``s``) and CPU seconds
+(``cpu_time``), largest first, under the run's wall time. Run from the repository root:
+
+    .venv/bin/python benchmarks/bench_workflow.py                      # the default run, 2 cores
+    .venv/bin/python benchmarks/bench_workflow.py --configfile config/test.yaml --keep /tmp/run
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configfile", default=str(REPO / "config" / "config.yaml"))
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--keep", default=None, help="run in this folder and keep it (default: a temporary one)")
+    parser.add_argument("--report", action="store_true", help="also build the HTML report and time it")
+    return parser.parse_args()
+
+
+def rule_table(results: Path) -> pd.DataFrame:
+    """Summed ``s`` and ``cpu_time`` per rule over every benchmark file under ``results``."""
+    rows = []
+    for path in sorted(results.glob("*/benchmarks/*/*.tsv")):
+        table = pd.read_csv(path, sep="\t")
+        rows.append({"rule": path.parent.name, "s": table["s"].sum(), "cpu_time": table["cpu_time"].sum()})
+    if not rows:
+        return pd.DataFrame(columns=["rule", "jobs", "s", "cpu_time"])
+    jobs = pd.DataFrame(rows)
+    summed = jobs.groupby("rule").agg(jobs=("s", "size"), s=("s", "sum"), cpu_time=("cpu_time", "sum"))
+    return summed.sort_values("cpu_time", ascending=False).reset_index()
+
+
+def main() -> None:
+    args = parse_args()
+    workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="scrobin-bench-"))
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+               "--configfile", str(Path(args.configfile).resolve()), "--cores", str(args.cores)]
+    started = time.perf_counter()
+    run = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if run.returncode != 0:
+        sys.exit(f"the workflow failed after {wall:.0f} s:\n{run.stderr[-4000:]}")
+    table = rule_table(workdir / "results")
+    print(f"config {args.configfile}, {args.cores} cores: whole run {wall:.0f} s wall, "
+          f"{int(table['jobs'].sum())} jobs, {table['cpu_time'].sum():.0f} CPU s in their benchmark files")
+    if args.report:
+        started = time.perf_counter()
+        subprocess.run(command + ["--report", str(workdir / "results" / "report.html")], check=True,
+                       capture_output=True)
+        print(f"report: {time.perf_counter() - started:.0f} s")
+    total = table[["jobs", "s", "cpu_time"]].sum()
+    table.loc[len(table)] = ["all rules", total["jobs"], total["s"], total["cpu_time"]]
+    print(table.round(1).to_string(index=False))
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
