@@ -17,7 +17,7 @@ def main(snakemake, log):
     table = consensus_ranking(importances, top_n=settings["top_n"])
     table.to_csv(snakemake.output.table, sep="\t", index=False)
     title = f"{snakemake.wildcards.ds}, {snakemake.wildcards.regime} model: votes of {len(importances)} methods"
-    plot_consensus_heatmap(table, snakemake.output.heatmap, top_k=settings["heatmap_top_k"], max_votes=snakemake.params.n_methods, title=title)
+    plot_consensus_heatmap(table, snakemake.output.heatmap, top_k=settings["heatmap_top_k"], max_votes=snakemake.params.n_methods, title=title, direction=snakemake.params.direction)
 
 
 run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

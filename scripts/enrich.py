@@ -19,7 +19,7 @@ def main(snakemake, log):
     settings = snakemake.params.enrichment
     consensus = pd.read_csv(snakemake.input.consensus, sep="\t")
     genes = list(ad.read_h5ad(snakemake.input.prepared, backed="r").var_names)
-    gene_lists = top_consensus_genes(consensus, top_k=settings["top_genes"])
+    gene_lists = top_consensus_genes(consensus, top_k=settings["top_genes"], direction=snakemake.params.direction)
     table, info = enrich_with_config(gene_lists, genes, snakemake.params.organism, settings, log=log)
     table.to_csv(snakemake.output.table, sep="\t", index=False)
     with open(snakemake.output.info, "w") as handle:

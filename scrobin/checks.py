@@ -109,6 +109,46 @@ def split_sizes(n_cells: int, test_fraction: float, validation_fraction: float) 
 
 
 
+def check_gene_selection(var: pd.DataFrame, name: str, input_state: str, settings) -> None:
+    """Check that a dataset can give the genes ``prepare`` is asked to select.
+
+    Parameters
+    ----------
+    var
+        The dataset's ``var`` (genes as index) before preprocessing.
+    name
+        Dataset name, for messages.
+    input_state
+        What the expression matrix holds (counts, lognorm or scaled; detected or declared).
+    settings
+        The dataset's ``prepare`` settings (``scrobin.datasets.prepare_settings``).
+    """
+    where = f"dataset '{name}'"
+    missing = [g for g in dict.fromkeys(settings["keep_genes"]) if g not in var.index]
+    if missing:
+        listed = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise ScrobinError(
+            f"{where}: {len(missing)} of the keep_genes are not in its genes (var_names): {listed}: "
+            "fix their names or remove them from keep_genes"
+        )
+    if settings["use_input_hvg"]:
+        flags = var["highly_variable"] if "highly_variable" in var.columns else None
+        if flags is None or not pd.api.types.is_bool_dtype(flags) or not flags.any():
+            problem = "has no var['highly_variable'] column" if flags is None else "var['highly_variable'] flags no gene (or is not boolean)"
+            raise ScrobinError(f"{where}: use_input_hvg is set but the data {problem}: set use_input_hvg: false")
+        return
+    flavor = settings["hvg_flavor"]
+    from scrobin.preprocess import COUNT_FLAVORS, check_seurat_v3
+
+    if flavor in COUNT_FLAVORS and input_state != "counts":
+        raise ScrobinError(
+            f"{where}: hvg_flavor {flavor} needs raw counts but the matrix holds {input_state} values: "
+            "give a layer of raw counts (datasets.<name>.layer) or use hvg_flavor seurat"
+        )
+    if flavor == "seurat_v3":
+        check_seurat_v3()
+
+
 def _check_key(name: str, spec, params, seed: int, base_dir) -> str | None:
     """Cache key of a source check: the files' identities plus everything the check reads."""
     from scrobin.datasets import source_kind
@@ -133,20 +173,29 @@ def check_sources(config, cache_dir, base_dir=".") -> None:
     the file's path, size and modification time, so large files are read once, not on every run.
     Simulations are valid by construction and only have their parameters checked.
     """
-    from scrobin.datasets import load_dataset
+    from scrobin.datasets import load_dataset, prepare_settings, source_kind
+    from scrobin.preprocess import detect_input_state
+    from scrobin.simulate import simulated_gene_names
 
     cache = Path(cache_dir)
     for name, spec in config["datasets"].items():
+        params = prepare_settings(spec, config["prepare"])
+        if source_kind(spec["source"]) == "simulate":
+            genes = pd.DataFrame(index=simulated_gene_names(spec["simulation"]["n_genes"]))
+            check_gene_selection(genes, name, "counts", params)
         key = _check_key(name, spec, config["prepare"], config["seed"], base_dir)
         if key is None or (cache / key).exists():
             continue
         adata = load_dataset(spec, base_dir=base_dir)
-        params = config["prepare"]
-        check_cells(adata, name, spec["label_key"], spec.get("layer"), spec.get("input_state", "auto"))
+        state = spec.get("input_state", "auto")
+        check_cells(adata, name, spec["label_key"], spec.get("layer"), state)
+        if state == "auto":
+            state = detect_input_state(input_matrix(adata, spec.get("layer")))
+        check_gene_selection(adata.var, name, state, params)
         check_type_sizes(
             adata.obs[spec["label_key"]].astype(str),
             name,
-            spec.get("min_cells_per_type", params["min_cells_per_type"]),
+            params["min_cells_per_type"],
             params["test_fraction"],
             params["validation_fraction"],
             params["drop_rare_types"],

@@ -19,13 +19,13 @@ from scipy.cluster import hierarchy
 
 from scrobin.errors import ScrobinError
 from scrobin.evaluation.figures import save_figure
-from scrobin.importance import importance_matrix
+from scrobin.importance import DIRECTION_COLUMNS, direction_mask, importance_matrix
 
 CONSENSUS_COLUMNS = ("cell_type", "gene", "votes", "mean_rank", "consensus_rank", "methods")
 
 
-def _rank_table(importances: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """(cell type, gene) x method matrix of ranks, rejecting methods that rank different genes."""
+def _rank_table(importances: Mapping[str, pd.DataFrame], column: str = "rank") -> pd.DataFrame:
+    """(cell type, gene) x method matrix of one rank column, rejecting methods that rank different genes."""
     if not importances:
         raise ScrobinError("no importance tables were given: pass a dict method -> importance "
                            "table")
@@ -35,11 +35,11 @@ def _rank_table(importances: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         if "," in method:
             raise ScrobinError(f"method name '{method}' contains a comma: rename it, the 'methods' "
                                f"column is comma-separated")
-        missing = {"cell_type", "gene", "rank"} - set(table.columns)
+        missing = {"cell_type", "gene", column} - set(table.columns)
         if missing:
             raise ScrobinError(f"importance table of '{method}' lacks column(s) "
                                f"{', '.join(sorted(missing))}: pass cell_type_importance output")
-        ranks = table.set_index(["cell_type", "gene"])["rank"]
+        ranks = table.set_index(["cell_type", "gene"])[column]
         if ranks.index.has_duplicates:
             raise ScrobinError(f"importance table of '{method}' lists a gene twice for a cell "
                                f"type: pass one row per cell type and gene")
@@ -49,8 +49,42 @@ def _rank_table(importances: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
               or not ranks.index.isin(reference_index).all()):
             raise ScrobinError(f"method '{method}' ranks other cell types or genes than "
                                f"'{next(iter(importances))}': compute all methods on the same data")
-        columns[method] = ranks.reindex(reference_index)
+        columns[method] = ranks.reindex(reference_index).astype(float)
     return pd.DataFrame(columns, index=reference_index)
+
+
+def _votes(ranks: pd.DataFrame, top_n: int) -> pd.DataFrame:
+    """Votes (methods ranking a gene in their top ``top_n``), mean rank and the voting methods."""
+    in_top = (ranks <= top_n).to_numpy()
+    voters = pd.Series("", index=ranks.index)
+    for column, method in enumerate(ranks.columns):
+        voters = voters.where(~in_top[:, column], voters + method + ",")
+    return pd.DataFrame({
+        "votes": in_top.sum(axis=1),
+        "mean_rank": ranks.mean(axis=1).to_numpy(),
+        "methods": voters.str.rstrip(",").to_numpy(),
+    }, index=ranks.index)
+
+
+def _type_facts(importances: Mapping[str, pd.DataFrame], index: pd.MultiIndex) -> pd.DataFrame:
+    """Direction and cell-count columns of the importance tables, aligned to ``index``.
+
+    Directions describe the data, not a method, so the first table's are taken; a type's cell count
+    is the smallest any method averaged over, and it is flagged if any method flagged it.
+    """
+    tables = list(importances.values())
+    facts = pd.DataFrame(index=index)
+    present = [c for c in DIRECTION_COLUMNS if all(c in t.columns for t in tables)]
+    if present:
+        facts = facts.join(tables[0].set_index(["cell_type", "gene"])[present])
+    for column, combine in (("n_cells", "min"), ("few_cells", "max")):
+        if all(column in t.columns for t in tables):
+            per_type = pd.concat([t.groupby("cell_type", sort=False)[column].first()
+                                  for t in tables], axis=1).agg(combine, axis=1)
+            facts[column] = per_type.reindex(index.get_level_values("cell_type")).to_numpy()
+    if "few_cells" in facts:
+        facts["few_cells"] = facts["few_cells"].astype(bool)
+    return facts
 
 
 def consensus_ranking(importances: Mapping[str, pd.DataFrame], top_n: int = 20) -> pd.DataFrame:
@@ -59,7 +93,8 @@ def consensus_ranking(importances: Mapping[str, pd.DataFrame], top_n: int = 20) 
     Parameters
     ----------
     importances
-        Method name -> long importance table (``cell_type_importance`` output) of one regime.
+        Method name -> long importance table (``cell_type_importance`` output, or the importance
+        stage's ``ranked_importance`` output with directions) of one regime.
     top_n
         A method votes for the genes it ranks in its top ``top_n`` (the paper: 20 on simulated data,
         150 on hippocampus).
@@ -70,31 +105,42 @@ def consensus_ranking(importances: Mapping[str, pd.DataFrame], top_n: int = 20) 
         Long table ``cell_type, gene, votes, mean_rank, consensus_rank, methods`` with every gene
         of every type, sorted by cell type (first table's order) then ``consensus_rank`` (1 = best:
         most votes, then lowest mean rank, then name). ``methods`` lists the voting methods,
-        comma-separated in input order, empty when none voted.
+        comma-separated in input order, empty when none voted. When the importance tables carry
+        them, these columns follow: ``absence_votes`` and ``absence_rank`` (the same vote over the
+        methods' ``absence_rank``, the evidence-by-absence list; empty for genes not lower in the
+        type), the gene's ``mean_in_type, mean_rest, logfoldchange, direction``, and the type's
+        ``n_cells`` and ``few_cells``.
     """
     if isinstance(top_n, bool) or not isinstance(top_n, (int, np.integer)) or top_n < 1:
         raise ScrobinError(f"consensus top_n must be a positive integer, got {top_n!r}")
     ranks = _rank_table(importances)
-    in_top = ranks.to_numpy() <= top_n
-    voters = pd.Series("", index=ranks.index)
-    for column, method in enumerate(ranks.columns):
-        voters = voters.where(~in_top[:, column], voters + method + ",")
-    table = pd.DataFrame({
-        "votes": in_top.sum(axis=1),
-        "mean_rank": ranks.mean(axis=1).to_numpy(),
-        "methods": voters.str.rstrip(",").to_numpy(),
-    }, index=ranks.index).reset_index()
+    table = _votes(ranks, top_n)
+    extra_columns = []
+    if all("absence_rank" in t.columns for t in importances.values()):
+        absence = _votes(_rank_table(importances, "absence_rank"), top_n)
+        table["absence_votes"] = absence["votes"]
+        table["absence_mean_rank"] = absence["mean_rank"]
+        extra_columns += ["absence_votes", "absence_rank"]
+    facts = _type_facts(importances, ranks.index)
+    table = table.join(facts).reset_index()
+    extra_columns += list(facts.columns)
 
     type_order = {name: index for index, name in enumerate(table["cell_type"].unique())}
     table["type_order"] = table["cell_type"].map(type_order)
+    if "absence_votes" in table:
+        listed = table[table["absence_mean_rank"].notna()].sort_values(
+            ["type_order", "absence_votes", "absence_mean_rank", "gene"],
+            ascending=[True, False, True, True], kind="stable")
+        table["absence_rank"] = (listed.groupby("type_order").cumcount() + 1).reindex(
+            table.index).astype("Int64")
     table = table.sort_values(["type_order", "votes", "mean_rank", "gene"],
                               ascending=[True, False, True, True], kind="stable")
     table["consensus_rank"] = table.groupby("type_order").cumcount() + 1
-    return table.loc[:, list(CONSENSUS_COLUMNS)].reset_index(drop=True)
+    return table.loc[:, [*CONSENSUS_COLUMNS, *extra_columns]].reset_index(drop=True)
 
 
-def top_consensus_genes(consensus: pd.DataFrame, top_k: int = 15,
-                        min_votes: int = 0) -> dict[str, list[str]]:
+def top_consensus_genes(consensus: pd.DataFrame, top_k: int = 15, min_votes: int = 0,
+                        direction: str = "any") -> dict[str, list[str]]:
     """The ``top_k`` best consensus genes of each cell type, best first.
 
     Parameters
@@ -106,15 +152,32 @@ def top_consensus_genes(consensus: pd.DataFrame, top_k: int = 15,
     min_votes
         Drop genes with fewer votes, so a list can be shorter than ``top_k`` when methods agree on
         few genes; 0 keeps the mean-rank tie-break order for the whole list.
+    direction
+        ``up`` or ``down`` keeps only genes of that direction (the table's ``direction`` column),
+        so the list can be shorter than ``top_k`` for a type with few such genes; ``any`` keeps all.
     """
     missing = {"cell_type", "gene", "votes", "consensus_rank"} - set(consensus.columns)
+    if direction != "any" and "direction" not in consensus.columns:
+        missing.add("direction")
     if missing:
         raise ScrobinError(f"consensus table lacks column(s) {', '.join(sorted(missing))}: pass "
                            f"consensus_ranking output")
     chosen = consensus[(consensus["consensus_rank"] <= top_k) & (consensus["votes"] >= min_votes)]
+    if direction != "any":
+        chosen = chosen[direction_mask(chosen["direction"], direction)]
     chosen = chosen.sort_values("consensus_rank", kind="stable")
     return {cell_type: group["gene"].tolist()
             for cell_type, group in chosen.groupby("cell_type", sort=False, observed=True)}
+
+
+def _type_labels(consensus: pd.DataFrame, cell_types) -> list[str]:
+    """Axis labels naming the cells behind each type's importance, flagging too few."""
+    if "n_cells" not in consensus.columns:
+        return [str(t) for t in cell_types]
+    per_type = consensus.groupby("cell_type", sort=False).first()
+    few = per_type["few_cells"] if "few_cells" in per_type else pd.Series(False, per_type.index)
+    return [f"{t} ({per_type.loc[t, 'n_cells']} cells{', too few' if few.loc[t] else ''})"
+            for t in cell_types]
 
 
 def _leaf_order(matrix: np.ndarray) -> tuple[list[int], np.ndarray | None]:
@@ -126,7 +189,8 @@ def _leaf_order(matrix: np.ndarray) -> tuple[list[int], np.ndarray | None]:
 
 
 def plot_consensus_heatmap(consensus: pd.DataFrame, path, top_k: int = 10,
-                           max_votes: int | None = None, title: str | None = None) -> Path:
+                           max_votes: int | None = None, title: str | None = None,
+                           direction: str = "any") -> Path:
     """Clustered heatmap of votes, genes x cell types, over the union of each type's top genes.
 
     Rows and columns are ordered by average-linkage hierarchical clustering (dendrograms drawn at
@@ -145,8 +209,14 @@ def plot_consensus_heatmap(consensus: pd.DataFrame, path, top_k: int = 10,
         share one scale. ``None`` uses the largest plotted vote count.
     title
         Figure title.
+    direction
+        Direction of the genes shown, as in ``top_consensus_genes``.
+
+    Cell types are labelled with the number of cells their importance averages, and ``too few``
+    when the table flags them (``few_cells``).
     """
-    genes = list(dict.fromkeys(g for ranked in top_consensus_genes(consensus, top_k).values()
+    genes = list(dict.fromkeys(g for ranked in top_consensus_genes(consensus, top_k,
+                                                                    direction=direction).values()
                                for g in ranked))
     votes = importance_matrix(consensus, value="votes").loc[genes]
     matrix = votes.to_numpy(dtype=float)
@@ -166,7 +236,7 @@ def plot_consensus_heatmap(consensus: pd.DataFrame, path, top_k: int = 10,
                              vmax=top_value, extent=(0, 10 * n_columns, 0, 10 * n_rows),
                              interpolation="nearest")
     heat_axes.set_xticks(10 * np.arange(n_columns) + 5)
-    heat_axes.set_xticklabels(votes.columns[column_order], rotation=90)
+    heat_axes.set_xticklabels(_type_labels(consensus, votes.columns[column_order]), rotation=90)
     heat_axes.set_yticks(10 * np.arange(n_rows) + 5)
     heat_axes.set_yticklabels(votes.index[row_order], fontsize=6)
     heat_axes.yaxis.tick_right()

@@ -19,6 +19,8 @@ LABEL_COLUMN = "cell_type"
 BUNDLED_PREFIX = "scanpy:"
 # Folders under results/ that hold cross-dataset outputs rather than a dataset.
 RESERVED_NAMES = ("comparison",)
+# prepare settings a dataset spec may override for itself.
+PREPARE_OVERRIDES = ("min_cells_per_type", "keep_genes", "use_input_hvg")
 
 
 def _pbmc68k_reduced() -> ad.AnnData:
@@ -92,6 +94,11 @@ def validate_dataset_spec(name: str, spec: Mapping, seed: int = 0, base_dir: str
     if "labels_file" in spec and not (Path(base_dir) / spec["labels_file"]).is_file():
         raise ScrobinError(f"config: {where}.labels_file '{spec['labels_file']}' does not exist: fix the path")
     return spec
+
+
+def prepare_settings(spec: Mapping, params: Mapping) -> dict:
+    """The ``prepare`` section as it applies to one dataset: its spec's overrides win."""
+    return {**params, **{key: spec[key] for key in PREPARE_OVERRIDES if key in spec}}
 
 
 def load_dataset(spec: Mapping, base_dir: str | Path = ".") -> ad.AnnData:

@@ -14,6 +14,14 @@ Three ranking rules, chosen with ``rank_by``:
     the directions cancel across cells.
 ``signed_abs``
     |signed mean|: genes with a consistent net effect of either sign (evidence for *or* against).
+
+A positive attribution does not mean the gene is expressed in the type: with a mean (zeros, for
+scaled input) baseline a gene *below* average in the type, weighted negatively by the model, gets
+a positive attribution too: evidence by absence. Every table therefore carries the gene's
+direction (mean log-normalised expression in the type vs all other cells and the log2 fold change,
+as scanpy's ``rank_genes_groups`` defines it), and ``with_direction`` puts the genes of one
+direction first (``up`` by default: evidence *for* the type by being expressed in it), keeping the
+evidence-by-absence genes as their own ranked list (``absence_rank``).
 """
 
 from __future__ import annotations
@@ -22,12 +30,18 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from scrobin.errors import ScrobinError
 
 RANK_RULES = ("positive", "absolute", "signed_abs")
 IMPORTANCE_COLUMNS = ("cell_type", "gene", "mean_signed", "mean_abs", "score", "rank", "n_cells")
 RANK_COLUMNS = ("rank", "consensus_rank")
+# Which genes lead a ranking: expressed more in the type (up), less (down), or all by score (any).
+DIRECTIONS = ("up", "down", "any")
+DIRECTION_COLUMNS = ("mean_in_type", "mean_rest", "logfoldchange", "direction")
+# Columns ``with_direction`` and ``flag_few_cells`` append to an importance table, in this order.
+ADDED_COLUMNS = (*DIRECTION_COLUMNS, "absence_rank", "few_cells")
 
 
 def ranking_score(signed: np.ndarray, absolute: np.ndarray, rank_by: str) -> np.ndarray:
@@ -43,6 +57,17 @@ def ranking_score(signed: np.ndarray, absolute: np.ndarray, rank_by: str) -> np.
     if rank_by == "signed_abs":
         return np.abs(signed)
     raise ScrobinError(f"rank_by '{rank_by}' is unknown: use one of {', '.join(RANK_RULES)}")
+
+
+def _cell_type_labels(cell_types: Sequence, n_rows: int, rows: str) -> pd.Categorical:
+    """Cell types as a categorical of used categories, one per row, none missing."""
+    labels = pd.Categorical(cell_types)
+    if len(labels) != n_rows:
+        raise ScrobinError(f"{len(labels)} cell types were given for {n_rows} {rows}: pass one "
+                           f"cell type per cell")
+    if labels.isna().any():
+        raise ScrobinError("some cells have no cell type: drop them or fill obs['cell_type']")
+    return labels.remove_unused_categories()
 
 
 def cell_type_importance(attributions, cell_types: Sequence, genes: Sequence,
@@ -80,16 +105,10 @@ def cell_type_importance(attributions, cell_types: Sequence, genes: Sequence,
                            f"columns: pass one name per column")
     if len(set(genes)) != len(genes):
         raise ScrobinError("gene names are not unique: make var_names unique before ranking")
-    labels = pd.Categorical(cell_types)
-    if len(labels) != values.shape[0]:
-        raise ScrobinError(f"{len(labels)} cell types were given for {values.shape[0]} attribution "
-                           f"rows: pass one cell type per cell")
-    if labels.isna().any():
-        raise ScrobinError("some cells have no cell type: drop them or fill obs['cell_type']")
+    labels = _cell_type_labels(cell_types, values.shape[0], "attribution rows")
     if not np.isfinite(values).all():
         raise ScrobinError("attributions contain NaN or infinite values: recompute them or drop "
                            "those cells")
-    labels = labels.remove_unused_categories()
     type_names = list(labels.categories)
     if not type_names:
         raise ScrobinError("attributions have no cells: pass at least one cell")
@@ -182,3 +201,176 @@ def ranked_genes(table: pd.DataFrame) -> dict[str, np.ndarray]:
     ordered = table.sort_values(column, kind="stable")
     return {cell_type: group["gene"].to_numpy(dtype=object)
             for cell_type, group in ordered.groupby("cell_type", sort=False, observed=True)}
+
+
+def gene_direction(expression, cell_types: Sequence, genes: Sequence,
+                   log_normalised: bool = True) -> pd.DataFrame:
+    """Mean expression of every gene in each cell type and in all other cells, and its direction.
+
+    Parameters
+    ----------
+    expression
+        Cells x genes, dense or sparse: log1p-normalised expression (``layers["lognorm"]`` of a
+        prepared dataset), or any per-gene monotone transform of it such as the scaled model input
+        (then pass ``log_normalised=False``: the means keep their order, fold changes lose meaning).
+    cell_types
+        Cell type of each cell; a categorical keeps its category order.
+    genes
+        Gene name of each column.
+    log_normalised
+        Whether ``expression`` holds log1p values, so a fold change can be computed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long table ``cell_type, gene, mean_in_type, mean_rest, logfoldchange, direction``, one row
+        per type and gene. ``logfoldchange`` is scanpy's ``rank_genes_groups`` definition,
+        log2((expm1(mean_in_type) + 1e-9) / (expm1(mean_rest) + 1e-9)), NaN when not
+        ``log_normalised``; ``direction`` is ``up`` (higher in the type), ``down`` (lower) or
+        ``equal``.
+    """
+    labels = _cell_type_labels(cell_types, expression.shape[0], "cells")
+    type_names = np.asarray(labels.categories, dtype=object)
+    n_cells = expression.shape[0]
+    membership = sp.csr_matrix((np.ones(n_cells), (labels.codes, np.arange(n_cells))),
+                               shape=(len(type_names), n_cells))
+    # One sparse product gives every type's sum; the rest is the column total minus it.
+    sums = membership @ expression
+    sums = np.asarray(sums.toarray() if sp.issparse(sums) else sums, dtype=np.float64)
+    totals = np.asarray(expression.sum(axis=0), dtype=np.float64).reshape(1, -1)
+    cells_in_type = np.asarray(membership.sum(axis=1)).reshape(-1, 1)
+    cells_rest = n_cells - cells_in_type
+    mean_in = sums / cells_in_type
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_rest = np.where(cells_rest > 0, (totals - sums) / np.maximum(cells_rest, 1), np.nan)
+        fold = (np.log2((np.expm1(mean_in) + 1e-9) / (np.expm1(mean_rest) + 1e-9))
+                if log_normalised else np.full_like(mean_in, np.nan))
+    direction = np.where(mean_in > mean_rest, "up", np.where(mean_in < mean_rest, "down", "equal"))
+    n_genes = len(genes)
+    return pd.DataFrame({
+        "cell_type": np.repeat(type_names, n_genes),
+        "gene": np.tile(np.asarray(genes, dtype=object), len(type_names)),
+        "mean_in_type": mean_in.ravel(),
+        "mean_rest": mean_rest.ravel(),
+        "logfoldchange": fold.ravel(),
+        "direction": direction.ravel().astype(object),
+    })
+
+
+def direction_from_prepared(prepared, cell_type_key: str = "cell_type") -> pd.DataFrame:
+    """``gene_direction`` over all cells of a prepared dataset.
+
+    Uses ``layers["lognorm"]`` when the dataset has it (log-normalised expression, as the DE
+    baseline does), else the model input ``X`` (scaled values: same direction, no fold change).
+    ``prepared`` may be opened with ``backed="r"``; only the layer or ``X`` is read.
+    """
+    if cell_type_key not in prepared.obs:
+        raise ScrobinError(f"obs has no column '{cell_type_key}': set cell_type_key to one of "
+                           f"{', '.join(map(str, prepared.obs.columns))}")
+    has_lognorm = "lognorm" in prepared.layers
+    expression = prepared.layers["lognorm"] if has_lognorm else prepared.X
+    if not (sp.issparse(expression) or isinstance(expression, np.ndarray)):
+        expression = expression[:]
+    return gene_direction(expression, prepared.obs[cell_type_key], prepared.var_names,
+                          log_normalised=has_lognorm)
+
+
+def direction_mask(directions: pd.Series, direction: str) -> np.ndarray:
+    """Rows whose gene direction matches ``direction`` (every row for ``any``)."""
+    if direction not in DIRECTIONS:
+        raise ScrobinError(f"direction '{direction}' is unknown: use one of {', '.join(DIRECTIONS)}")
+    values = directions.to_numpy(dtype=object)
+    return np.ones(len(values), dtype=bool) if direction == "any" else values == direction
+
+
+def _within_type_rank(table: pd.DataFrame, sort_columns: list[str]) -> np.ndarray:
+    """1-based position of each row within its cell type after a stable sort by ``sort_columns``."""
+    ordered = table.sort_values(["type_order", *sort_columns], kind="stable")
+    return ordered.groupby("type_order").cumcount().add(1).reindex(table.index).to_numpy()
+
+
+def with_direction(importance: pd.DataFrame, directions: pd.DataFrame,
+                   direction: str = "up") -> pd.DataFrame:
+    """Add each gene's direction to an importance table and rank the chosen direction first.
+
+    Parameters
+    ----------
+    importance
+        ``cell_type_importance`` output (sorted by type, ``rank`` by score).
+    directions
+        ``gene_direction`` output for the same cell types and genes.
+    direction
+        ``up`` (default): genes higher in the type than in the rest come first, in score order,
+        then all others in score order, so a top-N list is evidence *for* the type; ``down``: the
+        genes lower in the type first; ``any``: score alone (the ranking before directions).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table with ``mean_in_type, mean_rest, logfoldchange, direction`` and ``absence_rank``
+        appended, ``rank`` recomputed and rows sorted by type then ``rank``. ``absence_rank`` ranks
+        the genes lower in the type by score (1 = strongest evidence by absence); empty for the
+        other genes.
+    """
+    missing = {"cell_type", "gene", "rank"} - set(importance.columns)
+    if missing:
+        raise ScrobinError(f"importance table lacks column(s) {', '.join(sorted(missing))}: pass "
+                           f"the output of cell_type_importance")
+    keys = ["cell_type", "gene"]
+    merged = importance.drop(columns=[c for c in ADDED_COLUMNS if c in importance.columns])
+    merged = merged.assign(cell_type=merged["cell_type"].astype(str)).merge(
+        directions.loc[:, [*keys, *DIRECTION_COLUMNS]].assign(
+            cell_type=directions["cell_type"].astype(str)),
+        on=keys, how="left", validate="one_to_one")
+    if merged["direction"].isna().any():
+        lacking = merged.loc[merged["direction"].isna(), keys].iloc[0]
+        raise ScrobinError(f"no expression direction for gene '{lacking['gene']}' in cell type "
+                           f"'{lacking['cell_type']}': compute directions on the same cells and "
+                           f"genes as the attributions")
+    type_order = {name: index for index, name in enumerate(merged["cell_type"].unique())}
+    merged["type_order"] = merged["cell_type"].map(type_order)
+    merged["score_rank"] = merged["rank"]
+    merged["other_direction"] = ~direction_mask(merged["direction"], direction)
+    merged["rank"] = _within_type_rank(merged, ["other_direction", "score_rank"])
+    down = merged["direction"].to_numpy(dtype=object) == "down"
+    merged["not_down"] = ~down
+    absence = pd.Series(_within_type_rank(merged, ["not_down", "score_rank"]), index=merged.index)
+    merged["absence_rank"] = absence.where(down).astype("Int64")
+    merged = merged.sort_values(["type_order", "rank"], kind="stable")
+    return merged.drop(columns=["type_order", "score_rank", "other_direction", "not_down"]
+                       ).reset_index(drop=True)
+
+
+def flag_few_cells(table: pd.DataFrame, min_cells: int) -> pd.DataFrame:
+    """Append ``few_cells``: True where a type's importance averages fewer than ``min_cells`` cells.
+
+    Such a type's ranking rests on a handful of cells and should be read with care; it is flagged,
+    not removed, so every type keeps a full ranking for the evaluations.
+    """
+    if "n_cells" not in table.columns:
+        raise ScrobinError("importance table lacks column n_cells: pass cell_type_importance output")
+    return table.assign(few_cells=table["n_cells"].to_numpy() < min_cells)
+
+
+def ranked_importance(attributions, directions: pd.DataFrame, settings: dict,
+                      cell_type_key: str = "cell_type") -> pd.DataFrame:
+    """The ``importance`` stage: per-type importance, directions, ranking rule and cell-count flag.
+
+    Parameters
+    ----------
+    attributions
+        Attribution AnnData (cells x genes) as written by the ``attribute`` stage.
+    directions
+        ``gene_direction`` / ``direction_from_prepared`` output of the dataset.
+    settings
+        The config's ``importance`` section: ``rank_by``, ``direction``, ``min_cells``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``IMPORTANCE_COLUMNS`` followed by ``ADDED_COLUMNS``, sorted by type then ``rank``.
+    """
+    table = importance_from_anndata(attributions, cell_type_key, rank_by=settings["rank_by"])
+    table = with_direction(table, directions, settings["direction"])
+    return flag_few_cells(table, settings["min_cells"]).loc[:, [*IMPORTANCE_COLUMNS,
+                                                                 *ADDED_COLUMNS]]

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from scrobin.checks import check_cells, check_type_sizes, input_matrix, split_sizes
-from scrobin.datasets import LABEL_COLUMN
+from scrobin.checks import check_cells, check_gene_selection, check_type_sizes, input_matrix, split_sizes
+from scrobin.datasets import LABEL_COLUMN, prepare_settings
 from scrobin.preprocess import detect_input_state, prepare_matrix
 
 log = logging.getLogger(__name__)
@@ -58,9 +58,10 @@ def prepare_dataset(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping
         Seed of the split.
     """
     label_key, layer = spec["label_key"], spec.get("layer")
+    params = prepare_settings(spec, params)
     check_cells(adata, name, label_key, layer, spec.get("input_state", "auto"))
     labels = adata.obs[label_key].astype(str)
-    min_cells = spec.get("min_cells_per_type", params["min_cells_per_type"])
+    min_cells = params["min_cells_per_type"]
     rare = check_type_sizes(
         labels, name, min_cells, params["test_fraction"], params["validation_fraction"], params["drop_rare_types"]
     )
@@ -73,9 +74,11 @@ def prepare_dataset(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping
     detected = detect_input_state(matrix) if spec.get("input_state", "auto") == "auto" else None
     state = detected or spec["input_state"]
     log.info("dataset %s: input holds %s values (%s)", name, state, "detected" if detected else "set in config")
+    check_gene_selection(adata.var, name, state, params)
+    input_hvg = adata.var["highly_variable"].to_numpy(dtype=bool) if params["use_input_hvg"] else None
     split = stratified_split(labels, params["test_fraction"], params["validation_fraction"], seed)
     model_input, lognorm, transform = prepare_matrix(
-        matrix, adata.var_names, state, np.flatnonzero(split == "train"), params
+        matrix, adata.var_names, state, np.flatnonzero(split == "train"), params, input_hvg
     )
     transform.update({k: v for k, v in (("layer", layer), ("detected_input_state", detected)) if v is not None})
 

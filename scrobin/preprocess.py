@@ -21,6 +21,8 @@ from scrobin.errors import ScrobinError
 log = logging.getLogger(__name__)
 
 INPUT_STATES = ("counts", "lognorm", "scaled")
+# scanpy's highly-variable flavours that model raw counts (the ones it recommends for counts).
+COUNT_FLAVORS = ("seurat_v3", "pearson_residuals")
 # log1p(counts per 10k) stays far below this; larger non-integer values mean another scale.
 LOGNORM_MAX = 50.0
 
@@ -60,15 +62,58 @@ def normalize_log1p(counts, target_sum: float):
     return np.log1p(counts * factors[:, None]).astype(np.float32)
 
 
-def select_highly_variable(lognorm, gene_names: pd.Index, n_top_genes: int, flavor: str) -> np.ndarray:
-    """Indices (in input order) of the top ``n_top_genes`` highly variable genes; all if fewer."""
+def select_highly_variable(lognorm, gene_names: pd.Index, n_top_genes: int, flavor: str,
+                           counts=None) -> np.ndarray:
+    """Indices (in input order) of the top ``n_top_genes`` highly variable genes; all if fewer.
+
+    Parameters
+    ----------
+    lognorm
+        Cells x genes log-normalised values, used by the ``seurat`` and ``cell_ranger`` flavours.
+    gene_names
+        Names of the columns.
+    n_top_genes
+        Genes selected.
+    flavor
+        ``seurat`` or ``cell_ranger`` (dispersion of log-normalised values); ``seurat_v3``
+        (``sc.pp.highly_variable_genes``, needs scikit-misc) or ``pearson_residuals``
+        (``sc.experimental.pp.highly_variable_genes``), which model raw ``counts``.
+    counts
+        Cells x genes raw counts of the same genes; required by the count flavours.
+
+    Raises
+    ------
+    ScrobinError
+        A count flavour without raw counts, or ``seurat_v3`` without scikit-misc installed.
+    """
     if lognorm.shape[1] <= n_top_genes:
         return np.arange(lognorm.shape[1])
     import scanpy as sc
 
-    scratch = ad.AnnData(X=lognorm, var=pd.DataFrame(index=gene_names))
-    sc.pp.highly_variable_genes(scratch, n_top_genes=n_top_genes, flavor=flavor)
+    if flavor not in COUNT_FLAVORS:
+        scratch = ad.AnnData(X=lognorm, var=pd.DataFrame(index=gene_names))
+        sc.pp.highly_variable_genes(scratch, n_top_genes=n_top_genes, flavor=flavor)
+        return np.flatnonzero(scratch.var["highly_variable"].to_numpy())
+    if counts is None:
+        raise ScrobinError(f"hvg_flavor {flavor} needs raw counts but the input holds none: start "
+                           f"from a counts layer or use hvg_flavor seurat")
+    scratch = ad.AnnData(X=counts, var=pd.DataFrame(index=gene_names))
+    if flavor == "seurat_v3":
+        check_seurat_v3()
+        sc.pp.highly_variable_genes(scratch, n_top_genes=n_top_genes, flavor="seurat_v3")
+    else:
+        sc.experimental.pp.highly_variable_genes(scratch, n_top_genes=n_top_genes,
+                                                 flavor="pearson_residuals")
     return np.flatnonzero(scratch.var["highly_variable"].to_numpy())
+
+
+def check_seurat_v3() -> None:
+    """scanpy's seurat_v3 flavour fits a loess curve from scikit-misc; say so before it fails."""
+    import importlib.util
+
+    if importlib.util.find_spec("skmisc") is None:
+        raise ScrobinError("hvg_flavor seurat_v3 needs the scikit-misc package: pip install "
+                           "scikit-misc, or use hvg_flavor pearson_residuals")
 
 
 def select_by_variance(matrix, n_top_genes: int) -> np.ndarray:
@@ -90,40 +135,53 @@ def scaling_statistics(matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return mean, std
 
 
-def prepare_matrix(matrix, gene_names: pd.Index, state: str, fit_rows: np.ndarray, params: dict):
+def prepare_matrix(matrix, gene_names: pd.Index, state: str, fit_rows: np.ndarray, params: dict,
+                   input_hvg: np.ndarray | None = None):
     """Apply the missing steps to ``matrix``; return (model input, lognorm matrix or None, transform).
 
     Gene filtering and HVG selection are unsupervised and use all cells (as the paper does);
     scaling statistics come from ``fit_rows`` (the training cells) so nothing of the test split
-    leaks into the transform.
+    leaks into the transform. Genes come from the HVG selection (``hvg_flavor``, or the input's
+    own flags ``input_hvg`` when ``params["use_input_hvg"]``) plus ``params["keep_genes"]``, which
+    pass the count filter and the selection whatever their counts or variance.
     """
     transform: dict = {"input_state": state, "steps": []}
-    lognorm = None
+    always = gene_names.isin(params["keep_genes"])
+    counts = None
     if state == "counts":
         totals = np.asarray(matrix.sum(axis=0)).ravel()
-        kept = np.flatnonzero(totals >= params["min_gene_counts"])
+        kept = np.flatnonzero((totals >= params["min_gene_counts"]) | always)
         if kept.size == 0:
             raise ScrobinError(
                 f"no gene has {params['min_gene_counts']} or more counts: lower prepare.min_gene_counts"
             )
-        matrix, gene_names = matrix[:, kept], gene_names[kept]
+        counts, gene_names, always = matrix[:, kept], gene_names[kept], always[kept]
+        input_hvg = None if input_hvg is None else input_hvg[kept]
         transform["steps"] += ["filter_genes", "normalize_total", "log1p"]
         transform.update(
             min_gene_counts=params["min_gene_counts"],
             counted_genes=list(gene_names),
             target_sum=params["target_sum"],
         )
-        matrix = normalize_log1p(matrix, params["target_sum"])
+        matrix = normalize_log1p(counts, params["target_sum"])
         state = "lognorm"
-    if state == "lognorm":
-        lognorm = matrix
-        selected = select_highly_variable(matrix, gene_names, params["n_top_genes"], params["hvg_flavor"])
+    lognorm = matrix if state == "lognorm" else None
+    if params["use_input_hvg"]:
+        selected = np.flatnonzero(input_hvg)
+        transform["steps"].append("input_highly_variable")
+    elif state == "lognorm":
+        selected = select_highly_variable(matrix, gene_names, params["n_top_genes"], params["hvg_flavor"], counts)
         transform["steps"].append("highly_variable_genes")
         transform.update(n_top_genes=params["n_top_genes"], hvg_flavor=params["hvg_flavor"])
     else:
         selected = select_by_variance(matrix, params["n_top_genes"])
         transform["steps"].append("top_variance_genes")
         transform["n_top_genes"] = params["n_top_genes"]
+    if always.any():
+        transform["keep_genes"] = list(gene_names[always])
+        log.info("%d of the %d keep_genes were not selected and are kept anyway",
+                 int(np.setdiff1d(np.flatnonzero(always), selected).size), int(always.sum()))
+        selected = np.union1d(selected, np.flatnonzero(always))
     matrix, gene_names = matrix[:, selected], gene_names[selected]
     lognorm = None if lognorm is None else lognorm[:, selected]
     transform["genes"] = list(gene_names)

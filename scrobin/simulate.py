@@ -302,6 +302,11 @@ def _names(prefix: str, count: int) -> np.ndarray:
     return np.array([f"{prefix}{index:0{width}d}" for index in range(count)], dtype=object)
 
 
+def simulated_gene_names(n_genes: int) -> np.ndarray:
+    """The gene names ``simulate`` gives ``n_genes`` genes (g0000, g0001, ...)."""
+    return _names("g", n_genes)
+
+
 def simulate(n_cells: int = 2700, n_genes: int = 1200, n_cell_types: int = 9,
              regulators_per_type: int = 7, seed: int = 0, **knobs) -> ad.AnnData:
     """Simulate raw counts from a layered gene regulatory network with known key genes.
@@ -390,7 +395,7 @@ def simulate(n_cells: int = 2700, n_genes: int = 1200, n_cell_types: int = 9,
     # Column j of the output holds internal gene column_gene[j]; names follow output position.
     column_gene = rng.permutation(n_genes)
     gene_name = np.empty(n_genes, dtype=object)
-    gene_name[column_gene] = _names("g", n_genes)
+    gene_name[column_gene] = simulated_gene_names(n_genes)
     type_names = [f"type_{index}" for index in range(n_types)]
     return _assemble(counts[:, column_gene], cell_type, type_names, gene_name, column_gene,
                      role_genes, owner_type, regulator_production, layers, params)

@@ -128,3 +128,45 @@ def test_check_sources_caches_a_passed_check(tmp_path, counts_adata):
     bad.write_h5ad(path)
     with pytest.raises(ScrobinError, match="NaN"):
         check_sources(config, tmp_path / "cache")
+
+
+def test_keep_genes_missing_from_the_data_are_named_before_any_job(tmp_path, counts_adata):
+    from scrobin.checks import check_sources
+
+    path = tmp_path / "cells.h5ad"
+    counts_adata.write_h5ad(path)
+    config = validate_config({"datasets": {"d": {"source": str(path), "label_key": "cell_type"}},
+                              "prepare": {"keep_genes": ["gene3", "CD8A", "CD4"]}})
+    message = one_line_error(lambda: check_sources(config, tmp_path / "cache"))
+    assert message == ("dataset 'd': 2 of the keep_genes are not in its genes (var_names): CD8A, CD4: "
+                       "fix their names or remove them from keep_genes")
+    simulated = validate_config({"datasets": {"sim": {"source": "simulate", "simulation": {"n_genes": 120, "n_cell_types": 3, "regulators_per_type": 4}}},
+                                 "prepare": {"keep_genes": ["g0119", "g0120"]}})
+    assert "1 of the keep_genes are not in its genes (var_names): g0120" in one_line_error(
+        lambda: check_sources(simulated, tmp_path / "cache"))
+    simulated["prepare"]["keep_genes"] = ["g0119"]
+    check_sources(simulated, tmp_path / "cache")
+
+
+def test_hvg_options_the_data_cannot_serve_are_refused(tmp_path, counts_adata, prepare_params, monkeypatch):
+    from scrobin.checks import check_sources
+    from scrobin.preprocess import normalize_log1p
+
+    path = tmp_path / "cells.h5ad"
+    counts_adata.write_h5ad(path)
+    config = validate_config({"datasets": {"d": {"source": str(path), "label_key": "cell_type"}},
+                              "prepare": {"use_input_hvg": True}})
+    assert "has no var['highly_variable'] column" in one_line_error(lambda: check_sources(config, tmp_path / "cache"))
+    lognorm = counts_adata.copy()
+    lognorm.X = normalize_log1p(lognorm.X, 1e4)
+    lognorm.write_h5ad(path)
+    config = validate_config({"datasets": {"d": {"source": str(path), "label_key": "cell_type"}},
+                              "prepare": {"hvg_flavor": "pearson_residuals"}})
+    assert "hvg_flavor pearson_residuals needs raw counts but the matrix holds lognorm values" in one_line_error(
+        lambda: check_sources(config, tmp_path / "cache"))
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "skmisc" else find_spec(name, *a))
+    params = {**prepare_params, "hvg_flavor": "seurat_v3"}
+    assert "needs the scikit-misc package" in one_line_error(lambda: prepare(counts_adata, params))

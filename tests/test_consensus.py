@@ -6,12 +6,13 @@ import pytest
 
 from scrobin.consensus import (
     CONSENSUS_COLUMNS,
+    _type_labels,
     consensus_ranking,
     plot_consensus_heatmap,
     top_consensus_genes,
 )
 from scrobin.errors import ScrobinError
-from scrobin.importance import cell_type_importance
+from scrobin.importance import cell_type_importance, flag_few_cells, gene_direction, with_direction
 
 
 def _ranking(orders: dict[str, list[str]]) -> pd.DataFrame:
@@ -98,3 +99,43 @@ def test_heatmap_of_a_single_cell_type_has_no_column_clustering(tmp_path):
                                    for name, table in HAND_MADE.items()}, top_n=2)
     path = plot_consensus_heatmap(consensus, tmp_path / "single.png", top_k=3)
     assert path.stat().st_size > 0
+
+
+def _directed_importances():
+    """Two methods on types t1 (12 cells) and t2 (3 cells): in t1, genes D1 and D2 are lower than
+    in t2 yet score highest (evidence by absence), U1 and U2 are expressed in t1."""
+    genes = ["D1", "U1", "D2", "U2", "N"]
+    cell_types = np.repeat(["t1", "t2"], [12, 3])
+    expression = np.ones((15, 5))
+    expression[cell_types == "t1", 1] = expression[cell_types == "t1", 3] = 3.0
+    expression[cell_types == "t2", 0] = expression[cell_types == "t2", 2] = 3.0
+    directions = gene_direction(expression, cell_types, genes)
+    scores = {"m1": [5.0, 4.0, 3.0, 2.0, 1.0], "m2": [4.0, 5.0, 3.0, 1.0, 2.0]}
+    return {method: flag_few_cells(with_direction(
+        cell_type_importance(np.tile(values, (15, 1)), cell_types, genes), directions), 5)
+        for method, values in scores.items()}
+
+
+def test_consensus_carries_direction_cell_counts_and_the_absence_list():
+    consensus = consensus_ranking(_directed_importances(), top_n=2)
+    assert tuple(consensus.columns[:len(CONSENSUS_COLUMNS)]) == CONSENSUS_COLUMNS
+    assert {"absence_votes", "absence_rank", "mean_in_type", "mean_rest", "logfoldchange",
+            "direction", "n_cells", "few_cells"} <= set(consensus.columns)
+    t1 = consensus[consensus["cell_type"] == "t1"].set_index("gene")
+    assert list(t1.index[:2]) == ["U1", "U2"]
+    assert (t1.loc[["U1", "U2"], "direction"] == "up").all()
+    assert t1.loc["D1", "absence_rank"] == 1 and t1.loc["D1", "absence_votes"] == 2
+    assert t1.loc["D2", "absence_rank"] == 2
+    assert t1.loc[["U1", "U2", "N"], "absence_rank"].isna().all()
+    assert set(t1["n_cells"]) == {12} and not t1["few_cells"].any()
+    t2 = consensus[consensus["cell_type"] == "t2"]
+    assert set(t2["n_cells"]) == {3} and t2["few_cells"].all()
+    assert _type_labels(consensus, ["t1", "t2"]) == ["t1 (12 cells)", "t2 (3 cells, too few)"]
+
+
+def test_enrichment_genes_are_those_expressed_in_the_type():
+    consensus = consensus_ranking(_directed_importances(), top_n=2)
+    assert top_consensus_genes(consensus, top_k=3, direction="up")["t1"] == ["U1", "U2"]
+    assert top_consensus_genes(consensus, top_k=3, direction="any")["t1"] == ["U1", "U2", "D1"]
+    with pytest.raises(ScrobinError, match="lacks column"):
+        top_consensus_genes(consensus_ranking(HAND_MADE), direction="up")

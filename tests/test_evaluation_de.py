@@ -62,6 +62,13 @@ def test_wilcoxon_finds_the_planted_markers(de_table):
     assert (significant["p_value_adj"] < 0.05).all() and (significant["logfoldchange"] > 0).all()
 
 
+def test_de_ranking_carries_the_direction_of_each_gene(de_table):
+    assert ((de_table["direction"] == "up") == (de_table["logfoldchange"] > 0)).all()
+    assert (de_table["direction"] == "up").equals(de_table["mean_in_type"] > de_table["mean_rest"])
+    markers = de_table[de_table.apply(lambda row: row["gene"] in MARKERS[row["cell_type"]], axis=1)]
+    assert (markers["direction"] == "up").all() and (markers["rank"] <= 3).all()
+
+
 def test_scaled_model_input_is_rejected(lognormal_adata):
     with pytest.raises(ScrobinError, match="negative values"):
         de_ranking(lognormal_adata, layer=None)

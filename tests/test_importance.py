@@ -1,17 +1,26 @@
-"""Per-cell-type importance: own cells only, signed vs absolute means, ranking rules."""
+"""Per-cell-type importance: own cells only, signed vs absolute means, ranking rules, direction."""
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import scanpy as sc
+import scipy.sparse as sp
+import torch
 
+from scrobin.attribution import compute_attributions
 from scrobin.errors import ScrobinError
 from scrobin.importance import (
+    ADDED_COLUMNS,
     IMPORTANCE_COLUMNS,
     cell_type_importance,
+    direction_from_prepared,
+    gene_direction,
     importance_from_anndata,
     importance_matrix,
     ranked_genes,
+    ranked_importance,
+    with_direction,
 )
 
 GENES = ["g0", "g1", "g2"]
@@ -137,3 +146,102 @@ def test_non_finite_attributions_are_rejected():
     attributions[0, 0] = np.nan
     with pytest.raises(ScrobinError, match="NaN"):
         cell_type_importance(attributions, cell_types, GENES)
+
+
+def test_gene_direction_matches_scanpy_means_and_fold_changes():
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(rng.uniform(0.2, 5.0, size=(1, 12)), size=(90, 12)).astype(np.float32)
+    labels = np.repeat(["a", "b", "c"], 30)
+    adata = ad.AnnData(X=counts, obs=pd.DataFrame({"cell_type": pd.Categorical(labels)},
+                                                  index=[f"c{i}" for i in range(90)]))
+    sc.pp.normalize_total(adata, target_sum=1e4)
+    sc.pp.log1p(adata)
+    sc.tl.rank_genes_groups(adata, "cell_type", method="t-test", n_genes=12)
+    expected = sc.get.rank_genes_groups_df(adata, group=None).rename(
+        columns={"group": "cell_type", "names": "gene"}).astype({"cell_type": str})
+    directions = gene_direction(sp.csr_matrix(adata.X), adata.obs["cell_type"], adata.var_names)
+    merged = directions.merge(expected, on=["cell_type", "gene"], validate="one_to_one")
+    assert len(merged) == 3 * 12
+    assert np.allclose(merged["logfoldchange"], merged["logfoldchanges"], atol=1e-3)
+    dense = np.asarray(adata.X)
+    for _, row in merged.iterrows():
+        in_type = labels == row["cell_type"]
+        column = adata.var_names.get_loc(row["gene"])
+        assert row["mean_in_type"] == pytest.approx(dense[in_type, column].mean(), rel=1e-5)
+        assert row["mean_rest"] == pytest.approx(dense[~in_type, column].mean(), rel=1e-5)
+    assert ((merged["direction"] == "up") == (merged["mean_in_type"] > merged["mean_rest"])).all()
+    assert directions.equals(gene_direction(dense, adata.obs["cell_type"], adata.var_names))
+    scaled = gene_direction(dense * 3.0 - 1.0, labels, adata.var_names, log_normalised=False)
+    assert scaled["logfoldchange"].isna().all()
+    assert (scaled["direction"] == directions["direction"]).all()
+
+
+def _absence_data():
+    """Type A expresses g_marker, type B g_absent; 20 A cells, 4 B cells, scaled like X."""
+    rng = np.random.default_rng(1)
+    labels = np.repeat(["A", "B"], [20, 4])
+    lognorm = rng.uniform(0.0, 0.2, size=(24, 4))
+    lognorm[labels == "A", 0] += 2.0
+    lognorm[labels == "B", 1] += 2.0
+    scaled = (lognorm - lognorm.mean(axis=0)) / lognorm.std(axis=0)
+    prepared = ad.AnnData(X=scaled.astype(np.float32),
+                          obs=pd.DataFrame({"cell_type": pd.Categorical(labels)},
+                                           index=[f"cell{i}" for i in range(24)]),
+                          var=pd.DataFrame(index=["g_marker", "g_absent", "g_noise1", "g_noise2"]))
+    prepared.layers["lognorm"] = sp.csr_matrix(lognorm, dtype=np.float32)
+    return prepared
+
+
+def test_a_gene_absent_from_the_type_leads_only_its_own_list():
+    """The issue's case: with a mean (zeros) baseline, a gene lower in type A that the model weighs
+    against A gets a larger positive attribution for A than A's own marker; by default it is ranked
+    after the genes expressed in A and leads A's evidence-by-absence list instead."""
+    prepared = _absence_data()
+    model = torch.nn.Linear(4, 2, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, -3.0, 0.0, 0.0], [-1.0, 3.0, 0.0, 0.0]]))
+    targets = prepared.obs["cell_type"].cat.codes.to_numpy()
+    attributions, _ = compute_attributions(model, prepared.X, targets, "integrated_gradients",
+                                           {}, {"baseline": "zeros"}, device="cpu")
+    attributed = ad.AnnData(X=attributions.astype(np.float32), obs=prepared.obs.copy(),
+                            var=pd.DataFrame(index=prepared.var_names))
+    directions = direction_from_prepared(prepared)
+    settings = {"rank_by": "positive", "direction": "any", "min_cells": 5}
+    plain = ranked_importance(attributed, directions, settings).set_index(["cell_type", "gene"])
+    assert plain.loc[("A", "g_absent"), "rank"] == 1
+    assert plain.loc[("A", "g_absent"), "direction"] == "down"
+    assert plain.loc[("A", "g_absent"), "logfoldchange"] < 0
+
+    table = ranked_importance(attributed, directions, {**settings, "direction": "up"})
+    assert tuple(table.columns) == IMPORTANCE_COLUMNS + ADDED_COLUMNS
+    type_a = table[table["cell_type"] == "A"].set_index("gene")
+    assert type_a.loc["g_marker", "rank"] == 1
+    assert type_a.loc["g_absent", "rank"] > (type_a["direction"] == "up").sum()
+    assert type_a.loc["g_absent", "absence_rank"] == 1
+    assert type_a.loc[type_a["direction"] == "up", "absence_rank"].isna().all()
+    assert (type_a.loc[type_a["direction"] == "up", "logfoldchange"] > 0).all()
+    assert ranked_genes(table)["A"][0] == "g_marker"
+
+    down = ranked_importance(attributed, directions, {**settings, "direction": "down"})
+    assert ranked_genes(down)["A"][0] == "g_absent"
+
+
+def test_types_averaged_over_few_cells_are_flagged():
+    prepared = _absence_data()
+    attributed = ad.AnnData(X=np.asarray(prepared.X), obs=prepared.obs.copy(),
+                            var=pd.DataFrame(index=prepared.var_names))
+    table = ranked_importance(attributed, direction_from_prepared(prepared),
+                              {"rank_by": "positive", "direction": "up", "min_cells": 5})
+    per_type = table.groupby("cell_type")[["n_cells", "few_cells"]].first()
+    assert per_type.loc["A"].tolist() == [20, False]
+    assert per_type.loc["B"].tolist() == [4, True]
+
+
+def test_with_direction_refuses_directions_of_other_genes():
+    attributions, cell_types = _two_type_attributions()
+    table = cell_type_importance(attributions, cell_types, GENES)
+    directions = gene_direction(np.ones((10, 2)), cell_types, ["g0", "g1"])
+    with pytest.raises(ScrobinError, match="no expression direction for gene 'g2'"):
+        with_direction(table, directions)
+    with pytest.raises(ScrobinError, match="direction 'sideways' is unknown"):
+        with_direction(table, gene_direction(np.ones((10, 3)), cell_types, GENES), "sideways")

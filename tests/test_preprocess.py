@@ -101,3 +101,61 @@ def test_transform_survives_h5ad_round_trip(tmp_path, prepare_params):
     prepared.write_h5ad(tmp_path / "p.h5ad")
     transform = ad.read_h5ad(tmp_path / "p.h5ad").uns["scrobin"]["transform"]
     assert np.allclose(apply_transform(adata.X, adata.var_names, transform), prepared.X, atol=1e-5)
+
+
+def _with_rare_marker(seed: int = 3):
+    """Counts whose gene39 is a marker of type_0 with only a few counts: the count filter and a
+    small HVG selection drop it."""
+    adata = make_counts(n_cells=120, n_genes=40, seed=seed)
+    dense = adata.X.toarray()
+    dense[:, 39] = 0
+    dense[:4, 39] = 1  # four type_0 cells
+    adata.X = sp.csr_matrix(dense)
+    return adata
+
+
+def test_keep_genes_survive_the_count_filter_and_the_hvg_selection(prepare_params):
+    adata = _with_rare_marker()
+    params = {**prepare_params, "n_top_genes": 10, "min_gene_counts": 5}
+    assert "gene39" not in prepare_dataset(adata, "d", SPEC, params, seed=0).var_names
+    prepared = prepare_dataset(adata, "d", SPEC, {**params, "keep_genes": ["gene39", "gene20"]}, seed=0)
+    transform = prepared.uns["scrobin"]["transform"]
+    assert {"gene39", "gene20"} <= set(prepared.var_names)
+    assert prepared.n_vars in (11, 12)  # 10 HVGs plus the kept genes not among them
+    assert transform["keep_genes"] == ["gene20", "gene39"]
+    assert np.allclose(apply_transform(adata.X, adata.var_names, transform), prepared.X, atol=1e-5)
+    # A dataset's own list overrides the prepare section's.
+    override = prepare_dataset(adata, "d", {**SPEC, "keep_genes": ["gene39"]}, params, seed=0)
+    assert "gene39" in override.var_names
+
+
+def test_input_hvg_flags_choose_the_genes(prepare_params):
+    adata = make_counts(seed=4)
+    flagged = np.zeros(adata.n_vars, dtype=bool)
+    flagged[[1, 5, 7, 30]] = True
+    adata.var["highly_variable"] = flagged
+    params = {**prepare_params, "use_input_hvg": True, "min_gene_counts": 1, "keep_genes": ["gene2"]}
+    prepared = prepare_dataset(adata, "d", SPEC, params, seed=0)
+    assert list(prepared.var_names) == ["gene1", "gene2", "gene5", "gene7", "gene30"]
+    assert "input_highly_variable" in prepared.uns["scrobin"]["transform"]["steps"]
+
+
+@pytest.mark.parametrize("flavor", ["pearson_residuals", "seurat_v3"])
+def test_count_flavours_select_from_raw_counts(prepare_params, flavor):
+    if flavor == "seurat_v3":
+        pytest.importorskip("skmisc", reason="seurat_v3 needs scikit-misc (a dependency in pyproject.toml)")
+    adata = make_counts(n_cells=120, n_genes=60, seed=6)
+    params = {**prepare_params, "hvg_flavor": flavor, "n_top_genes": 20, "min_gene_counts": 1}
+    prepared = prepare_dataset(adata, "d", SPEC, params, seed=0)
+    assert prepared.n_vars == 20
+    assert prepared.uns["scrobin"]["transform"]["hvg_flavor"] == flavor
+    # The three blocks of 20 type-specific genes vary most; count models find them.
+    assert set(prepared.var_names) <= {f"gene{j}" for j in range(60)}
+    import scanpy as sc
+
+    reference = adata.copy()
+    if flavor == "seurat_v3":
+        sc.pp.highly_variable_genes(reference, n_top_genes=20, flavor="seurat_v3")
+    else:
+        sc.experimental.pp.highly_variable_genes(reference, n_top_genes=20, flavor=flavor)
+    assert set(prepared.var_names) == set(reference.var_names[reference.var["highly_variable"]])

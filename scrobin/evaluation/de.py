@@ -15,9 +15,10 @@ import scanpy as sc
 
 from scrobin.errors import ScrobinError
 from scrobin.evaluation.ground_truth import combined_overlap, overlap_statistics
-from scrobin.importance import ranked_genes
+from scrobin.importance import gene_direction, ranked_genes
 
-DE_COLUMNS = ("cell_type", "gene", "score", "logfoldchange", "p_value_adj", "significant", "rank")
+DE_COLUMNS = ("cell_type", "gene", "score", "logfoldchange", "p_value_adj", "significant", "rank",
+              "mean_in_type", "mean_rest", "direction")
 OVERLAP_COLUMNS = ("cell_type", "n_genes", "n_de", "n_ranked", "overlap", "expected", "p_value")
 
 
@@ -42,9 +43,11 @@ def de_ranking(adata, label_key: str = "cell_type", layer: str | None = "lognorm
     Returns
     -------
     pandas.DataFrame
-        Long table ``cell_type, gene, score, logfoldchange, p_value_adj, significant, rank``, every
-        gene of every type; ``rank`` orders genes by Wilcoxon score (1 = most up in the type) and
-        ``significant`` marks adjusted p < ``alpha`` with positive log fold change.
+        Long table ``cell_type, gene, score, logfoldchange, p_value_adj, significant, rank,
+        mean_in_type, mean_rest, direction``, every gene of every type; ``rank`` orders genes by
+        Wilcoxon score (1 = most up in the type), ``significant`` marks adjusted p < ``alpha`` with
+        positive log fold change, and the last three are ``scrobin.importance.gene_direction``'s
+        (the same direction columns as the importance and consensus tables).
     """
     if label_key not in adata.obs:
         raise ScrobinError(f"obs has no column '{label_key}': set the DE label key to one of "
@@ -77,6 +80,10 @@ def de_ranking(adata, label_key: str = "cell_type", layer: str | None = "lognorm
     table["significant"] = (table["p_value_adj"] < alpha) & (table["logfoldchange"] > 0)
     table = table.sort_values(["cell_type", "score"], ascending=[True, False], kind="stable")
     table["rank"] = table.groupby("cell_type").cumcount() + 1
+    directions = gene_direction(expression, labels, tested.var_names).loc[
+        :, ["cell_type", "gene", "mean_in_type", "mean_rest", "direction"]]
+    table = table.merge(directions.astype({"cell_type": str}), on=["cell_type", "gene"],
+                        how="left", validate="one_to_one")
     return table.loc[:, list(DE_COLUMNS)].reset_index(drop=True)
 
 

@@ -30,6 +30,7 @@ rule enrich:
         "logs/{ds}/enrich_{regime}.log",
     params:
         enrichment=config["enrichment"],
+        direction=config["importance"]["direction"],
         organism=lambda wildcards: config["datasets"][wildcards.ds]["organism"],
     resources:
         mem_mb=memory_mb(1000, 5),

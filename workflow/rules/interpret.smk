@@ -27,13 +27,14 @@ rule attribute:
 
 rule importance:
     input:
-        "results/{ds}/attributions/{regime}/{method}.h5ad",
+        attributions="results/{ds}/attributions/{regime}/{method}.h5ad",
+        prepared="results/{ds}/prepared.h5ad",
     output:
         "results/{ds}/importance/{regime}/{method}.tsv",
     log:
         "logs/{ds}/importance_{regime}_{method}.log",
     params:
-        rank_by=config["importance"]["rank_by"],
+        importance=config["importance"],
     resources:
         mem_mb=memory_mb(1000, 10),
         runtime=runtime_minutes(5, 0.5),
@@ -59,6 +60,7 @@ rule consensus:
         "logs/{ds}/consensus_{regime}.log",
     params:
         consensus=config["consensus"],
+        direction=config["importance"]["direction"],
         n_methods=len(METHODS),
     resources:
         mem_mb=memory_mb(1000, 1),
