@@ -1,4 +1,6 @@
-"""Rule attribute: one method's per-cell attributions for one model (cells x genes h5ad)."""
+"""Rule attribute: one method's per-cell attributions for one model (cells x genes h5ad) and, from
+them, the per-type importance table (written here: a job of its own would spend longer starting
+than computing)."""
 
 import sys
 from pathlib import Path
@@ -9,6 +11,7 @@ import anndata as ad
 
 from scrobin.attribution_run import attribute_cells
 from scrobin.entrypoint import run_rule
+from scrobin.importance import direction_from_prepared, ranked_importance
 from scrobin.model_store import load_model_for
 from scrobin.runtime import resolve_device
 
@@ -23,7 +26,9 @@ def main(snakemake, log):
     )
     info = result.uns["attribution"]
     log.info("%s on %d cells x %d genes in %.2f s", snakemake.wildcards.method, result.n_obs, result.n_vars, info["runtime_seconds"])
-    result.write_h5ad(snakemake.output[0], compression="gzip")
+    result.write_h5ad(snakemake.output.attributions, compression="gzip")
+    table = ranked_importance(result, direction_from_prepared(prepared), params.importance)
+    table.to_csv(snakemake.output.importance, sep="\t", index=False)
 
 
 run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

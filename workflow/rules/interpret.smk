@@ -3,7 +3,8 @@ rule attribute:
         prepared="results/{ds}/prepared.h5ad",
         model="results/{ds}/models/{regime}.pt",
     output:
-        "results/{ds}/attributions/{regime}/{method}.h5ad",
+        attributions="results/{ds}/attributions/{regime}/{method}.h5ad",
+        importance="results/{ds}/importance/{regime}/{method}.tsv",
     log:
         "logs/{ds}/attribute_{regime}_{method}.log",
     benchmark:
@@ -12,6 +13,7 @@ rule attribute:
         entry=lambda wildcards: config["attribution"]["methods"][wildcards.method],
         cells_per_type=config["attribution"]["cells_per_type"],
         target=config["attribution"]["target"],
+        importance=config["importance"],
         seed=config["seed"],
         device=config["device"],
     threads: 2
@@ -23,25 +25,6 @@ rule attribute:
         "../../envs/torch.yaml"
     script:
         "../../scripts/attribute.py"
-
-
-rule importance:
-    input:
-        attributions="results/{ds}/attributions/{regime}/{method}.h5ad",
-        prepared="results/{ds}/prepared.h5ad",
-    output:
-        "results/{ds}/importance/{regime}/{method}.tsv",
-    log:
-        "logs/{ds}/importance_{regime}_{method}.log",
-    params:
-        importance=config["importance"],
-    resources:
-        mem_mb=memory_mb(1000, 10),
-        runtime=runtime_minutes(5, 0.5),
-    conda:
-        "../../envs/scanpy.yaml"
-    script:
-        "../../scripts/importance.py"
 
 
 rule consensus:
