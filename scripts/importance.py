@@ -9,12 +9,13 @@ import anndata as ad
 
 from scrobin.entrypoint import run_rule
 from scrobin.importance import importance_from_anndata
+from scrobin.tables import write_table
 
 
 def main(snakemake, log):
     attributions = ad.read_h5ad(snakemake.input[0])
     table = importance_from_anndata(attributions, rank_by=snakemake.params.rank_by)
-    table.to_csv(snakemake.output[0], sep="\t", index=False)
+    write_table(table, snakemake.output[0])
 
 
 run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

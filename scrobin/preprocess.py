@@ -25,11 +25,12 @@ INPUT_STATES = ("counts", "lognorm", "scaled")
 LOGNORM_MAX = 50.0
 
 
-def detect_input_state(matrix, max_values: int = 2_000_000) -> str:
+def detect_input_state(matrix, max_values: int = 2_000_000, key: str = "input_state") -> str:
     """Tell raw counts, log-normalised and scaled values apart from the values themselves.
 
     Negative values only arise from centring (scaled); non-negative integers are counts; small
-    non-negative non-integers are log-normalised. Anything else is ambiguous and must be declared.
+    non-negative non-integers are log-normalised. Anything else is ambiguous and must be declared
+    under ``key`` (the config key the error message names).
     """
     values = matrix_values(matrix).ravel()
     if values.size > max_values:
@@ -43,9 +44,44 @@ def detect_input_state(matrix, max_values: int = 2_000_000) -> str:
     if values.max() <= LOGNORM_MAX:
         return "lognorm"
     raise ScrobinError(
-        f"the matrix holds non-integer values up to {values.max():.3g}: neither raw counts nor log-normalised; "
-        "set input_state, or give a layer of raw counts"
+        f"the matrix holds non-integer values up to {values.max():.3g}: neither raw counts nor log-normalised: "
+        f"set {key}: counts if they are (e.g. ambient-corrected) counts, else lognorm or scaled"
     )
+
+
+def counted_genes(matrix, min_gene_counts: float) -> np.ndarray:
+    """Indices of the genes with at least ``min_gene_counts`` counts summed over all cells.
+
+    Raises
+    ------
+    ScrobinError
+        When no gene has that many counts.
+    """
+    totals = np.asarray(matrix.sum(axis=0)).ravel()
+    kept = np.flatnonzero(totals >= min_gene_counts)
+    if kept.size == 0:
+        raise ScrobinError(f"no gene has {min_gene_counts} or more counts: lower prepare.min_gene_counts")
+    return kept
+
+
+def cells_passing_qc(matrix, state: str, params: dict) -> np.ndarray:
+    """Boolean mask (one per cell) of the cells quality control keeps, as ``sc.pp.filter_cells``.
+
+    Counted after gene filtering (``min_gene_counts``), so a cell whose only counts are in
+    filtered-out genes is empty. Raw counts need ``prepare.min_cell_counts`` counts and
+    ``prepare.min_cell_genes`` expressed genes; log-normalised input only the genes (its sums are
+    no counts); scaled input keeps every cell, since centring hides which cells are empty.
+    """
+    if state == "scaled":
+        return np.ones(matrix.shape[0], dtype=bool)
+    import scanpy as sc
+
+    if state == "counts":
+        matrix = matrix[:, counted_genes(matrix, params["min_gene_counts"])]
+    keep = sc.pp.filter_cells(matrix, min_genes=params["min_cell_genes"], inplace=False)[0]
+    if state == "counts":
+        keep &= sc.pp.filter_cells(matrix, min_counts=params["min_cell_counts"], inplace=False)[0]
+    return np.asarray(keep, dtype=bool)
 
 
 def normalize_log1p(counts, target_sum: float):
@@ -100,12 +136,7 @@ def prepare_matrix(matrix, gene_names: pd.Index, state: str, fit_rows: np.ndarra
     transform: dict = {"input_state": state, "steps": []}
     lognorm = None
     if state == "counts":
-        totals = np.asarray(matrix.sum(axis=0)).ravel()
-        kept = np.flatnonzero(totals >= params["min_gene_counts"])
-        if kept.size == 0:
-            raise ScrobinError(
-                f"no gene has {params['min_gene_counts']} or more counts: lower prepare.min_gene_counts"
-            )
+        kept = counted_genes(matrix, params["min_gene_counts"])
         matrix, gene_names = matrix[:, kept], gene_names[kept]
         transform["steps"] += ["filter_genes", "normalize_total", "log1p"]
         transform.update(

@@ -116,7 +116,7 @@ def test_labels_file(tmp_path, counts_adata):
 
 
 def test_check_sources_caches_a_passed_check(tmp_path, counts_adata):
-    from scrobin.checks import check_sources
+    from scrobin.sources import check_sources
 
     path = tmp_path / "cells.h5ad"
     counts_adata.write_h5ad(path)

@@ -46,6 +46,7 @@ rule importance:
 rule consensus:
     input:
         unpack(method_importances),
+        prepared="results/{ds}/prepared.h5ad",
     output:
         table="results/{ds}/consensus/{regime}.tsv",
         heatmap=report(
