@@ -87,6 +87,9 @@ def validate_dataset_spec(name: str, spec: Mapping, seed: int = 0, base_dir: str
             raise ScrobinError(f"config: {where}.source file '{source}' does not exist: fix the path")
     if kind != "simulate" and spec.get("simulation"):
         raise ScrobinError(f"config: {where}.simulation is only used with source: simulate; remove it")
+    for key in ("use_raw", "gene_symbols"):
+        if kind == "simulate" and spec.get(key):
+            raise ScrobinError(f"config: {where}.{key} is for .h5ad and bundled sources, not simulations; remove it")
     if spec.get("use_raw") and "layer" in spec:
         raise ScrobinError(f"config: {where} sets both use_raw and layer: keep one (the matrix to start from)")
     if "labels_file" in spec:

@@ -291,6 +291,12 @@ CORPUS = [
 DROPPED_CELLS = {"empty_cells": 3, "counts_only_in_filtered_genes": 1}
 
 
+@pytest.mark.parametrize("key, value", [("use_raw", True), ("gene_symbols", "symbol")])
+def test_simulations_take_no_file_options(key, value):
+    with pytest.raises(ScrobinError, match=f"config: datasets.x.{key} is for .h5ad and bundled sources"):
+        validate_config({"datasets": {"x": {"source": "simulate", key: value}}})
+
+
 @pytest.mark.parametrize("case, change, spec, expected", CORPUS, ids=[case[0] for case in CORPUS])
 def test_corpus(tmp_path, case, change, spec, expected):
     adata = change(make_counts())
