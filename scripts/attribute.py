@@ -14,6 +14,7 @@ from scrobin.entrypoint import run_rule
 from scrobin.importance import direction_from_prepared, ranked_importance
 from scrobin.model_store import load_model_for
 from scrobin.runtime import resolve_device
+from scrobin.tables import write_table
 
 
 def main(snakemake, log):
@@ -28,7 +29,7 @@ def main(snakemake, log):
     log.info("%s on %d cells x %d genes in %.2f s", snakemake.wildcards.method, result.n_obs, result.n_vars, info["runtime_seconds"])
     result.write_h5ad(snakemake.output.attributions, compression="gzip")
     table = ranked_importance(result, direction_from_prepared(prepared), params.importance)
-    table.to_csv(snakemake.output.importance, sep="\t", index=False)
+    write_table(table, snakemake.output.importance)
 
 
 run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

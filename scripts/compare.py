@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the che
 
 from scrobin.compare import compare_run, plot_comparison
 from scrobin.entrypoint import run_rule
+from scrobin.tables import write_table
 
 
 def main(snakemake, log):
@@ -18,8 +19,8 @@ def main(snakemake, log):
     )
     for path in absent:
         log.info("not made by this run, NaN in the summary: %s", path)
-    summary.to_csv(snakemake.output.summary, sep="\t", index=False)
-    methods.to_csv(snakemake.output.methods, sep="\t", index=False)
+    write_table(summary, snakemake.output.summary)
+    write_table(methods, snakemake.output.methods)
     plot_comparison(summary, snakemake.output.figure)
     log.info("\n%s", summary.set_index(["dataset", "regime"]).T.to_string())
 

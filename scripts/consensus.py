@@ -5,19 +5,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the checkout's scrobin, also in conda envs)
 
-import pandas as pd
+import anndata as ad
 
 from scrobin.consensus import consensus_ranking, plot_consensus_heatmap
 from scrobin.entrypoint import run_rule
+from scrobin.tables import GENE_SYMBOL_COLUMN, gene_labels, read_table, write_table
 
 
 def main(snakemake, log):
     settings = snakemake.params.consensus
-    importances = {method: pd.read_csv(path, sep="\t") for method, path in snakemake.input.items()}
+    importances = {method: read_table(path) for method, path in snakemake.input.items() if method != "prepared"}
     table = consensus_ranking(importances, top_n=settings["top_n"])
-    table.to_csv(snakemake.output.table, sep="\t", index=False)
+    # The dataset's gene_symbols (or var_names) next to the model's genes, and on the heatmap.
+    labels = gene_labels(ad.read_h5ad(snakemake.input.prepared, backed="r").var, unique=True)
+    table.insert(table.columns.get_loc("gene") + 1, GENE_SYMBOL_COLUMN, labels[table["gene"]].to_numpy())
+    write_table(table, snakemake.output.table)
     title = f"{snakemake.wildcards.ds}, {snakemake.wildcards.regime} model: votes of {len(importances)} methods"
-    plot_consensus_heatmap(table, snakemake.output.heatmap, top_k=settings["heatmap_top_k"], max_votes=snakemake.params.n_methods, title=title, direction=snakemake.params.direction)
+    plot_consensus_heatmap(table.assign(gene=table[GENE_SYMBOL_COLUMN]), snakemake.output.heatmap, top_k=settings["heatmap_top_k"], max_votes=snakemake.params.n_methods, title=title, direction=snakemake.params.direction)
 
 
 run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

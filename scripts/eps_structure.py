@@ -16,6 +16,7 @@ from scrobin.errors import ScrobinError
 from scrobin.model_store import load_model_for
 from scrobin.runtime import resolve_device
 from scrobin.structure import eps_structure, figure_eps, largest_structured_eps, plot_eps_structure
+from scrobin.tables import write_table
 
 
 def main(snakemake, log):
@@ -29,7 +30,7 @@ def main(snakemake, log):
         model, x, y, settings["eps"], attack=settings["attack"], n_cells=settings["n_cells"],
         n_neighbors=n_neighbors, device=snakemake.params.device, seed=seed,
     )
-    result.table.to_csv(snakemake.output.table, sep="\t", index=False)
+    write_table(result.table, snakemake.output.table)
     largest = largest_structured_eps(result.table, settings["threshold"])
     summary = {
         "threshold": settings["threshold"], "largest_structured_eps": largest, "n_neighbors": n_neighbors,

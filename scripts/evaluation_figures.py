@@ -9,18 +9,19 @@ import pandas as pd
 
 from scrobin.entrypoint import run_rule
 from scrobin.evaluation.figures import plot_faithfulness, plot_stability
+from scrobin.tables import read_table, write_table
 
 
 def concatenated(paths):
-    return pd.concat([pd.read_csv(path, sep="\t") for path in paths], ignore_index=True)
+    return pd.concat([read_table(path) for path in paths], ignore_index=True)
 
 
 def main(snakemake, log):
     faithfulness = concatenated(snakemake.input.faithfulness)
     stability = concatenated(snakemake.input.stability)
-    concatenated(snakemake.input.de_overlap).to_csv(snakemake.output.de_overlap, sep="\t", index=False)
-    faithfulness.to_csv(snakemake.output.faithfulness, sep="\t", index=False)
-    stability.to_csv(snakemake.output.stability, sep="\t", index=False)
+    write_table(concatenated(snakemake.input.de_overlap), snakemake.output.de_overlap)
+    write_table(faithfulness, snakemake.output.faithfulness)
+    write_table(stability, snakemake.output.stability)
     plot_faithfulness(concatenated(snakemake.input.curves), snakemake.output.faithfulness_figure)
     plot_stability(stability, snakemake.output.stability_figure)
 

@@ -6,26 +6,26 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the checkout's scrobin, also in conda envs)
 
 import anndata as ad
-import pandas as pd
 
 from scrobin.entrypoint import run_rule
 from scrobin.evaluation import CONSENSUS
 from scrobin.evaluation_run import regime_faithfulness
 from scrobin.model_store import load_model_for
 from scrobin.runtime import resolve_device
+from scrobin.tables import read_table, write_table
 
 
 def main(snakemake, log):
     params = snakemake.params
     prepared = ad.read_h5ad(snakemake.input.prepared)
     model, _ = load_model_for(snakemake.input.model, prepared, resolve_device(params.device))
-    rankings = {method: pd.read_csv(snakemake.input[method], sep="\t") for method in params.methods}
-    rankings[CONSENSUS] = pd.read_csv(snakemake.input.consensus, sep="\t")
+    rankings = {method: read_table(snakemake.input[method]) for method in params.methods}
+    rankings[CONSENSUS] = read_table(snakemake.input.consensus)
     curves, areas = regime_faithfulness(
         model, prepared, rankings, snakemake.wildcards.regime, params.evaluation, params.cells_per_type, params.seed
     )
-    curves.to_csv(snakemake.output.curves, sep="\t", index=False)
-    areas.to_csv(snakemake.output.areas, sep="\t", index=False)
+    write_table(curves, snakemake.output.curves)
+    write_table(areas, snakemake.output.areas)
     log.info("\n%s", areas.to_string(index=False))
 
 

@@ -11,9 +11,9 @@ from scrobin.prepare import prepare_dataset
 
 
 def main(snakemake, log):
-    spec, seed = snakemake.params.spec, snakemake.params.seed
-    adata = load_dataset(spec)
-    prepared = prepare_dataset(adata, snakemake.wildcards.ds, spec, snakemake.params.prepare, seed)
+    spec, seed, name = snakemake.params.spec, snakemake.params.seed, snakemake.wildcards.ds
+    adata = load_dataset(spec, name=name)
+    prepared = prepare_dataset(adata, name, spec, snakemake.params.prepare, seed)
     log.info("prepared %d cells x %d genes; splits %s", prepared.n_obs, prepared.n_vars, prepared.obs["split"].value_counts().to_dict())
     prepared.write_h5ad(snakemake.output[0], compression="gzip")
 

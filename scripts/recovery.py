@@ -12,22 +12,23 @@ from scrobin.entrypoint import run_rule
 from scrobin.evaluation import DE_RANKING
 from scrobin.evaluation.figures import plot_recovery
 from scrobin.evaluation.ground_truth import key_genes_from_anndata, recovery_table
+from scrobin.tables import read_table, write_table
 
 
 def main(snakemake, log):
     truth = key_genes_from_anndata(ad.read_h5ad(snakemake.input.prepared))
-    de = pd.read_csv(snakemake.input.de, sep="\t")
+    de = read_table(snakemake.input.de)
     per_regime = {}
     for key, path in snakemake.input.items():
         if "__" in key:
             regime, method = key.split("__")
-            per_regime.setdefault(regime, {})[method] = pd.read_csv(path, sep="\t")
+            per_regime.setdefault(regime, {})[method] = read_table(path)
     tables = [
         recovery_table({**rankings, DE_RANKING: de}, truth, top_n=snakemake.params.top_n, regime=regime)
         for regime, rankings in per_regime.items()
     ]
     table = pd.concat(tables, ignore_index=True)
-    table.to_csv(snakemake.output.table, sep="\t", index=False)
+    write_table(table, snakemake.output.table)
     plot_recovery(table, snakemake.output.figure)
     summary = table[table["cell_type"] == "all types"][["regime", "method", "recovered", "expected", "p_value"]]
     log.info("\n%s", summary.to_string(index=False))

@@ -13,6 +13,7 @@ from scrobin.entrypoint import run_rule
 from scrobin.model_store import load_model_for
 from scrobin.robustness import robustness_sweep
 from scrobin.runtime import resolve_device
+from scrobin.tables import write_table
 
 
 def main(snakemake, log):
@@ -30,7 +31,7 @@ def main(snakemake, log):
         device=snakemake.params.device, seed=seed,
     )
     table.insert(0, "model", snakemake.wildcards.regime)
-    table.to_csv(snakemake.output.table, sep="\t", index=False)
+    write_table(table, snakemake.output.table)
     log.info("\n%s", table.to_string(index=False))
 
 

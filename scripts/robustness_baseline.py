@@ -12,6 +12,7 @@ from scrobin.attack_budget import sweep_grid
 from scrobin.cells import label_codes, proportional_subset, split_rows
 from scrobin.entrypoint import run_rule
 from scrobin.robustness import baseline_robustness_sweep
+from scrobin.tables import write_table
 
 
 def main(snakemake, log):
@@ -28,7 +29,7 @@ def main(snakemake, log):
     rows = rows[proportional_subset(labels[rows], settings["n_cells"], seed)]
     table = baseline_robustness_sweep(classifier, prepared.X[rows], labels[rows], settings["attacks"], eps_grid, seed=seed)
     table.insert(0, "model", "logreg")
-    table.to_csv(snakemake.output.table, sep="\t", index=False)
+    write_table(table, snakemake.output.table)
     log.info("\n%s", table.to_string(index=False))
 
 

@@ -9,13 +9,14 @@ import pandas as pd
 
 from scrobin.entrypoint import run_rule
 from scrobin.robustness_plots import plot_robustness_curves
+from scrobin.tables import read_table, write_table
 
 
 def main(snakemake, log):
-    tables = {model: pd.read_csv(path, sep="\t") for model, path in snakemake.input.items()}
+    tables = {model: read_table(path) for model, path in snakemake.input.items()}
     plot_robustness_curves(tables, snakemake.output.accuracy, metric="accuracy")
     plot_robustness_curves(tables, snakemake.output.macro_f1, metric="macro_f1")
-    pd.concat(tables.values(), ignore_index=True).to_csv(snakemake.output.table, sep="\t", index=False)
+    write_table(pd.concat(tables.values(), ignore_index=True), snakemake.output.table)
 
 
 run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

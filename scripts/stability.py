@@ -11,6 +11,7 @@ from scrobin.entrypoint import run_rule
 from scrobin.evaluation_run import regime_stability
 from scrobin.model_store import load_model_for
 from scrobin.runtime import resolve_device
+from scrobin.tables import write_table
 
 
 def main(snakemake, log):
@@ -18,7 +19,7 @@ def main(snakemake, log):
     prepared = ad.read_h5ad(snakemake.input.prepared)
     model, _ = load_model_for(snakemake.input.model, prepared, resolve_device(params.device))
     table = regime_stability(model, prepared, params.methods, snakemake.wildcards.regime, params.evaluation, params.seed, params.device)
-    table.to_csv(snakemake.output[0], sep="\t", index=False)
+    write_table(table, snakemake.output[0])
     log.info("\n%s", table.to_string(index=False))
 
 

@@ -8,7 +8,6 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the che
 import json
 
 import anndata as ad
-import numpy as np
 
 from scrobin.attack_budget import attack_config_for, load_attack_budget
 from scrobin.classifier import fit_classifier, split_cells
@@ -17,6 +16,7 @@ from scrobin.metrics import per_class_table, plot_confusion, plot_training_curve
 from scrobin.model_store import load_model, save_model
 from scrobin.runtime import resolve_device
 from scrobin.training import predict_logits
+from scrobin.tables import write_table
 
 
 def main(snakemake, log):
@@ -41,8 +41,8 @@ def main(snakemake, log):
         json.dump(metrics, handle, indent=2)
     x_test, y_test = split_cells(prepared, "test")
     predicted = predict_logits(model, x_test).argmax(axis=1)
-    per_class_table(metrics, y_test, metadata["classes"]).to_csv(snakemake.output.per_class, sep="\t", index=False)
-    history.to_csv(snakemake.output.history, sep="\t", index=False)
+    write_table(per_class_table(metrics, y_test, metadata["classes"]), snakemake.output.per_class)
+    write_table(history, snakemake.output.history)
     dataset = snakemake.wildcards.ds
     plot_confusion(y_test, predicted, metadata["classes"], snakemake.output.confusion, f"{dataset}: {regime} model")
     plot_training_curves(history, snakemake.output.curves, f"{dataset}: {regime} model", metrics["best_epoch"])

@@ -6,10 +6,6 @@ their input (as scikit-learn's ``check_array`` boundary does).
 
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
-
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -34,12 +30,36 @@ def cells_needed_per_type(min_cells_per_type: int, test_fraction: float, validat
     return max(min_cells_per_type, n_splits)
 
 
-def check_cells(adata: ad.AnnData, name: str, label_key: str, layer: str | None, input_state: str) -> None:
+def check_cells(
+    adata: ad.AnnData,
+    name: str,
+    label_key: str,
+    layer: str | None,
+    input_state: str,
+    gene_symbols: str | None = None,
+) -> None:
     """Check names, labels and values of a dataset; raise ``ScrobinError`` on the first problem."""
     where = f"dataset '{name}'"
     if layer is not None and layer not in adata.layers:
         layers = ", ".join(adata.layers.keys()) or "none"
         raise ScrobinError(f"{where}: layer '{layer}' does not exist (layers: {layers}): fix datasets.{name}.layer")
+    if layer is None and _is_empty(adata.X):
+        if adata.raw is not None:
+            raise ScrobinError(
+                f"{where}: X is empty and the counts are in .raw ({adata.raw.n_vars} genes): "
+                f"set datasets.{name}.use_raw: true to start from .raw.X"
+            )
+        layers = ", ".join(adata.layers.keys()) or "none"
+        raise ScrobinError(
+            f"{where}: X is empty and there is no .raw: store the expression matrix in X, or name a layer "
+            f"in datasets.{name}.layer (layers: {layers})"
+        )
+    if gene_symbols is not None and gene_symbols not in adata.var.columns:
+        columns = ", ".join(map(str, adata.var.columns)) or "none"
+        raise ScrobinError(
+            f"{where}: gene symbol column '{gene_symbols}' is not in var (columns: {columns}): "
+            f"fix datasets.{name}.gene_symbols"
+        )
     if label_key not in adata.obs.columns:
         raise ScrobinError(
             f"{where}: label column '{label_key}' is not in obs (columns: {', '.join(map(str, adata.obs.columns))}): "
@@ -72,10 +92,43 @@ def check_cells(adata: ad.AnnData, name: str, label_key: str, layer: str | None,
         raise ScrobinError(f"{where}: the expression matrix has {n_bad} NaN or infinite values: remove or impute them")
     counts_expected = input_state == "counts" or (layer is not None and input_state == "auto")
     if counts_expected and values.size and values.min() < 0:
+        key = f"datasets.{name}.layer" if layer is not None else f"datasets.{name}.input_state"
         raise ScrobinError(
             f"{where}: raw counts expected but the matrix has negative values (min {values.min():.3g}): "
-            "use a layer of raw counts or set input_state to scaled"
+            f"use a layer of raw counts ({key}) or set datasets.{name}.input_state to scaled"
         )
+
+
+def _is_empty(matrix) -> bool:
+    """True when a matrix is absent or stores no value (an ``X`` left empty when counts went to ``.raw``)."""
+    if matrix is None or 0 in matrix.shape:
+        return True
+    return matrix.nnz == 0 if sp.issparse(matrix) else not np.asarray(matrix).any()
+
+
+def input_state_of(matrix, name: str, layer: str | None, input_state: str) -> tuple[str, bool]:
+    """What the input matrix holds, and whether that was detected from its values.
+
+    A declared ``layer`` holds raw counts unless ``input_state`` says otherwise: non-integer
+    values there (ambient-corrected counts, e.g. from SoupX or CellBender) are still counts and
+    are library-size normalised and log1p-transformed like integers. Only ``X`` with
+    ``input_state: auto`` is detected from its values.
+
+    Raises
+    ------
+    ScrobinError
+        When the values of ``X`` fit no state; the message names ``datasets.<name>.input_state``.
+    """
+    from scrobin.preprocess import detect_input_state
+
+    if input_state != "auto":
+        return input_state, False
+    if layer is not None:
+        return "counts", False
+    try:
+        return detect_input_state(matrix, key=f"datasets.{name}.input_state"), True
+    except ScrobinError as error:
+        raise ScrobinError(f"dataset '{name}': {error}") from None
 
 
 def check_type_sizes(
@@ -92,10 +145,18 @@ def check_type_sizes(
     rare = sizes[sizes < needed]
     if len(rare) and not drop_rare_types:
         listing = ", ".join(f"'{t}' ({n})" for t, n in rare.items())
-        raise ScrobinError(
-            f"dataset '{name}': cell types with fewer than {needed} cells: {listing}: "
-            "set prepare.drop_rare_types: true, lower min_cells_per_type, or merge them"
-        )
+        n_splits = cells_needed_per_type(0, test_fraction, validation_fraction)
+        if n_splits >= min_cells_per_type:
+            # Lowering min_cells_per_type cannot help: every type needs a cell in each split.
+            splits = "train, validation, test" if validation_fraction > 0 else "train, test"
+            fewer = "set prepare.validation_fraction: 0, " if validation_fraction > 0 else ""
+            fix = (
+                f"each type needs one cell in each of the {n_splits} splits ({splits}): "
+                f"{fewer}set prepare.drop_rare_types: true, or merge them"
+            )
+        else:
+            fix = "set prepare.drop_rare_types: true, lower min_cells_per_type, or merge them"
+        raise ScrobinError(f"dataset '{name}': cell types with fewer than {needed} cells: {listing}: {fix}")
     if len(sizes) - len(rare) < 2:
         raise ScrobinError(f"dataset '{name}': fewer than 2 cell types with {needed}+ cells: a classifier needs two or more")
     return [str(t) for t in rare.index]
@@ -106,7 +167,6 @@ def split_sizes(n_cells: int, test_fraction: float, validation_fraction: float) 
     n_test = max(1, round(n_cells * test_fraction)) if test_fraction > 0 else 0
     n_val = max(1, round(n_cells * validation_fraction)) if validation_fraction > 0 else 0
     return n_test, n_val
-
 
 
 def check_gene_selection(var: pd.DataFrame, name: str, input_state: str, settings) -> None:
@@ -147,58 +207,3 @@ def check_gene_selection(var: pd.DataFrame, name: str, input_state: str, setting
         )
     if flavor == "seurat_v3":
         check_seurat_v3()
-
-
-def _check_key(name: str, spec, params, seed: int, base_dir) -> str | None:
-    """Cache key of a source check: the files' identities plus everything the check reads."""
-    from scrobin.datasets import source_kind
-
-    kind = source_kind(spec["source"])
-    if kind == "simulate":
-        return None
-    files = ([spec["source"]] if kind == "h5ad" else []) + ([spec["labels_file"]] if "labels_file" in spec else [])
-    stamp: dict = {"name": name, "spec": spec, "params": params, "seed": seed, "files": []}
-    for file in files:
-        path = Path(base_dir) / file
-        info = path.stat()
-        stamp["files"].append([str(path.resolve()), info.st_size, info.st_mtime_ns])
-    return hashlib.sha256(json.dumps(stamp, sort_keys=True, default=str).encode()).hexdigest()[:24]
-
-
-def check_sources(config, cache_dir, base_dir=".") -> None:
-    """Check every dataset's cells before any job runs, remembering files already checked.
-
-    The workflow calls this while building the DAG, so bad data stops it before a job starts and
-    before anything computed is touched. A passed check is recorded under ``cache_dir`` keyed by
-    the file's path, size and modification time, so large files are read once, not on every run.
-    Simulations are valid by construction and only have their parameters checked.
-    """
-    from scrobin.datasets import load_dataset, prepare_settings, source_kind
-    from scrobin.preprocess import detect_input_state
-    from scrobin.simulate import simulated_gene_names
-
-    cache = Path(cache_dir)
-    for name, spec in config["datasets"].items():
-        params = prepare_settings(spec, config["prepare"])
-        if source_kind(spec["source"]) == "simulate":
-            genes = pd.DataFrame(index=simulated_gene_names(spec["simulation"]["n_genes"]))
-            check_gene_selection(genes, name, "counts", params)
-        key = _check_key(name, spec, config["prepare"], config["seed"], base_dir)
-        if key is None or (cache / key).exists():
-            continue
-        adata = load_dataset(spec, base_dir=base_dir)
-        state = spec.get("input_state", "auto")
-        check_cells(adata, name, spec["label_key"], spec.get("layer"), state)
-        if state == "auto":
-            state = detect_input_state(input_matrix(adata, spec.get("layer")))
-        check_gene_selection(adata.var, name, state, params)
-        check_type_sizes(
-            adata.obs[spec["label_key"]].astype(str),
-            name,
-            params["min_cells_per_type"],
-            params["test_fraction"],
-            params["validation_fraction"],
-            params["drop_rare_types"],
-        )
-        cache.mkdir(parents=True, exist_ok=True)
-        (cache / key).write_text(name + "\n")

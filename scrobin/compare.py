@@ -26,6 +26,7 @@ from scrobin.errors import ScrobinError
 from scrobin.evaluation.figures import save_figure
 from scrobin.evaluation import CONSENSUS, DE_RANKING
 from scrobin.evaluation.ground_truth import ALL_TYPES
+from scrobin.tables import read_table
 
 # Measures per ranking (method table columns), renamed from the evaluation tables so that one
 # ``p_value`` or ``expected`` cannot be mistaken for another table's.
@@ -127,7 +128,7 @@ def _read_json(path: Path) -> dict:
 
 
 def _read_tsv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, sep="\t")
+    return read_table(path)
 
 
 def closest_eps_rows(robustness: pd.DataFrame, model: str, eps: float) -> pd.DataFrame:

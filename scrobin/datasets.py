@@ -10,10 +10,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import anndata as ad
-import pandas as pd
 
 from scrobin.errors import ScrobinError
 from scrobin.paths import resolve_path
+from scrobin.tables import read_table
 
 LABEL_COLUMN = "cell_type"
 BUNDLED_PREFIX = "scanpy:"
@@ -89,6 +89,11 @@ def validate_dataset_spec(name: str, spec: Mapping, seed: int = 0, base_dir: str
             raise ScrobinError(f"config: {where}.source file '{source}' does not exist: fix the path")
     if kind != "simulate" and spec.get("simulation"):
         raise ScrobinError(f"config: {where}.simulation is only used with source: simulate; remove it")
+    for key in ("use_raw", "gene_symbols"):
+        if kind == "simulate" and spec.get(key):
+            raise ScrobinError(f"config: {where}.{key} is for .h5ad and bundled sources, not simulations; remove it")
+    if spec.get("use_raw") and "layer" in spec:
+        raise ScrobinError(f"config: {where} sets both use_raw and layer: keep one (the matrix to start from)")
     if "labels_file" in spec:
         spec["labels_file"] = resolve_path(spec["labels_file"], base_dir)
     if "labels_file" in spec and not (Path(base_dir) / spec["labels_file"]).is_file():
@@ -101,8 +106,12 @@ def prepare_settings(spec: Mapping, params: Mapping) -> dict:
     return {**params, **{key: spec[key] for key in PREPARE_OVERRIDES if key in spec}}
 
 
-def load_dataset(spec: Mapping, base_dir: str | Path = ".") -> ad.AnnData:
-    """Load the cells a validated spec names; labels stay in the spec's ``label_key`` column."""
+def load_dataset(spec: Mapping, base_dir: str | Path = ".", name: str = "?") -> ad.AnnData:
+    """Load the cells a validated spec names; labels stay in the spec's ``label_key`` column.
+
+    With ``use_raw: true`` the cells come from ``.raw`` (its matrix and genes), with ``obs`` and
+    ``uns`` of the file. ``name`` is the dataset's name in the config, for messages.
+    """
     source = spec["source"]
     kind = source_kind(source)
     if kind == "simulate":
@@ -112,6 +121,12 @@ def load_dataset(spec: Mapping, base_dir: str | Path = ".") -> ad.AnnData:
     if kind == "bundled":
         return BUNDLED[source[len(BUNDLED_PREFIX):]][0]()
     adata = ad.read_h5ad(Path(base_dir) / source)
+    if spec.get("use_raw"):
+        if adata.raw is None:
+            raise ScrobinError(
+                f"dataset '{name}': use_raw is true but '{source}' has no .raw: remove datasets.{name}.use_raw"
+            )
+        adata = ad.AnnData(X=adata.raw.X, obs=adata.obs, var=adata.raw.var, uns=adata.uns)
     if "labels_file" in spec:
         attach_labels_file(adata, Path(base_dir) / spec["labels_file"], spec.get("label_key", LABEL_COLUMN))
     return adata
@@ -119,7 +134,7 @@ def load_dataset(spec: Mapping, base_dir: str | Path = ".") -> ad.AnnData:
 
 def attach_labels_file(adata: ad.AnnData, path: Path, label_key: str) -> None:
     """Put labels from a two-column TSV (cell name, label) into ``obs[label_key]``."""
-    table = pd.read_csv(path, sep="\t", index_col=0)
+    table = read_table(path, all_text=True, index_col=0)
     if table.shape[1] != 1:
         raise ScrobinError(
             f"labels_file '{path}' has {table.shape[1] + 1} columns: it must have two, cell name and label"

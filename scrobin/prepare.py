@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from scrobin.checks import check_cells, check_gene_selection, check_type_sizes, input_matrix, split_sizes
+from scrobin.checks import (
+    check_cells,
+    check_gene_selection,
+    check_type_sizes,
+    input_matrix,
+    input_state_of,
+    matrix_values,
+    split_sizes,
+)
 from scrobin.datasets import LABEL_COLUMN, prepare_settings
-from scrobin.preprocess import detect_input_state, prepare_matrix
+from scrobin.errors import ScrobinError
+from scrobin.preprocess import cells_passing_qc, prepare_matrix
+from scrobin.tables import GENE_SYMBOL_COLUMN
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +52,59 @@ def stratified_split(labels: pd.Series, test_fraction: float, validation_fractio
     return split
 
 
+@dataclass
+class CheckedCells:
+    """A dataset's cells after the checks, quality control and rare-type handling (``checked_cells``)."""
+
+    adata: ad.AnnData
+    labels: pd.Series
+    state: str
+    detected: bool
+    qc: dict
+    dropped_types: list[str]
+
+
+def checked_cells(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping) -> CheckedCells:
+    """Check a dataset and keep the cells the model may see, raising ``ScrobinError`` on bad input.
+
+    Runs the checks of ``scrobin.checks``, settles the input state (a declared ``layer`` is raw
+    counts unless ``input_state`` says otherwise), drops cells failing quality control
+    (``cells_passing_qc``: empty cells at the defaults) and the types too small to split when
+    ``prepare.drop_rare_types`` is set; ``params`` are the dataset's own (``prepare_settings``).
+    ``scrobin.sources.check_sources`` runs exactly this before any job, so
+    a dataset that QC empties, or whose types QC makes too small, is refused before the DAG runs.
+    """
+    label_key, layer, input_state = spec["label_key"], spec.get("layer"), spec.get("input_state", "auto")
+    check_cells(adata, name, label_key, layer, input_state, spec.get("gene_symbols"))
+    matrix = input_matrix(adata, layer)
+    state, detected = input_state_of(matrix, name, layer, input_state)
+    try:
+        keep = cells_passing_qc(matrix, state, params)
+    except ScrobinError as error:
+        raise ScrobinError(f"dataset '{name}': {error}") from None
+    qc = {"min_cell_counts": params["min_cell_counts"], "min_cell_genes": params["min_cell_genes"],
+          "dropped_cells": int((~keep).sum())}
+    if not keep.any():
+        raise ScrobinError(
+            f"dataset '{name}': no cell passes quality control (prepare.min_cell_counts {params['min_cell_counts']}, "
+            f"prepare.min_cell_genes {params['min_cell_genes']}): lower them or check that the input holds expression"
+        )
+    if qc["dropped_cells"]:
+        log.info("dataset %s: quality control drops %d of %d cells (%s)", name, qc["dropped_cells"], len(keep),
+                 "fewer than min_cell_counts counts or min_cell_genes genes after gene filtering")
+        adata = adata[keep].copy()
+    labels = adata.obs[label_key].astype(str)
+    min_cells = params["min_cells_per_type"]
+    rare = check_type_sizes(
+        labels, name, min_cells, params["test_fraction"], params["validation_fraction"], params["drop_rare_types"]
+    )
+    if rare:
+        log.warning("dataset %s: dropping cell types with fewer than %d cells: %s", name, min_cells, ", ".join(rare))
+        keep = ~labels.isin(rare).to_numpy()
+        adata, labels = adata[keep].copy(), labels[keep]
+    return CheckedCells(adata, labels, state, detected, qc, rare)
+
+
 def prepare_dataset(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping, seed: int) -> ad.AnnData:
     """Check, split and preprocess one dataset into the model-ready AnnData.
 
@@ -59,20 +123,13 @@ def prepare_dataset(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping
     """
     label_key, layer = spec["label_key"], spec.get("layer")
     params = prepare_settings(spec, params)
-    check_cells(adata, name, label_key, layer, spec.get("input_state", "auto"))
-    labels = adata.obs[label_key].astype(str)
-    min_cells = params["min_cells_per_type"]
-    rare = check_type_sizes(
-        labels, name, min_cells, params["test_fraction"], params["validation_fraction"], params["drop_rare_types"]
-    )
-    if rare:
-        log.warning("dataset %s: dropping cell types with fewer than %d cells: %s", name, min_cells, ", ".join(rare))
-        keep = ~labels.isin(rare).to_numpy()
-        adata, labels = adata[keep].copy(), labels[keep]
-
+    cells = checked_cells(adata, name, spec, params)
+    adata, labels, state, rare = cells.adata, cells.labels, cells.state, cells.dropped_types
+    detected = state if cells.detected else None
     matrix = input_matrix(adata, layer)
-    detected = detect_input_state(matrix) if spec.get("input_state", "auto") == "auto" else None
-    state = detected or spec["input_state"]
+    if layer is not None and state == "counts" and not _all_integer(matrix):
+        log.info("dataset %s: layer '%s' holds non-integer values (e.g. ambient-corrected counts): treated as "
+                 "counts as declared; set input_state if it holds log-normalised values", name, layer)
     log.info("dataset %s: input holds %s values (%s)", name, state, "detected" if detected else "set in config")
     check_gene_selection(adata.var, name, state, params)
     input_hvg = adata.var["highly_variable"].to_numpy(dtype=bool) if params["use_input_hvg"] else None
@@ -87,6 +144,9 @@ def prepare_dataset(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping
     obs = adata.obs.drop(columns=[c for c in (LABEL_COLUMN, "split") if c in adata.obs], errors="ignore").copy()
     obs[LABEL_COLUMN] = pd.Categorical(labels.to_numpy())
     obs["split"] = pd.Categorical(split, categories=list(SPLITS))
+    if spec.get("gene_symbols"):
+        # Tables, figures and enrichment show these; the model and its transform keep var_names.
+        var[GENE_SYMBOL_COLUMN] = gene_symbols(var, spec["gene_symbols"])
     prepared = ad.AnnData(X=model_input, obs=obs, var=var)
     if lognorm is not None:
         prepared.layers["lognorm"] = sp.csr_matrix(lognorm, dtype=np.float32)
@@ -101,6 +161,7 @@ def prepare_dataset(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping
         "organism": spec.get("organism", "hsapiens"),
         "seed": seed,
         "dropped_types": rare,
+        "quality_control": cells.qc,
         "split_fractions": {"test": params["test_fraction"], "validation": params["validation_fraction"]},
         "transform": transform,
     }
@@ -122,3 +183,15 @@ def restrict_truth(truth: Mapping, genes: pd.Index) -> dict:
                 t: int(sum(g not in genes for g in gs)) for t, gs in truth[field].items()
             }
     return restricted
+
+
+def _all_integer(matrix) -> bool:
+    values = matrix_values(matrix)
+    return bool(np.all(values == np.round(values)))
+
+
+def gene_symbols(var: pd.DataFrame, column: str) -> np.ndarray:
+    """The symbols in ``var[column]`` as text; a gene without one keeps its ``var_names`` entry."""
+    symbols = var[column].astype(object)
+    missing = symbols.isna() | (symbols.astype(str).str.strip() == "")
+    return np.where(missing, var.index.astype(str), symbols.astype(str)).astype(object)

@@ -27,11 +27,12 @@ COUNT_FLAVORS = ("seurat_v3", "pearson_residuals")
 LOGNORM_MAX = 50.0
 
 
-def detect_input_state(matrix, max_values: int = 2_000_000) -> str:
+def detect_input_state(matrix, max_values: int = 2_000_000, key: str = "input_state") -> str:
     """Tell raw counts, log-normalised and scaled values apart from the values themselves.
 
     Negative values only arise from centring (scaled); non-negative integers are counts; small
-    non-negative non-integers are log-normalised. Anything else is ambiguous and must be declared.
+    non-negative non-integers are log-normalised. Anything else is ambiguous and must be declared
+    under ``key`` (the config key the error message names).
     """
     values = matrix_values(matrix).ravel()
     if values.size > max_values:
@@ -45,9 +46,45 @@ def detect_input_state(matrix, max_values: int = 2_000_000) -> str:
     if values.max() <= LOGNORM_MAX:
         return "lognorm"
     raise ScrobinError(
-        f"the matrix holds non-integer values up to {values.max():.3g}: neither raw counts nor log-normalised; "
-        "set input_state, or give a layer of raw counts"
+        f"the matrix holds non-integer values up to {values.max():.3g}: neither raw counts nor log-normalised: "
+        f"set {key}: counts if they are (e.g. ambient-corrected) counts, else lognorm or scaled"
     )
+
+
+def counted_genes(matrix, min_gene_counts: float, always: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the genes with at least ``min_gene_counts`` counts summed over all cells, plus
+    those flagged in ``always`` (one boolean per gene: ``prepare.keep_genes``).
+
+    Raises
+    ------
+    ScrobinError
+        When no gene has that many counts.
+    """
+    totals = np.asarray(matrix.sum(axis=0)).ravel()
+    kept = np.flatnonzero((totals >= min_gene_counts) | (False if always is None else always))
+    if kept.size == 0:
+        raise ScrobinError(f"no gene has {min_gene_counts} or more counts: lower prepare.min_gene_counts")
+    return kept
+
+
+def cells_passing_qc(matrix, state: str, params: dict) -> np.ndarray:
+    """Boolean mask (one per cell) of the cells quality control keeps, as ``sc.pp.filter_cells``.
+
+    Counted after gene filtering (``min_gene_counts``), so a cell whose only counts are in
+    filtered-out genes is empty. Raw counts need ``prepare.min_cell_counts`` counts and
+    ``prepare.min_cell_genes`` expressed genes; log-normalised input only the genes (its sums are
+    no counts); scaled input keeps every cell, since centring hides which cells are empty.
+    """
+    if state == "scaled":
+        return np.ones(matrix.shape[0], dtype=bool)
+    import scanpy as sc
+
+    if state == "counts":
+        matrix = matrix[:, counted_genes(matrix, params["min_gene_counts"])]
+    keep = sc.pp.filter_cells(matrix, min_genes=params["min_cell_genes"], inplace=False)[0]
+    if state == "counts":
+        keep &= sc.pp.filter_cells(matrix, min_counts=params["min_cell_counts"], inplace=False)[0]
+    return np.asarray(keep, dtype=bool)
 
 
 def normalize_log1p(counts, target_sum: float):
@@ -149,12 +186,7 @@ def prepare_matrix(matrix, gene_names: pd.Index, state: str, fit_rows: np.ndarra
     always = gene_names.isin(params["keep_genes"])
     counts = None
     if state == "counts":
-        totals = np.asarray(matrix.sum(axis=0)).ravel()
-        kept = np.flatnonzero((totals >= params["min_gene_counts"]) | always)
-        if kept.size == 0:
-            raise ScrobinError(
-                f"no gene has {params['min_gene_counts']} or more counts: lower prepare.min_gene_counts"
-            )
+        kept = counted_genes(matrix, params["min_gene_counts"], always)
         counts, gene_names, always = matrix[:, kept], gene_names[kept], always[kept]
         input_hvg = None if input_hvg is None else input_hvg[kept]
         transform["steps"] += ["filter_genes", "normalize_total", "log1p"]

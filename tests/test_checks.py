@@ -116,7 +116,7 @@ def test_labels_file(tmp_path, counts_adata):
 
 
 def test_check_sources_caches_a_passed_check(tmp_path, counts_adata):
-    from scrobin.checks import check_sources
+    from scrobin.sources import check_sources
 
     path = tmp_path / "cells.h5ad"
     counts_adata.write_h5ad(path)
@@ -131,7 +131,7 @@ def test_check_sources_caches_a_passed_check(tmp_path, counts_adata):
 
 
 def test_keep_genes_missing_from_the_data_are_named_before_any_job(tmp_path, counts_adata):
-    from scrobin.checks import check_sources
+    from scrobin.sources import check_sources
 
     path = tmp_path / "cells.h5ad"
     counts_adata.write_h5ad(path)
@@ -149,7 +149,7 @@ def test_keep_genes_missing_from_the_data_are_named_before_any_job(tmp_path, cou
 
 
 def test_hvg_options_the_data_cannot_serve_are_refused(tmp_path, counts_adata, prepare_params, monkeypatch):
-    from scrobin.checks import check_sources
+    from scrobin.sources import check_sources
     from scrobin.preprocess import normalize_log1p
 
     path = tmp_path / "cells.h5ad"

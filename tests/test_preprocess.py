@@ -22,7 +22,7 @@ def test_detects_counts_lognorm_and_scaled(counts_adata):
     assert detect_input_state(counts) == "counts"
     assert detect_input_state(lognorm) == "lognorm"
     assert detect_input_state(scaled) == "scaled"
-    with pytest.raises(ScrobinError, match="set input_state"):
+    with pytest.raises(ScrobinError, match="set input_state: counts if"):
         detect_input_state(counts.toarray() * 1000.5)
 
 

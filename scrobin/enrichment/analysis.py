@@ -16,12 +16,15 @@ from pathlib import Path
 import pandas as pd
 
 from scrobin.enrichment.config import DEFAULTS, ENRICH_KEYS, validate_enrichment_config, validate_organism
-from scrobin.enrichment.gmt import over_representation, read_gmt
+from scrobin.enrichment.gmt import annotated_genes, over_representation, read_gmt
 from scrobin.enrichment.gprofiler import GProfilerUnavailable, query_gprofiler
-from scrobin.enrichment.table import finalize_table
+from scrobin.enrichment.table import NOT_TESTED, finalize_table, not_tested_rows
 from scrobin.errors import ScrobinError
 
 _HUMAN = "hsapiens"
+# Below this share of the background in the gene sets, the names are probably not the library's
+# symbols (typically 60-80% of a panel's symbols are annotated); the results then say so.
+LOW_OVERLAP = 0.25
 # The settings the g:Profiler backend takes from the validated config.
 _SERVICE_KEYS = (
     "sources",
@@ -152,10 +155,12 @@ def enrich(
         info["notes"].append(
             f"The GMT gene sets are human; {organism} symbols were matched upper-cased (homology by symbol)."
         )
+    gene_sets = read_gmt(gmt_path)
+    note = "; ".join(filter(None, [note, _overlap_note(background, gene_sets, settings["sources"], gmt_path, info, log)]))
     rows, gmt_info = over_representation(
         gene_lists,
         background,
-        read_gmt(gmt_path),
+        gene_sets,
         sources=settings["sources"],
         correction=correction,
         threshold=threshold,
@@ -168,7 +173,34 @@ def enrich(
             f"The GMT has no {', '.join(gmt_info['sources_missing_from_gmt'])} sets; those sources were not tested."
         )
     info.update(gmt_info, backend="gmt", significance_method=correction, gmt_path=str(gmt_path))
+    if not info["background_annotated"]:
+        rows = not_tested_rows(list(gene_lists))
     return finalize_table(rows, "gmt", note), info
+
+
+def _overlap_note(background: list[str], gene_sets, sources: list[str], gmt_path, info: dict, log) -> str:
+    """Note (and log) a background the gene sets barely cover, or not at all.
+
+    A background no set of ``sources`` holds means no gene could be tested, which must not
+    read as "no significant terms": the note starts with ``NOT_TESTED`` and ``enrich`` then
+    returns one row per query carrying it.
+    """
+    annotated = annotated_genes(background, gene_sets, sources)
+    info["background_annotated"] = len(annotated)
+    name = Path(gmt_path).name
+    fix = "if the genes are identifiers, set the dataset's gene_symbols to the var column of symbols"
+    if not annotated:
+        message = (
+            f"{NOT_TESTED}: none of the {len(background)} genes (e.g. {background[0]!r}) is in a "
+            f"{'/'.join(sources)} gene set of {name}; {fix}"
+        )
+    elif len(annotated) < LOW_OVERLAP * len(background):
+        message = f"low gene-set overlap: only {len(annotated)} of {len(background)} genes are in a gene set of {name}; {fix}"
+    else:
+        return ""
+    log.warning("%s", message)
+    info["notes"].append(message)
+    return message
 
 
 def enrich_with_config(

@@ -82,6 +82,16 @@ def _parse_gmt(path: Path, size: int, modified_ns: int) -> tuple[GeneSet, ...]:
     return tuple(gene_sets)
 
 
+def annotated_genes(genes: Sequence[str], gene_sets: Sequence[GeneSet], sources: Sequence[str]) -> list[str]:
+    """The genes (in input order) that at least one set of ``sources`` holds, compared upper-cased.
+
+    Only these can ever be tested; identifiers where the library has symbols (Ensembl or Entrez
+    ids against a symbol GMT) give none.
+    """
+    library = set().union(*(gene_set.genes for gene_set in gene_sets if gene_set.source in sources))
+    return [gene for gene in genes if str(gene).upper() in library]
+
+
 def gmt_sources(gene_sets: Sequence[GeneSet]) -> set[str]:
     """The source codes present in a gene-set library."""
     return {gene_set.source for gene_set in gene_sets if gene_set.source is not None}

@@ -18,6 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen befor
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from scrobin.enrichment.table import NOT_TESTED  # noqa: E402
+
 _LABEL_CHARS = 60
 _SMALLEST_P = np.finfo(float).tiny  # p-values that underflow to 0 still get a finite bar
 
@@ -71,7 +73,7 @@ def plot_term_dots(table: pd.DataFrame, query: str, path: str | Path, *, max_ter
     rows = rows.sort_values(["p_value", "term_id"], kind="stable").head(max_terms)
     title = f"{query}: enriched terms{_backend_caption(table)}"
     if rows.empty:
-        return _write_message_figure(path, title, f"No significant terms for {query}.")
+        return _write_message_figure(path, title, _nothing_found(table, f"No significant terms for {query}."))
 
     figure, axes = plt.subplots(figsize=(8.5, 1.6 + 0.32 * len(rows)), layout="constrained")
     positions = np.arange(len(rows))[::-1]
@@ -110,7 +112,7 @@ def plot_term_heatmap(
     matrix = term_matrix(table, max_terms=max_terms, queries=queries)
     title = f"Enriched terms per cell type{_backend_caption(table)}"
     if matrix.empty or matrix.shape[0] == 0:
-        return _write_message_figure(path, title, "No significant terms in any cell type.")
+        return _write_message_figure(path, title, _nothing_found(table, "No significant terms in any cell type."))
 
     labels = term_labels(table.drop_duplicates("term_id").set_index("term_id").loc[matrix.index].reset_index())
     figure, axes = plt.subplots(
@@ -159,7 +161,15 @@ def _backend_caption(table: pd.DataFrame) -> str:
         return ""
     if table["backend"].iloc[0] == "gprofiler":
         return "\ng:Profiler"
-    return "\noffline GMT (g:Profiler fallback)" if table["note"].iloc[0] else "\noffline GMT"
+    fell_back = str(table["note"].iloc[0]).startswith("fallback")
+    return "\noffline GMT (g:Profiler fallback)" if fell_back else "\noffline GMT"
+
+
+def _nothing_found(table: pd.DataFrame, no_significant: str) -> str:
+    """Why a figure is empty: nothing significant, or nothing could be tested at all."""
+    if not table.empty and NOT_TESTED in str(table["note"].iloc[0]):
+        return "No gene could be tested:\nthe genes are not in the gene sets (see the table's note)."
+    return no_significant
 
 
 def _write_message_figure(path: Path, title: str, message: str) -> Path:

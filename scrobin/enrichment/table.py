@@ -16,7 +16,9 @@ One row is one (query, term) test result. Columns:
 - ``effective_domain_size``: size of the statistical domain (background genes annotated by the source).
 - ``intersection``: the shared genes, comma-separated, in query order, spelled as in the query.
 - ``backend``: ``gprofiler`` or ``gmt``.
-- ``note``: empty, or why this backend ran (``fallback: <reason>`` when ``auto`` fell back).
+- ``note``: empty, or why this backend ran (``fallback: <reason>`` when ``auto`` fell back), and
+  a warning when few genes are in the gene sets. When none is, no gene could be tested: the table
+  then has one row per query with empty term columns and a note starting ``no gene could be tested``.
 """
 
 from __future__ import annotations
@@ -56,6 +58,29 @@ _COLUMN_DTYPES = {
     "backend": "object",
     "note": "object",
 }
+
+
+NOT_TESTED = "no gene could be tested"
+
+
+def not_tested_rows(queries: list[str]) -> pd.DataFrame:
+    """One row per query with nothing tested (no term, zero sizes), for a note to explain why."""
+    return pd.DataFrame(
+        {
+            "query": queries,
+            "source": "",
+            "term_id": "",
+            "term_name": "",
+            "p_value": float("nan"),
+            "p_value_raw": float("nan"),
+            "significant": False,
+            "term_size": 0,
+            "query_size": 0,
+            "intersection_size": 0,
+            "effective_domain_size": 0,
+            "intersection": "",
+        }
+    )
 
 
 def finalize_table(rows: pd.DataFrame, backend: str, note: str = "") -> pd.DataFrame:

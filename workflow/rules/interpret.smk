@@ -30,6 +30,7 @@ rule attribute:
 rule consensus:
     input:
         unpack(method_importances),
+        prepared="results/{ds}/prepared.h5ad",
     output:
         table="results/{ds}/consensus/{regime}.tsv",
         heatmap=report(

@@ -1,0 +1,113 @@
+"""The workflow's TSV tables: one writer and one reader, so names stay text through a round trip.
+
+Cell types and genes are names, whatever they look like: plain ``sc.tl.leiden`` output labels
+cells ``'0'``, ``'1'``, ...; Entrez gene ids are digits; a label may read ``True`` or ``NA``.
+``pandas.read_csv`` would turn those into integers, booleans or NaN, and a later join on the name
+would then miss. Every table a rule writes and another rule reads goes through ``write_table`` and
+``read_table``: the columns in ``TEXT_COLUMNS`` come back exactly as written (an empty cell is the
+empty string, never NaN); every other column is parsed as usual (numbers, booleans, empty = NaN).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+# var column of prepared.h5ad with each gene's display symbol, when the dataset sets gene_symbols.
+GENE_SYMBOL_COLUMN = "gene_symbol"
+
+# Columns that hold names (cell types, genes, methods, regimes, terms...), never numbers.
+TEXT_COLUMNS = frozenset(
+    {
+        "cell_type",
+        "gene",
+        "gene_symbol",
+        "methods",
+        "method",
+        "regime",
+        "model",
+        "dataset",
+        "ranking",
+        "mode",
+        "query",
+        "source",
+        "term_id",
+        "term_name",
+        "intersection",
+        "backend",
+        "note",
+        "class",
+        "split",
+    }
+)
+
+
+# What pandas writes or reads for a missing number; a text column keeps these spellings as names.
+_NUMERIC_MISSING = frozenset({"NaN", "nan", "NA", "N/A", "<NA>", "null", "None"})
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> None:
+    """Write ``table`` as a TSV with a header and no index (missing numbers as empty cells)."""
+    table.to_csv(path, sep="\t", index=False)
+
+
+def read_table(path: str | Path, all_text: bool = False, index_col: int | None = None) -> pd.DataFrame:
+    """Read a TSV written by ``write_table`` (or a user's TSV of names), keeping names as text.
+
+    Parameters
+    ----------
+    path
+        The TSV file; its first line is the header.
+    all_text
+        Read every column as text (e.g. a labels file of cell names and labels); an empty cell
+        is then NaN, so a missing label stays detectable.
+    index_col
+        Position of the column to use as the index (kept as text like the others), or None.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns of ``TEXT_COLUMNS`` (or all columns with ``all_text``) as ``str`` (object dtype),
+        exactly as in the file; the others with their parsed dtypes.
+    """
+    header = pd.read_csv(path, sep="\t", nrows=0).columns
+    if all_text:
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_values=[""])
+    else:
+        text = [column for column in header if column in TEXT_COLUMNS]
+        table = pd.read_csv(
+            path,
+            sep="\t",
+            dtype={column: str for column in text},
+            keep_default_na=False,
+            na_values={column: [""] + sorted(_NUMERIC_MISSING) for column in header if column not in text},
+        )
+    # Set here rather than by read_csv, which parses an index column's digits as numbers.
+    return table if index_col is None else table.set_index(header[index_col])
+
+
+def gene_labels(var: pd.DataFrame, unique: bool = False) -> pd.Series:
+    """Each gene's display name (``var[GENE_SYMBOL_COLUMN]`` when set, else its var_name), by var_name.
+
+    Parameters
+    ----------
+    var
+        ``var`` of a prepared AnnData (genes x annotations).
+    unique
+        Append the var_name to a symbol that several genes share (``'TBCE (ENSG...)'``), for
+        figure axes and tables where a label must point at one gene.
+
+    Returns
+    -------
+    pandas.Series
+        Index: var_names; values: labels (str).
+    """
+    names = pd.Index(var.index.astype(str))
+    if GENE_SYMBOL_COLUMN not in var.columns:
+        return pd.Series(names, index=names)
+    labels = pd.Series(var[GENE_SYMBOL_COLUMN].astype(str).to_numpy(), index=names)
+    if unique:
+        shared = labels.duplicated(keep=False).to_numpy()
+        labels[shared] = labels[shared] + " (" + names[shared] + ")"
+    return labels

@@ -1,0 +1,320 @@
+"""Inputs from the field (tests/data/field_cases/, see its README) and a corpus of odd and bad inputs.
+
+Every input either prepares into sane model input or is refused by the checks that run before any
+job (``validate_config`` + ``check_sources``) with one ``scrobin:`` line naming the dataset and
+the fix, having written nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import yaml
+
+from conftest import REPO, TEST_CONFIG, make_counts
+from scrobin.config import validate_config
+from scrobin.datasets import load_dataset
+from scrobin.enrichment import enrich
+from scrobin.enrichment.table import NOT_TESTED
+from scrobin.errors import ScrobinError
+from scrobin.prepare import prepare_dataset
+from scrobin.preprocess import normalize_log1p
+from scrobin.sources import check_sources
+from scrobin.tables import GENE_SYMBOL_COLUMN, gene_labels
+
+FIELD = REPO / "tests" / "data" / "field_cases"
+GMT = REPO / "resources" / "genesets" / "human_reactome_wikipathways.gmt"
+
+
+def config_for(source, **spec) -> dict:
+    """config/test.yaml's settings with one dataset 'x'."""
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["datasets"] = {"x": {"source": str(source), **spec}}
+    return validate_config(config)
+
+
+def refusal(tmp_path, source, **spec) -> str | None:
+    """The one-line message the pre-job checks give (None when they pass); a refusal writes nothing."""
+    cache = tmp_path / "checks"
+    try:
+        check_sources(config_for(source, **spec), cache)
+    except ScrobinError as error:
+        message = str(error)
+        assert "\n" not in message
+        assert message.startswith("dataset 'x': ") or message.startswith("config: datasets.x"), message
+        assert not cache.exists()
+        return message
+    return None
+
+
+def prepared(source, **spec) -> ad.AnnData:
+    config = config_for(source, **spec)
+    dataset = config["datasets"]["x"]
+    return prepare_dataset(load_dataset(dataset, name="x"), "x", dataset, config["prepare"], config["seed"])
+
+
+def assert_sane(adata: ad.AnnData) -> None:
+    """Model input finite float32, labels text, every type in every split."""
+    assert adata.X.dtype == np.float32 and np.isfinite(adata.X).all()
+    assert all(isinstance(label, str) for label in adata.obs["cell_type"].cat.categories)
+    counts = pd.crosstab(adata.obs["cell_type"], adata.obs["split"])
+    assert (counts > 0).all().all()
+
+
+# --- the seven field cases -------------------------------------------------------------------
+
+
+def test_leiden_digit_labels_stay_text(tmp_path):
+    assert refusal(tmp_path, FIELD / "leiden_digit_labels.h5ad", label_key="leiden") is None
+    adata = prepared(FIELD / "leiden_digit_labels.h5ad", label_key="leiden")
+    assert_sane(adata)
+    assert list(adata.obs["cell_type"].cat.categories) == ["0", "1", "2"]
+
+
+@pytest.mark.parametrize("case, column", [("entrez_gene_ids", "symbol"), ("ensembl_ids_symbols_in_var", "feature_name")])
+def test_identifiers_with_symbols_in_var(tmp_path, case, column):
+    source = FIELD / f"{case}.h5ad"
+    message = refusal(tmp_path, source, label_key="cell_type")
+    assert message.endswith(f"set datasets.x.gene_symbols: {column}")
+    assert "none of the 150 gene names in var_names" in message
+    assert refusal(tmp_path, source, label_key="cell_type", gene_symbols=column) is None
+
+    adata = prepared(source, label_key="cell_type", gene_symbols=column)
+    assert_sane(adata)
+    raw = ad.read_h5ad(source)
+    assert set(adata.var_names) <= set(raw.var_names)  # the model keys on the identifiers, as text
+    assert all(isinstance(gene, str) for gene in adata.var_names)
+    assert (adata.var[GENE_SYMBOL_COLUMN] == raw.var.loc[adata.var_names, column].astype(str)).all()
+
+    # Enrichment runs on the symbols; on the identifiers it says that no gene could be tested.
+    symbols = gene_labels(adata.var)
+    top = {"type": list(symbols.iloc[:15])}
+    table, info = enrich(top, list(symbols), backend="gmt", gmt_path=GMT, all_results=True)
+    assert sum(info["gmt_sets_tested"].values()) > 0 and (table["note"] == "").all()
+    table, info = enrich({"type": list(adata.var_names[:15])}, list(adata.var_names), backend="gmt", gmt_path=GMT)
+    assert info["background_annotated"] == 0
+    assert len(table) == 1 and table["note"][0].startswith(NOT_TESTED) and "gene_symbols" in table["note"][0]
+
+
+def test_low_gene_set_overlap_is_noted_and_logged(caplog):
+    adata = ad.read_h5ad(FIELD / "ensembl_ids_symbols_in_var.h5ad")
+    background = list(adata.var["feature_name"].astype(str)[:20]) + list(adata.var_names[20:])
+    with caplog.at_level(logging.WARNING):
+        table, info = enrich({"type": background[:15]}, background, backend="gmt", gmt_path=GMT, all_results=True)
+    assert info["background_annotated"] == 20
+    assert "low gene-set overlap: only 20 of 150 genes" in caplog.text
+    assert table["note"].str.startswith("low gene-set overlap").all()
+
+
+def test_empty_cells_are_dropped_in_quality_control(tmp_path, caplog):
+    source = FIELD / "empty_cells.h5ad"
+    assert refusal(tmp_path, source, label_key="cell_type") is None
+    with caplog.at_level(logging.INFO):
+        adata = prepared(source, label_key="cell_type")
+    assert "quality control drops 12 of 300 cells" in caplog.text
+    assert_sane(adata)
+    assert adata.n_obs == 288 and adata.uns["scrobin"]["quality_control"]["dropped_cells"] == 12
+    counts = ad.read_h5ad(source)[adata.obs_names].X
+    assert (np.asarray(counts.sum(axis=1)).ravel() > 0).all()
+
+
+def test_cell_thresholds_follow_filter_cells(tmp_path):
+    source = FIELD / "empty_cells.h5ad"
+    counts = ad.read_h5ad(source).X
+    totals = np.asarray(counts.sum(axis=1)).ravel()
+    threshold = float(np.quantile(totals[totals > 0], 0.1))
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["prepare"]["min_cell_counts"] = threshold
+    config["datasets"] = {"x": {"source": str(source), "label_key": "cell_type"}}
+    checked = validate_config(config)
+    spec = checked["datasets"]["x"]
+    adata = prepare_dataset(load_dataset(spec), "x", spec, checked["prepare"], 0)
+    kept_genes = adata.uns["scrobin"]["transform"]["counted_genes"]
+    raw = ad.read_h5ad(source)
+    assert (np.asarray(raw[adata.obs_names, kept_genes].X.sum(axis=1)).ravel() >= threshold).all()
+    assert adata.n_obs < 288
+    config["prepare"]["min_cell_counts"] = float(totals.max()) + 1
+    cache = tmp_path / "checks"
+    with pytest.raises(ScrobinError, match="no cell passes quality control .*lower them"):
+        check_sources(validate_config(config), cache)
+    assert not cache.exists()
+
+
+@pytest.mark.parametrize("case", ["noninteger_counts_layer_shallow", "noninteger_counts_layer_deep"])
+def test_a_declared_layer_is_counts(tmp_path, caplog, case):
+    source = FIELD / f"{case}.h5ad"
+    assert refusal(tmp_path, source, label_key="cell_type", layer="counts") is None
+    with caplog.at_level(logging.INFO):
+        adata = prepared(source, label_key="cell_type", layer="counts")
+    assert "holds non-integer values (e.g. ambient-corrected counts): treated as counts" in caplog.text
+    assert_sane(adata)
+    transform = adata.uns["scrobin"]["transform"]
+    assert transform["input_state"] == "counts" and "normalize_total" in transform["steps"]
+    layer = ad.read_h5ad(source)[adata.obs_names].layers["counts"]
+    expected = normalize_log1p(layer[:, pd.Index(ad.read_h5ad(source).var_names).get_indexer(transform["counted_genes"])], 1e4)
+    genes = pd.Index(transform["counted_genes"]).get_indexer(adata.var_names)
+    np.testing.assert_allclose(adata.layers["lognorm"].toarray(), expected[:, genes].toarray(), rtol=1e-5)
+
+
+def test_noninteger_values_in_x_are_refused_before_any_job(tmp_path):
+    adata = ad.read_h5ad(FIELD / "noninteger_counts_layer_deep.h5ad")
+    adata.X = adata.layers.pop("counts")
+    adata.write_h5ad(tmp_path / "deep_in_x.h5ad")
+    message = refusal(tmp_path, tmp_path / "deep_in_x.h5ad", label_key="cell_type")
+    assert "non-integer values up to 503" in message
+    assert "set datasets.x.input_state: counts if they are (e.g. ambient-corrected) counts" in message
+    assert refusal(tmp_path, tmp_path / "deep_in_x.h5ad", label_key="cell_type", input_state="counts") is None
+
+
+def test_counts_only_in_raw(tmp_path):
+    source = FIELD / "counts_only_in_raw.h5ad"
+    message = refusal(tmp_path, source, label_key="cell_type")
+    assert message == "dataset 'x': X is empty and the counts are in .raw (150 genes): set datasets.x.use_raw: true to start from .raw.X"
+    assert refusal(tmp_path, source, label_key="cell_type", use_raw=True) is None
+    adata = prepared(source, label_key="cell_type", use_raw=True)
+    assert_sane(adata)
+    assert adata.uns["scrobin"]["transform"]["input_state"] == "counts"
+
+
+# --- a corpus of odd and bad inputs ----------------------------------------------------------
+
+
+def _labels(values):
+    def change(adata):
+        adata.obs["cell_type"] = np.resize(np.asarray(values), adata.n_obs)
+        return adata
+
+    return change
+
+
+def _zero_rows(rows):
+    def change(adata):
+        dense = adata.X.toarray()
+        dense[rows] = 0
+        adata.X = sp.csr_matrix(dense)
+        return adata
+
+    return change
+
+
+def _counts_only_in_rare_genes(adata):
+    dense = adata.X.toarray()
+    dense[5, :] = 0
+    dense[:, -1] = 0
+    dense[5, -1] = 1  # its only count is in a gene below min_gene_counts: empty after gene filtering
+    adata.X = sp.csr_matrix(dense)
+    return adata
+
+
+def _x(transform):
+    def change(adata):
+        adata.X = transform(adata.X.toarray())
+        return adata
+
+    return change
+
+
+def _no_x(with_raw):
+    def change(adata):
+        if with_raw:
+            adata.raw = adata
+        return ad.AnnData(X=None, obs=adata.obs, var=adata.var, raw=adata.raw if with_raw else None)
+
+    return change
+
+
+def _layer(transform):
+    def change(adata):
+        adata.layers["counts"] = sp.csr_matrix(transform(adata.X.toarray()))
+        return adata
+
+    return change
+
+
+def _rename_gene(adata):
+    names = adata.var_names.to_numpy().copy()
+    names[1] = names[0]
+    adata.var_names = names
+    return adata
+
+
+def _type_of_n(n):
+    return _labels(["type_0"] * n + ["type_1"] * 59 + ["type_2"] * (61 - n))
+
+
+def _empty_type(adata):
+    adata.obs["cell_type"] = np.where(np.arange(adata.n_obs) < 110, "big", "empty")
+    return _zero_rows(slice(110, None))(adata)
+
+
+def _half(adata):
+    adata.X = adata.X * 0.5
+    return adata
+
+
+CORPUS = [
+    # (id, change to make_counts(), spec keys, expected part of the refusal or None for success)
+    ("integer_labels", _labels([0, 1, 2]), {}, None),
+    ("boolean_labels", _labels([True, False]), {}, None),
+    ("na_like_labels", _labels(["NA", "None", "nan"]), {}, None),
+    ("digit_gene_names", lambda a: setattr(a, "var_names", [str(1000 + i) for i in range(a.n_vars)]) or a, {}, None),
+    ("empty_cells", _zero_rows([0, 50, 100]), {}, None),
+    ("counts_only_in_filtered_genes", _counts_only_in_rare_genes, {}, None),
+    ("noninteger_counts_layer", _layer(lambda x: x * 0.37), {"layer": "counts"}, None),
+    ("lognorm_layer_declared", _layer(lambda x: np.log1p(x)), {"layer": "counts", "input_state": "lognorm"}, None),
+    ("noninteger_x", _x(lambda x: x * 37.3), {}, "set datasets.x.input_state: counts"),
+    ("x_none_counts_in_raw", _no_x(True), {}, "set datasets.x.use_raw: true"),
+    ("x_none_no_raw", _no_x(False), {}, "name a layer in datasets.x.layer"),
+    ("use_raw_without_raw", lambda a: a, {"use_raw": True}, "remove datasets.x.use_raw"),
+    ("use_raw_and_layer", _layer(lambda x: x), {"use_raw": True, "layer": "counts"}, "sets both use_raw and layer"),
+    ("missing_symbol_column", lambda a: a, {"gene_symbols": "feature_name"}, "fix datasets.x.gene_symbols"),
+    ("missing_label_column", lambda a: a, {"label_key": "leiden"}, "set datasets.x.label_key"),
+    ("missing_layer", lambda a: a, {"layer": "counts"}, "fix datasets.x.layer"),
+    ("negative_counts_layer", _layer(lambda x: x - 1), {"layer": "counts"}, "(datasets.x.layer)"),
+    ("nan_values", _x(lambda x: np.where(x > 8, np.nan, x)), {}, "NaN or infinite values"),
+    ("duplicated_genes", _rename_gene, {}, "adata.var_names_make_unique()"),
+    ("float_labels", _labels([0.5, 1.5]), {}, "point label_key at a categorical"),
+    ("rare_type", _type_of_n(4), {}, "set prepare.drop_rare_types: true, lower min_cells_per_type"),
+    ("type_smaller_than_the_splits", _type_of_n(2), {"min_cells_per_type": 2}, "set prepare.validation_fraction: 0"),
+    ("type_emptied_by_quality_control", _empty_type, {}, "a classifier needs two or more"),
+    ("all_cells_empty", _x(lambda x: x * 0), {}, "X is empty and there is no .raw"),
+    ("halved_counts", _half, {}, None),
+]
+
+
+# Cells quality control drops in the corpus's successes (every other success drops none).
+DROPPED_CELLS = {"empty_cells": 3, "counts_only_in_filtered_genes": 1}
+
+
+@pytest.mark.parametrize("key, value", [("use_raw", True), ("gene_symbols", "symbol")])
+def test_simulations_take_no_file_options(key, value):
+    with pytest.raises(ScrobinError, match=f"config: datasets.x.{key} is for .h5ad and bundled sources"):
+        validate_config({"datasets": {"x": {"source": "simulate", key: value}}})
+
+
+@pytest.mark.parametrize("case, change, spec, expected", CORPUS, ids=[case[0] for case in CORPUS])
+def test_corpus(tmp_path, case, change, spec, expected):
+    adata = change(make_counts())
+    source = tmp_path / "odd.h5ad"
+    adata.write_h5ad(source)
+    spec = {"label_key": "cell_type", **spec}
+    try:
+        message = refusal(tmp_path, source, **spec)
+    except ScrobinError as error:  # validate_config's refusals come before check_sources
+        message = str(error)
+        assert message.startswith("config: datasets.x") and "\n" not in message
+    if expected is not None:
+        assert message is not None and expected in message, message
+        if "validation_fraction" in expected:
+            assert "min_cells_per_type" not in message
+        return
+    assert message is None, message
+    result = prepared(source, **spec)
+    assert_sane(result)
+    assert set(result.obs["cell_type"].cat.categories) == set(pd.Series(adata.obs["cell_type"]).astype(str))
+    assert result.uns["scrobin"]["quality_control"]["dropped_cells"] == DROPPED_CELLS.get(case, 0)

@@ -1,0 +1,56 @@
+"""Names that look like numbers stay text through the workflow's tables."""
+
+import numpy as np
+import pandas as pd
+
+from scrobin.consensus import consensus_ranking, top_consensus_genes
+from scrobin.tables import read_table, write_table
+
+ODD_NAMES = ["0", "1", "007", "1.0", "True", "False", "NA", "nan", "None", "1e3", ""]
+
+
+def test_text_columns_round_trip_exactly(tmp_path):
+    table = pd.DataFrame(
+        {
+            "cell_type": ODD_NAMES,
+            "gene": ["1000", "1017", "0042", "7", "NA", "TRUE", "null", "inf", "1,2", "-1", "N/A"],
+            "score": np.linspace(-1, 1, len(ODD_NAMES)),
+            "p_value": [np.nan, 0.5, *[0.1] * (len(ODD_NAMES) - 2)],
+            "significant": [True, False] * 5 + [True],
+            "rank": np.arange(len(ODD_NAMES)),
+            "note": [""] * len(ODD_NAMES),
+        }
+    )
+    write_table(table, tmp_path / "t.tsv")
+    back = read_table(tmp_path / "t.tsv")
+    assert back["cell_type"].tolist() == ODD_NAMES
+    assert back["gene"].tolist() == table["gene"].tolist()
+    assert back["note"].tolist() == [""] * len(ODD_NAMES)
+    assert back["score"].dtype == np.float64 and np.isnan(back["p_value"][0]) and back["p_value"][1] == 0.5
+    assert back["significant"].dtype == bool and back["rank"].dtype == np.int64
+
+
+def test_digit_labels_and_entrez_genes_survive_the_consensus_round_trip(tmp_path):
+    genes = ["1000", "1017", "1034", "2000"]
+    importance = pd.DataFrame(
+        {
+            "cell_type": np.repeat(["0", "1"], len(genes)),
+            "gene": genes * 2,
+            "rank": [1, 2, 3, 4, 4, 3, 2, 1],
+        }
+    )
+    write_table(importance, tmp_path / "importance.tsv")
+    consensus = consensus_ranking({"m": read_table(tmp_path / "importance.tsv")}, top_n=2)
+    write_table(consensus, tmp_path / "consensus.tsv")
+    top = top_consensus_genes(read_table(tmp_path / "consensus.tsv"), top_k=2)
+    assert top == {"0": ["1000", "1017"], "1": ["2000", "1034"]}
+
+
+def test_labels_file_keeps_names_as_text(tmp_path, counts_adata):
+    from scrobin.datasets import attach_labels_file
+
+    counts_adata.obs_names = [f"{i:03d}" for i in range(counts_adata.n_obs)]
+    labels = np.where(np.arange(counts_adata.n_obs) % 2, "1", "NA")
+    pd.DataFrame({"cell": counts_adata.obs_names, "label": labels}).to_csv(tmp_path / "l.tsv", sep="\t", index=False)
+    attach_labels_file(counts_adata, tmp_path / "l.tsv", "leiden")
+    assert counts_adata.obs["leiden"].tolist() == labels.tolist()
