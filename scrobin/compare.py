@@ -25,6 +25,7 @@ from scrobin.errors import ScrobinError
 from scrobin.evaluation.figures import save_figure
 from scrobin.evaluation import CONSENSUS, DE_RANKING
 from scrobin.evaluation.ground_truth import ALL_TYPES
+from scrobin.metrics import flag_label
 
 # Measures per ranking (method table columns), renamed from the evaluation tables so that one
 # ``p_value`` or ``expected`` cannot be mistaken for another table's.
@@ -39,7 +40,8 @@ RECOVERY_COLUMNS = {
 FAITHFULNESS_COLUMNS = ("deletion_auc", "insertion_auc", "deletion_gain", "insertion_gain")
 STABILITY_COLUMNS = ("sensitivity_max", "infidelity")
 METHOD_TABLE_COLUMNS = (
-    "dataset", "regime", "method", *RECOVERY_COLUMNS.values(), *FAITHFULNESS_COLUMNS, *STABILITY_COLUMNS,
+    "dataset", "regime", "model_flag", "method", *RECOVERY_COLUMNS.values(), *FAITHFULNESS_COLUMNS,
+    *STABILITY_COLUMNS,
 )
 
 # Chance levels are the same for every ranking of a dataset, so the summary keeps them once.
@@ -158,7 +160,8 @@ def method_table(datasets: Sequence[DatasetResults]) -> pd.DataFrame:
     Rankings are the attribution methods plus whatever reference the evaluation tables carry
     (consensus, the DE baseline, the random deletion order); a measure a table does not have for a
     ranking is NaN. Recovery is read from the ``all types`` rows. Repeated rows (seeds) are
-    averaged.
+    averaged. ``model_flag`` gives the reasons the regime's model was flagged as not worth
+    explaining (:func:`scrobin.classifier.check_model`), empty when it was not.
     """
     tables = [_dataset_method_rows(dataset) for dataset in datasets]
     tables = [table for table in tables if len(table)]
@@ -185,7 +188,8 @@ def _dataset_method_rows(dataset: DatasetResults) -> pd.DataFrame:
     # Rankings only some tables have (random, DE) come last; keep each regime's rows together.
     regime_rank = {regime: rank for rank, regime in enumerate(dict.fromkeys(merged["regime"]))}
     merged = merged.sort_values("regime", key=lambda regimes: regimes.map(regime_rank), kind="stable")
-    return merged.assign(dataset=dataset.name)
+    flags = merged["regime"].map(lambda regime: _model_flag(dataset.metrics.get(regime)))
+    return merged.assign(dataset=dataset.name, model_flag=flags)
 
 
 def summary_table(
@@ -209,7 +213,9 @@ def summary_table(
     Returns
     -------
     pandas.DataFrame
-        Columns: ``dataset``, ``regime``, clean ``accuracy`` and ``macro_f1``, ``attack_eps``,
+        Columns: ``dataset``, ``regime``, clean ``accuracy`` and ``macro_f1``, the logistic
+        baseline's on the same split (``logistic_accuracy``, ``logistic_macro_f1``), ``model_flag``
+        (why the model is not worth explaining; empty when it is), ``attack_eps``,
         ``robust_eps|robust_accuracy|robust_macro_f1_<attack>`` per attack,
         ``largest_structured_eps`` (per dataset), the chance levels of key-gene recovery
         (``key_genes_top_n``, ``key_genes_expected``, ``key_genes_auprc_chance``), recovery,
@@ -238,7 +244,16 @@ def summary_table(
 
 def _clean_metrics(metrics: dict | None) -> dict:
     metrics = metrics or {}
-    return {name: metrics.get(name, math.nan) for name in ("accuracy", "macro_f1")}
+    logistic = metrics.get("logistic_baseline", {})
+    return {
+        **{name: metrics.get(name, math.nan) for name in ("accuracy", "macro_f1")},
+        **{f"logistic_{name}": logistic.get(name, math.nan) for name in ("accuracy", "macro_f1")},
+        "model_flag": _model_flag(metrics),
+    }
+
+
+def _model_flag(metrics: dict | None) -> str:
+    return flag_label((metrics or {}).get("model_check"))
 
 
 def _robust_metrics(robustness: pd.DataFrame | None, regime: str, attack_eps: float) -> dict:

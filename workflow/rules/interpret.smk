@@ -12,6 +12,7 @@ rule attribute:
         entry=lambda wildcards: config["attribution"]["methods"][wildcards.method],
         cells_per_type=config["attribution"]["cells_per_type"],
         target=config["attribution"]["target"],
+        on_flag=config["model_check"]["on_flag"],
         seed=config["seed"],
         device=config["device"],
     threads: 2

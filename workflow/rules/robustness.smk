@@ -26,8 +26,8 @@ rule robustness:
 rule robustness_baseline:
     input:
         prepared="results/{ds}/prepared.h5ad",
-    output:
         model="results/{ds}/models/logreg.npz",
+    output:
         table="results/{ds}/robustness/logreg.tsv",
     log:
         "logs/{ds}/robustness_logreg.log",

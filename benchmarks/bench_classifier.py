@@ -1,0 +1,115 @@
+"""Test macro-F1 and accuracy of classifier settings against a logistic regression, same split.
+
+Each dataset is prepared exactly as the workflow prepares it (the ``prepare`` settings of the
+config file it comes from), once per seed; every candidate and the logistic baseline are fitted on
+that split's training cells and scored on its test cells. Candidates are model presets or explicit
+``model`` / ``train`` overrides, applied on top of the config's own sections.
+
+Run from the repository root, e.g.::
+
+    python benchmarks/bench_classifier.py --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from scrobin.baseline import fit_logistic_baseline
+from scrobin.classifier import class_names, fit_classifier, split_cells
+from scrobin.config import validate_config
+from scrobin.datasets import load_dataset
+from scrobin.metrics import classification_metrics
+from scrobin.prepare import prepare_dataset
+
+# (config file, dataset name in it): the default run's datasets and the test config's real one.
+DATASETS = {
+    "pbmc68k": ("config/config.yaml", "pbmc68k"),
+    "simulation": ("config/config.yaml", "simulation"),
+    "pbmc_small": ("config/test.yaml", "pbmc"),
+}
+# name -> overrides of the config's model and train sections.
+CANDIDATES = {
+    "default": {},
+    "paper": {"model": {"preset": "paper"}},
+}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES),
+                        help=f"names from {list(CANDIDATES)} or NAME=JSON of model/train overrides")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="split and training seeds")
+    parser.add_argument("--output", help="also write the per-seed table here (TSV)")
+    return parser.parse_args()
+
+
+def candidate_overrides(candidate: str) -> tuple[str, dict]:
+    if candidate in CANDIDATES:
+        return candidate, CANDIDATES[candidate]
+    name, _, overrides = candidate.partition("=")
+    return name, json.loads(overrides)
+
+
+def dataset_config(config_file: str, dataset: str, seed: int, overrides: dict) -> dict:
+    with open(config_file) as handle:
+        raw = yaml.safe_load(handle)
+    raw["seed"] = seed
+    raw["device"] = "cpu"
+    raw["datasets"] = {dataset: raw["datasets"][dataset]}
+    for section, values in overrides.items():
+        raw[section] = {**raw.get(section, {}), **values}
+    return validate_config(raw)
+
+
+def score(y_true, y_pred, classes) -> dict:
+    metrics = classification_metrics(y_true, y_pred, classes)
+    return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
+
+
+def main() -> None:
+    args = parse_args()
+    rows = []
+    for label in args.datasets:
+        config_file, dataset = DATASETS[label]
+        for seed in args.seeds:
+            config = dataset_config(config_file, dataset, seed, {})
+            spec = config["datasets"][dataset]
+            prepared = prepare_dataset(load_dataset(spec), dataset, spec, config["prepare"], seed)
+            classes = class_names(prepared)
+            x_train, y_train = split_cells(prepared, "train")
+            x_test, y_test = split_cells(prepared, "test")
+            started = time.perf_counter()
+            logistic = fit_logistic_baseline(x_train, y_train, seed=seed)
+            rows.append({"dataset": label, "seed": seed, "model": "logistic",
+                         **score(y_test, logistic.predict(np.asarray(x_test.todense() if hasattr(x_test, "todense") else x_test)), classes),
+                         "seconds": time.perf_counter() - started})
+            for candidate in args.candidates:
+                name, overrides = candidate_overrides(candidate)
+                config = dataset_config(config_file, dataset, seed, overrides)
+                started = time.perf_counter()
+                _, metadata, _ = fit_classifier(prepared, config, "standard", torch.device("cpu"))
+                metrics = metadata["metrics"]
+                rows.append({"dataset": label, "seed": seed, "model": name, "accuracy": metrics["accuracy"],
+                             "macro_f1": metrics["macro_f1"], "seconds": time.perf_counter() - started,
+                             "epochs": metrics["epochs_run"]})
+                print(json.dumps(rows[-1]), flush=True)
+    table = pd.DataFrame(rows)
+    if args.output:
+        table.to_csv(args.output, sep="\t", index=False)
+    summary = table.groupby(["dataset", "model"], sort=False)[["accuracy", "macro_f1", "seconds"]].agg(["mean", "std"])
+    summary.columns = [f"{measure}_{statistic}" for measure, statistic in summary.columns]
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
+        print(summary)
+
+
+if __name__ == "__main__":
+    main()
