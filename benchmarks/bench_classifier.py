@@ -65,6 +65,10 @@ def dataset_config(config_file: str, dataset: str, seed: int, overrides: dict) -
     raw["seed"] = seed
     raw["device"] = "cpu"
     raw["datasets"] = {dataset: raw["datasets"][dataset]}
+    # The dataset is prepared as its config says; the model comes from the candidate alone (the
+    # test config's tiny network would otherwise hide the presets).
+    for section in ("model", "train"):
+        raw.pop(section, None)
     for section, values in overrides.items():
         raw[section] = {**raw.get(section, {}), **values}
     return validate_config(raw)

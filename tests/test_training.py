@@ -104,7 +104,7 @@ def test_paper_preset_builds_the_papers_network():
     model = build_network(100, 4, model_config, 0, "cpu")
     assert _linear_widths(model) == [500, 250, 100, 80, 60, 40, 20, 4]
     assert [m.p for m in model.layers if isinstance(m, torch.nn.Dropout)] == [0.1, 0.2]
-    assert train_config["batch_size"] == 500 and train_config["weight_decay"] == 0.0
+    assert train_config["batch_size"] == 500
     assert train_config["class_weighting"] == "none"
     # An explicit train setting wins over the preset's.
     _, train_config = resolve_model_config({**config, "train": {**config["train"], "batch_size": 64}}, 1000)
@@ -113,8 +113,8 @@ def test_paper_preset_builds_the_papers_network():
 
 def test_wide_preset_grows_with_the_training_cells():
     small, large = preset_settings("wide", 490), preset_settings("wide", 100_000)
-    assert small["hidden_sizes"] == [256] and small["batch_size"] == 32
-    assert large["hidden_sizes"] == [1024] and large["batch_size"] == 512
+    assert small["hidden_sizes"] == [256] and small["batch_size"] == 64
+    assert large["hidden_sizes"] == [512] and large["batch_size"] == 512
     assert small["class_weighting"] == "balanced" and small["dropout"] == [0.5]
 
 
