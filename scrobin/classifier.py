@@ -151,8 +151,8 @@ def logistic_baseline_metrics(prepared: ad.AnnData, seed: int) -> tuple[object, 
         The fitted ``LogisticRegression`` (:func:`scrobin.baseline.fit_logistic_baseline`) and
         :func:`scrobin.metrics.classification_metrics` of its test predictions.
     """
-    from scrobin.baseline import fit_logistic_baseline
     from scrobin.attacks import dense_cells
+    from scrobin.baseline import fit_logistic_baseline
 
     x_train, y_train = split_cells(prepared, "train")
     classifier = fit_logistic_baseline(x_train, y_train, seed=seed)
