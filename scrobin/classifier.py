@@ -25,6 +25,8 @@ from scrobin.runtime import seed_everything
 from scrobin.training import TrainingSettings, predict_logits, train_classifier
 
 REGIMES = ("standard", "fgsm", "pgd")
+
+
 def class_names(prepared: ad.AnnData) -> list[str]:
     return [str(c) for c in prepared.obs[LABEL_COLUMN].cat.categories]
 

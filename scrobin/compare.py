@@ -25,7 +25,7 @@ from scrobin.errors import ScrobinError
 from scrobin.evaluation.figures import save_figure
 from scrobin.evaluation import CONSENSUS, DE_RANKING
 from scrobin.evaluation.ground_truth import ALL_TYPES
-from scrobin.metrics import flag_label
+from scrobin.metrics import MODEL_FLAG_COLUMN, flag_label
 
 # Measures per ranking (method table columns), renamed from the evaluation tables so that one
 # ``p_value`` or ``expected`` cannot be mistaken for another table's.
@@ -40,7 +40,7 @@ RECOVERY_COLUMNS = {
 FAITHFULNESS_COLUMNS = ("deletion_auc", "insertion_auc", "deletion_gain", "insertion_gain")
 STABILITY_COLUMNS = ("sensitivity_max", "infidelity")
 METHOD_TABLE_COLUMNS = (
-    "dataset", "regime", "model_flag", "method", *RECOVERY_COLUMNS.values(), *FAITHFULNESS_COLUMNS,
+    "dataset", "regime", MODEL_FLAG_COLUMN, "method", *RECOVERY_COLUMNS.values(), *FAITHFULNESS_COLUMNS,
     *STABILITY_COLUMNS,
 )
 
@@ -161,7 +161,7 @@ def method_table(datasets: Sequence[DatasetResults]) -> pd.DataFrame:
     (consensus, the DE baseline, the random deletion order); a measure a table does not have for a
     ranking is NaN. Recovery is read from the ``all types`` rows. Repeated rows (seeds) are
     averaged. ``model_flag`` gives the reasons the regime's model was flagged as not worth
-    explaining (:func:`scrobin.classifier.check_model`), empty when it was not.
+    explaining (:func:`scrobin.metrics.check_model`), empty when it was not.
     """
     tables = [_dataset_method_rows(dataset) for dataset in datasets]
     tables = [table for table in tables if len(table)]
@@ -189,7 +189,7 @@ def _dataset_method_rows(dataset: DatasetResults) -> pd.DataFrame:
     regime_rank = {regime: rank for rank, regime in enumerate(dict.fromkeys(merged["regime"]))}
     merged = merged.sort_values("regime", key=lambda regimes: regimes.map(regime_rank), kind="stable")
     flags = merged["regime"].map(lambda regime: _model_flag(dataset.metrics.get(regime)))
-    return merged.assign(dataset=dataset.name, model_flag=flags)
+    return merged.assign(dataset=dataset.name, **{MODEL_FLAG_COLUMN: flags})
 
 
 def summary_table(
@@ -248,7 +248,7 @@ def _clean_metrics(metrics: dict | None) -> dict:
     return {
         **{name: metrics.get(name, math.nan) for name in ("accuracy", "macro_f1")},
         **{f"logistic_{name}": logistic.get(name, math.nan) for name in ("accuracy", "macro_f1")},
-        "model_flag": _model_flag(metrics),
+        MODEL_FLAG_COLUMN: _model_flag(metrics),
     }
 
 

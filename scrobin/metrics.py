@@ -1,4 +1,5 @@
 """Classification metrics on the test split, the check that a model is worth explaining, and figures."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -10,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score  # noqa: E402
+
+from scrobin.errors import ScrobinError  # noqa: E402
 
 # Column of every table made from one model (importance, consensus, comparison): why the model is
 # not worth explaining, empty when it is.
@@ -98,8 +101,6 @@ def explainable_model_flag(metadata: Mapping, on_flag: str) -> str:
     ScrobinError
         With ``on_flag="stop"`` when the model is flagged, naming dataset, regime and reason.
     """
-    from scrobin.errors import ScrobinError
-
     flag = flag_label(metadata.get("metrics", {}).get("model_check"))
     if flag and on_flag == "stop":
         raise ScrobinError(
