@@ -12,6 +12,7 @@ import anndata as ad
 from scrobin.attribution_run import attribute_cells
 from scrobin.entrypoint import run_rule
 from scrobin.importance import direction_from_prepared, ranked_importance
+from scrobin.metrics import MODEL_FLAG_COLUMN, explainable_model_flag
 from scrobin.model_store import load_model_for
 from scrobin.runtime import resolve_device
 from scrobin.tables import write_table
@@ -20,15 +21,20 @@ from scrobin.tables import write_table
 def main(snakemake, log):
     params = snakemake.params
     prepared = ad.read_h5ad(snakemake.input.prepared)
-    model, _ = load_model_for(snakemake.input.model, prepared, resolve_device(params.device))
+    model, metadata = load_model_for(snakemake.input.model, prepared, resolve_device(params.device))
+    flag = explainable_model_flag(metadata, params.on_flag)
+    if flag:
+        log.warning("explaining a flagged %s model: %s", metadata["regime"], flag)
     result = attribute_cells(
         model, prepared, snakemake.wildcards.method, params.entry, params.cells_per_type, params.target,
         params.seed, params.device,
     )
     info = result.uns["attribution"]
+    info[MODEL_FLAG_COLUMN] = flag
     log.info("%s on %d cells x %d genes in %.2f s", snakemake.wildcards.method, result.n_obs, result.n_vars, info["runtime_seconds"])
     result.write_h5ad(snakemake.output.attributions, compression="gzip")
     table = ranked_importance(result, direction_from_prepared(prepared), params.importance)
+    table[MODEL_FLAG_COLUMN] = flag
     write_table(table, snakemake.output.importance)
 
 

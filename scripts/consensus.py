@@ -9,6 +9,7 @@ import anndata as ad
 
 from scrobin.consensus import consensus_ranking, plot_consensus_heatmap
 from scrobin.entrypoint import run_rule
+from scrobin.metrics import MODEL_FLAG_COLUMN
 from scrobin.tables import GENE_SYMBOL_COLUMN, gene_labels, read_table, write_table
 
 
@@ -16,12 +17,18 @@ def main(snakemake, log):
     settings = snakemake.params.consensus
     importances = {method: read_table(path) for method, path in snakemake.input.items() if method != "prepared"}
     table = consensus_ranking(importances, top_n=settings["top_n"])
+    # Every importance table of a regime comes from the same model, hence carries the same flag.
+    flag = next(iter(importances.values()))[MODEL_FLAG_COLUMN].fillna("").iloc[0]
+    table[MODEL_FLAG_COLUMN] = flag
     # The dataset's gene_symbols (or var_names) next to the model's genes, and on the heatmap.
     labels = gene_labels(ad.read_h5ad(snakemake.input.prepared, backed="r").var, unique=True)
     table.insert(table.columns.get_loc("gene") + 1, GENE_SYMBOL_COLUMN, labels[table["gene"]].to_numpy())
     write_table(table, snakemake.output.table)
-    title = f"{snakemake.wildcards.ds}, {snakemake.wildcards.regime} model: votes of {len(importances)} methods"
-    plot_consensus_heatmap(table.assign(gene=table[GENE_SYMBOL_COLUMN]), snakemake.output.heatmap, top_k=settings["heatmap_top_k"], max_votes=snakemake.params.n_methods, title=title, direction=snakemake.params.direction)
+    title = f"{snakemake.wildcards.ds}, {snakemake.wildcards.regime} model{' (FLAGGED)' if flag else ''}: votes of {len(importances)} methods"
+    plot_consensus_heatmap(
+        table.assign(gene=table[GENE_SYMBOL_COLUMN]), snakemake.output.heatmap, top_k=settings["heatmap_top_k"],
+        max_votes=snakemake.params.n_methods, title=title, direction=snakemake.params.direction,
+    )
 
 
 run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

@@ -1,4 +1,4 @@
-"""Rule robustness_baseline: a logistic-regression classifier on the same split, attacked through ART."""
+"""Rule robustness_baseline: the logistic baseline (rule logistic_baseline) attacked through ART."""
 
 import sys
 from pathlib import Path
@@ -7,8 +7,8 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the che
 
 import anndata as ad
 
-from scrobin.baseline import fit_logistic_baseline, save_logistic_baseline
 from scrobin.attack_budget import sweep_grid
+from scrobin.baseline import load_logistic_baseline
 from scrobin.cells import label_codes, proportional_subset, split_rows
 from scrobin.entrypoint import run_rule
 from scrobin.robustness import baseline_robustness_sweep
@@ -22,9 +22,7 @@ def main(snakemake, log):
     )
     prepared = ad.read_h5ad(snakemake.input.prepared)
     labels = label_codes(prepared)
-    train = split_rows(prepared, "train")
-    classifier = fit_logistic_baseline(prepared.X[train], labels[train], seed=seed)
-    save_logistic_baseline(classifier, snakemake.output.model)
+    classifier = load_logistic_baseline(snakemake.input.model)
     rows = split_rows(prepared, "test")
     rows = rows[proportional_subset(labels[rows], settings["n_cells"], seed)]
     table = baseline_robustness_sweep(classifier, prepared.X[rows], labels[rows], settings["attacks"], eps_grid, seed=seed)

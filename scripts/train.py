@@ -30,13 +30,22 @@ def main(snakemake, log):
         log.info("%s", budget["reason"])
     prepared = ad.read_h5ad(snakemake.input.prepared)
     standard = load_model(snakemake.input.standard, device)[0] if snakemake.input.get("standard") else None
+    with open(snakemake.input.logistic) as handle:
+        logistic = json.load(handle)
     log.info("training the %s classifier on %s with %d genes", regime, device, prepared.n_vars)
-    model, metadata, history = fit_classifier(prepared, config, regime, device, standard=standard, log=log.info)
+    model, metadata, history = fit_classifier(
+        prepared, config, regime, device, standard=standard, logistic_metrics=logistic, log=log.info
+    )
     metadata["attack_budget"] = budget
     metadata["metrics"]["attack_eps"] = None if budget is None else budget["eps"]
     save_model(snakemake.output.model, model, metadata)
     metrics = metadata["metrics"]
-    log.info("test accuracy %.4f, macro-F1 %.4f", metrics["accuracy"], metrics["macro_f1"])
+    log.info(
+        "%s layers %s; test accuracy %.4f, macro-F1 %.4f (logistic baseline %.4f, %.4f)", metadata["model"]["preset"],
+        metadata["model"]["hidden_sizes"], metrics["accuracy"], metrics["macro_f1"], logistic["accuracy"], logistic["macro_f1"],
+    )
+    for reason in metrics["model_check"]["reasons"]:
+        log.warning("dataset %s, %s model flagged: %s", snakemake.wildcards.ds, regime, reason)
     with open(snakemake.output.metrics, "w") as handle:
         json.dump(metrics, handle, indent=2)
     x_test, y_test = split_cells(prepared, "test")
@@ -44,7 +53,9 @@ def main(snakemake, log):
     write_table(per_class_table(metrics, y_test, metadata["classes"]), snakemake.output.per_class)
     write_table(history, snakemake.output.history)
     dataset = snakemake.wildcards.ds
-    plot_confusion(y_test, predicted, metadata["classes"], snakemake.output.confusion, f"{dataset}: {regime} model")
+    flagged = " FLAGGED" if metrics["model_check"]["flagged"] else ""
+    title = f"{dataset}: {regime} model{flagged}\nmacro-F1 {metrics['macro_f1']:.2f} (logistic {logistic['macro_f1']:.2f})"
+    plot_confusion(y_test, predicted, metadata["classes"], snakemake.output.confusion, title)
     plot_training_curves(history, snakemake.output.curves, f"{dataset}: {regime} model", metrics["best_epoch"])
 
 

@@ -17,7 +17,8 @@ import scipy.sparse as sp
 import torch
 
 from scrobin.cells import class_names, label_codes, split_rows
-from scrobin.metrics import classification_metrics
+from scrobin.metrics import check_model, classification_metrics
+from scrobin.model_presets import resolve_model_config
 from scrobin.network import MLPClassifier
 from scrobin.runtime import seed_everything
 from scrobin.training import TrainingSettings, predict_logits, train_classifier
@@ -82,18 +83,22 @@ def fit_classifier(
     regime: str,
     device: torch.device,
     standard: torch.nn.Module | None = None,
+    logistic_metrics: Mapping | None = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> tuple[MLPClassifier, dict, pd.DataFrame]:
     """Train one regime's classifier; return (model, metadata for the model file, history table).
 
-    ``config`` needs the sections ``seed``, ``model`` and ``train``, and for adversarial regimes
-    also ``attack`` and ``adversarial_training``.
+    ``config`` needs the sections ``seed``, ``model`` and ``train``, for adversarial regimes
+    also ``attack`` and ``adversarial_training``, and with ``logistic_metrics`` (the logistic
+    baseline's test metrics on the same split, :func:`logistic_baseline_metrics`) also
+    ``model_check``: the test metrics then carry ``logistic_baseline`` and ``model_check``.
     """
     seed = config["seed"]
     classes = class_names(prepared)
     x_train, y_train = split_cells(prepared, "train")
     x_val, y_val = split_cells(prepared, "validation")
-    settings = TrainingSettings.from_config(config["train"])
+    model_config, train_config = resolve_model_config(config, len(y_train))
+    settings = TrainingSettings.from_config(train_config)
     adversary = None
     if regime != "standard":
         adversarial = config["adversarial_training"]
@@ -105,26 +110,48 @@ def fit_classifier(
     initial_seed = seed
     if regime != "standard" and not config["adversarial_training"]["same_initialisation"]:
         initial_seed = seed + REGIMES.index(regime)
-    model = build_network(prepared.n_vars, len(classes), config["model"], initial_seed, device)
+    model = build_network(prepared.n_vars, len(classes), model_config, initial_seed, device)
     history = train_classifier(
         model, x_train, y_train, settings, seed, x_val, y_val, adversary=adversary, log=log
     )
     x_test, y_test = split_cells(prepared, "test")
     predicted = predict_logits(model, x_test).argmax(axis=1)
     metrics = classification_metrics(y_test, predicted, classes)
-    metrics.update(best_epoch=history.best_epoch, epochs_run=len(history.epochs), training_seconds=history.seconds)
+    metrics.update(best_epoch=history.best_epoch, epochs_run=len(history.epochs),
+                   patience_epochs=history.patience_epochs, training_seconds=history.seconds)
+    if logistic_metrics is not None:
+        metrics["logistic_baseline"] = {key: logistic_metrics[key] for key in ("accuracy", "macro_f1")}
+        metrics["model_check"] = check_model(metrics, predicted, y_test, classes, logistic_metrics, config["model_check"])
     metadata = {
         "regime": regime,
         "dataset": prepared.uns["scrobin"]["dataset"],
         "classes": classes,
         "genes": list(map(str, prepared.var_names)),
         "transform": prepared.uns["scrobin"]["transform"],
-        "training": dict(config["train"]),
+        "training": train_config,
         "attack": dict(config["attack"]) if regime != "standard" else None,
         "adversarial_training": dict(config["adversarial_training"]) if regime != "standard" else None,
-        "model": dict(config["model"]),
+        "model": model_config,
         "seed": seed,
         "device": str(device),
         "metrics": metrics,
     }
     return model, metadata, pd.DataFrame(history.epochs)
+
+
+def logistic_baseline_metrics(prepared: ad.AnnData, seed: int) -> tuple[object, dict]:
+    """A logistic regression fitted on the training cells and its test metrics, like the network's.
+
+    Returns
+    -------
+    classifier, metrics
+        The fitted ``LogisticRegression`` (:func:`scrobin.baseline.fit_logistic_baseline`) and
+        :func:`scrobin.metrics.classification_metrics` of its test predictions.
+    """
+    from scrobin.attacks import dense_cells
+    from scrobin.baseline import fit_logistic_baseline
+
+    x_train, y_train = split_cells(prepared, "train")
+    classifier = fit_logistic_baseline(x_train, y_train, seed=seed)
+    x_test, y_test = split_cells(prepared, "test")
+    return classifier, classification_metrics(y_test, classifier.predict(dense_cells(x_test)), class_names(prepared))

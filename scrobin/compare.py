@@ -26,6 +26,7 @@ from scrobin.errors import ScrobinError
 from scrobin.evaluation.figures import save_figure
 from scrobin.evaluation import CONSENSUS, DE_RANKING
 from scrobin.evaluation.ground_truth import ALL_TYPES
+from scrobin.metrics import MODEL_FLAG_COLUMN, flag_label
 from scrobin.tables import read_table
 
 # Measures per ranking (method table columns), renamed from the evaluation tables so that one
@@ -41,7 +42,8 @@ RECOVERY_COLUMNS = {
 FAITHFULNESS_COLUMNS = ("deletion_auc", "insertion_auc", "deletion_gain", "insertion_gain")
 STABILITY_COLUMNS = ("sensitivity_max", "infidelity")
 METHOD_TABLE_COLUMNS = (
-    "dataset", "regime", "method", *RECOVERY_COLUMNS.values(), *FAITHFULNESS_COLUMNS, *STABILITY_COLUMNS,
+    "dataset", "regime", MODEL_FLAG_COLUMN, "method", *RECOVERY_COLUMNS.values(), *FAITHFULNESS_COLUMNS,
+    *STABILITY_COLUMNS,
 )
 
 # Chance levels are the same for every ranking of a dataset, so the summary keeps them once.
@@ -160,7 +162,8 @@ def method_table(datasets: Sequence[DatasetResults]) -> pd.DataFrame:
     Rankings are the attribution methods plus whatever reference the evaluation tables carry
     (consensus, the DE baseline, the random deletion order); a measure a table does not have for a
     ranking is NaN. Recovery is read from the ``all types`` rows. Repeated rows (seeds) are
-    averaged.
+    averaged. ``model_flag`` gives the reasons the regime's model was flagged as not worth
+    explaining (:func:`scrobin.metrics.check_model`), empty when it was not.
     """
     tables = [_dataset_method_rows(dataset) for dataset in datasets]
     tables = [table for table in tables if len(table)]
@@ -187,7 +190,8 @@ def _dataset_method_rows(dataset: DatasetResults) -> pd.DataFrame:
     # Rankings only some tables have (random, DE) come last; keep each regime's rows together.
     regime_rank = {regime: rank for rank, regime in enumerate(dict.fromkeys(merged["regime"]))}
     merged = merged.sort_values("regime", key=lambda regimes: regimes.map(regime_rank), kind="stable")
-    return merged.assign(dataset=dataset.name)
+    flags = merged["regime"].map(lambda regime: _model_flag(dataset.metrics.get(regime)))
+    return merged.assign(dataset=dataset.name, **{MODEL_FLAG_COLUMN: flags})
 
 
 def summary_table(
@@ -213,7 +217,9 @@ def summary_table(
     Returns
     -------
     pandas.DataFrame
-        Columns: ``dataset``, ``regime``, clean ``accuracy`` and ``macro_f1``, ``attack_eps`` with
+        Columns: ``dataset``, ``regime``, clean ``accuracy`` and ``macro_f1``, the logistic
+        baseline's on the same split (``logistic_accuracy``, ``logistic_macro_f1``), ``model_flag``
+        (why the model is not worth explaining; empty when it is), ``attack_eps`` with
         ``attack_eps_source`` (``config``, ``eps_structure`` or ``none`` when auto found no budget),
         ``robust_eps|robust_accuracy|robust_macro_f1_<attack>`` per attack,
         ``largest_structured_eps`` (per dataset), the chance levels of key-gene recovery
@@ -252,7 +258,16 @@ def _attack_budget(attack: Mapping, dataset: DatasetResults) -> dict:
 
 def _clean_metrics(metrics: dict | None) -> dict:
     metrics = metrics or {}
-    return {name: metrics.get(name, math.nan) for name in ("accuracy", "macro_f1")}
+    logistic = metrics.get("logistic_baseline", {})
+    return {
+        **{name: metrics.get(name, math.nan) for name in ("accuracy", "macro_f1")},
+        **{f"logistic_{name}": logistic.get(name, math.nan) for name in ("accuracy", "macro_f1")},
+        MODEL_FLAG_COLUMN: _model_flag(metrics),
+    }
+
+
+def _model_flag(metrics: dict | None) -> str:
+    return flag_label((metrics or {}).get("model_check"))
 
 
 def _robust_metrics(robustness: pd.DataFrame | None, regime: str, attack_eps: float) -> dict:

@@ -131,11 +131,21 @@ def _sorted_keys(value):
 
 
 def _check_model(config: dict) -> None:
+    from scrobin.model_presets import preset_settings
+
     model = config["model"]
-    if len(model["dropout"]) != len(model["hidden_sizes"]):
+    if model["dropout"] is None:
+        return
+    hidden_sizes = model["hidden_sizes"]
+    source = "model.hidden_sizes"
+    if hidden_sizes is None:
+        # A preset's depth does not depend on the data; its widths do, so any cell count will do.
+        hidden_sizes = preset_settings(model["preset"], n_train_cells=1)["hidden_sizes"]
+        source = f"the {model['preset']} preset"
+    if len(model["dropout"]) != len(hidden_sizes):
         raise ScrobinError(
-            f"config: model.dropout has {len(model['dropout'])} rates but model.hidden_sizes has "
-            f"{len(model['hidden_sizes'])} layers: give one dropout rate per hidden layer"
+            f"config: model.dropout has {len(model['dropout'])} rates but {source} has "
+            f"{len(hidden_sizes)} layers: give one dropout rate per hidden layer"
         )
 
 

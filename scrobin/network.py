@@ -11,10 +11,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-PAPER_HIDDEN_SIZES = (500, 250, 100, 80, 60, 40, 20)
-# Dropout rate after the hidden layer with this (0-based) index: 0.1 after the 500-unit layer and
-# 0.2 after the 60-unit layer, as in Sadria et al. 2023.
-PAPER_DROPOUT_AFTER = {0: 0.1, 4: 0.2}
+from scrobin.model_presets import PAPER_DROPOUT_AFTER, PAPER_HIDDEN_SIZES
 
 
 class MLPClassifier(nn.Module):

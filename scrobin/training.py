@@ -30,6 +30,7 @@ class TrainingSettings:
     batch_size: int = 500
     max_epochs: int = 100
     early_stopping_patience: int = 10
+    early_stopping_min_steps: int = 0
     early_stopping_monitor: str = "validation_accuracy"
     class_weighting: str = "none"
     adversarial_fraction: float = 0.5
@@ -38,13 +39,26 @@ class TrainingSettings:
     def from_config(cls, train: dict) -> "TrainingSettings":
         return cls(**train)
 
+    def patience_epochs(self, steps_per_epoch: int) -> int:
+        """Epochs without improvement before stopping: ``early_stopping_patience``, raised until the
+        patience spans at least ``early_stopping_min_steps`` optimiser steps; 0 never stops.
+
+        An epoch of a small dataset is one or two optimiser steps, so a patience counted in epochs
+        alone can stop a model after a few updates, while its training loss still falls.
+        """
+        if not self.early_stopping_patience:
+            return 0
+        return max(self.early_stopping_patience, -(-self.early_stopping_min_steps // max(steps_per_epoch, 1)))
+
 
 @dataclass
 class TrainingHistory:
-    """Per-epoch losses and accuracies; ``best_epoch`` is the one whose weights were kept."""
+    """Per-epoch losses and accuracies; ``best_epoch`` is the one whose weights were kept;
+    ``patience_epochs`` the early-stopping patience in effect (0: none)."""
 
     epochs: list[dict] = field(default_factory=list)
     best_epoch: int = 0
+    patience_epochs: int = 0
     seconds: float = 0.0
 
 
@@ -157,6 +171,8 @@ def train_classifier(
     history = TrainingHistory()
     has_validation = x_val is not None and y_val is not None and len(y_val) > 0
     best_score, best_state, stale = (-np.inf, -np.inf), copy.deepcopy(model.state_dict()), 0
+    patience = settings.patience_epochs(-(-x_train.shape[0] // settings.batch_size)) if has_validation else 0
+    history.patience_epochs = patience
     started = time.perf_counter()
     for epoch in range(1, settings.max_epochs + 1):
         model.train()
@@ -186,7 +202,7 @@ def train_classifier(
             history.best_epoch = epoch
         history.epochs.append(record)
         log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
-        if has_validation and settings.early_stopping_patience and stale >= settings.early_stopping_patience:
+        if patience and stale >= patience:
             break
     if has_validation:
         model.load_state_dict(best_state)

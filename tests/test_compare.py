@@ -173,7 +173,8 @@ def test_a_dataset_with_only_its_metrics_still_gets_rows(results_dir):
     summary, methods, _ = compare_run(results_dir, ["bare", "sim"], REGIMES, METHODS, attack={"eps": 0.5})
     bare = summary[summary["dataset"] == "bare"]
     assert list(bare["accuracy"].fillna(-1)) == [0.5, -1]
-    assert bare.drop(columns=["dataset", "regime", "accuracy", "macro_f1", "attack_eps", "attack_eps_source"]).isna().all().all()
+    assert list(bare["model_flag"]) == ["", ""]
+    assert bare.drop(columns=["dataset", "regime", "accuracy", "macro_f1", "attack_eps", "attack_eps_source", "model_flag"]).isna().all().all()
     assert "bare" not in set(methods["dataset"])
 
 

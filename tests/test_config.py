@@ -11,7 +11,8 @@ PBMC = {"source": "scanpy:pbmc68k_reduced"}
 def test_defaults_are_filled():
     config = validate_config({"datasets": {"pbmc": dict(PBMC)}})
     assert config["prepare"]["n_top_genes"] == 2500
-    assert config["model"]["hidden_sizes"] == [500, 250, 100, 80, 60, 40, 20]
+    assert config["model"]["preset"] == "wide" and config["model"]["hidden_sizes"] is None
+    assert config["train"]["early_stopping_min_steps"] == 200
     assert config["datasets"]["pbmc"]["label_key"] == "bulk_labels"
     assert config["datasets"]["pbmc"]["input_state"] == "auto"
 
@@ -40,6 +41,8 @@ def test_simulation_takes_the_workflow_seed_unless_it_has_its_own():
         ({"datasets": {}}, "datasets"),
         ({}, "missing the required key 'datasets'"),
         ({"datasets": {"p": PBMC}, "model": {"hidden_sizes": [10, 5], "dropout": [0.1]}}, "one dropout rate per hidden layer"),
+        ({"datasets": {"p": PBMC}, "model": {"preset": "paper", "dropout": [0.1]}}, "the paper preset has 7 layers"),
+        ({"datasets": {"p": PBMC}, "model": {"preset": "deep"}}, "model.preset = 'deep' is not allowed: use one of wide, paper"),
     ],
 )
 def test_bad_config_gets_one_line(config, expected):

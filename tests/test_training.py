@@ -5,9 +5,11 @@ import pandas as pd
 import pytest
 import torch
 
-from scrobin.classifier import fit_classifier
+from scrobin.classifier import build_network, fit_classifier, logistic_baseline_metrics
 from scrobin.config import validate_config
 from scrobin.errors import ScrobinError
+from scrobin.metrics import check_model, explainable_model_flag
+from scrobin.model_presets import preset_settings, resolve_model_config
 from scrobin.model_store import check_compatible, load_model, save_model
 from scrobin.network import MLPClassifier
 from scrobin.prepare import prepare_dataset
@@ -25,6 +27,8 @@ def config():
             "datasets": {"d": {"source": "simulate"}},
             "model": {"hidden_sizes": [16, 8], "dropout": [0.1, 0.0]},
             "train": {"batch_size": 32, "max_epochs": 25, "learning_rate": 0.01, "early_stopping_patience": 5},
+            # fit_classifier takes a resolved budget (the workflow resolves attack.eps auto first).
+            "attack": {"eps": 0.5},
             "device": "cpu",
         }
     )
@@ -77,6 +81,76 @@ def test_early_stopping_keeps_the_best_epoch(monitor):
     assert kept_accuracy == pytest.approx(best["validation_accuracy"])
 
 
+def test_patience_spans_a_minimum_of_optimiser_steps():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 5)).astype(np.float32)
+    y = rng.integers(0, 2, 60)
+    # 40 training cells in one batch: one optimiser step per epoch, so 3 epochs are 3 steps.
+    settings = TrainingSettings(batch_size=40, max_epochs=300, early_stopping_patience=3, early_stopping_min_steps=12,
+                                learning_rate=0.05)
+    history = train_classifier(MLPClassifier(5, 2, [64], {}), x[:40], y[:40], settings, 0, x[40:], y[40:])
+    assert history.patience_epochs == 12
+    assert len(history.epochs) - history.best_epoch == 12
+    # Batches of 10 cells give 4 steps per epoch: 3 epochs of patience already span 12 steps.
+    assert TrainingSettings(early_stopping_patience=3, early_stopping_min_steps=12).patience_epochs(4) == 3
+    assert TrainingSettings(early_stopping_patience=0, early_stopping_min_steps=12).patience_epochs(1) == 0
+
+
+def _linear_widths(model):
+    return [m.out_features for m in model.layers if isinstance(m, torch.nn.Linear)]
+
+
+def test_paper_preset_builds_the_papers_network():
+    config = validate_config({"datasets": {"d": {"source": "simulate"}}, "model": {"preset": "paper"}})
+    model_config, train_config = resolve_model_config(config, 1000)
+    model = build_network(100, 4, model_config, 0, "cpu")
+    assert _linear_widths(model) == [500, 250, 100, 80, 60, 40, 20, 4]
+    assert [m.p for m in model.layers if isinstance(m, torch.nn.Dropout)] == [0.1, 0.2]
+    assert train_config["batch_size"] == 500
+    assert train_config["class_weighting"] == "none"
+    # An explicit train setting wins over the preset's.
+    _, train_config = resolve_model_config({**config, "train": {**config["train"], "batch_size": 64}}, 1000)
+    assert train_config["batch_size"] == 64
+
+
+def test_wide_preset_grows_with_the_training_cells():
+    small, large = preset_settings("wide", 490), preset_settings("wide", 100_000)
+    assert small["hidden_sizes"] == [256] and small["batch_size"] == 64
+    assert large["hidden_sizes"] == [512] and large["batch_size"] == 512
+    assert small["class_weighting"] == "balanced" and small["dropout"] == [0.5]
+
+
+def test_default_model_matches_the_logistic_baseline(prepared):
+    config = validate_config({"datasets": {"d": {"source": "simulate"}}, "device": "cpu", "train": {"max_epochs": 30}})
+    _, logistic = logistic_baseline_metrics(prepared, seed=0)
+    model, metadata, _ = fit_classifier(prepared, config, "standard", torch.device("cpu"), logistic_metrics=logistic)
+    metrics = metadata["metrics"]
+    assert metadata["model"]["preset"] == "wide" and len(model.architecture["hidden_sizes"]) == 1
+    assert metrics["macro_f1"] >= logistic["macro_f1"] - 0.02
+    assert metrics["logistic_baseline"] == {"accuracy": logistic["accuracy"], "macro_f1": logistic["macro_f1"]}
+    assert metrics["model_check"]["flagged"] is False and metrics["model_check"]["reasons"] == []
+
+
+def test_a_constant_model_is_flagged_and_can_stop_interpretation():
+    classes = ["B", "T", "NK"]
+    y_true = np.array([0, 0, 1, 1, 1, 2, 2, 2, 2, 2])
+    constant = np.full(10, 1)
+    settings = {"max_macro_f1_below_logistic": 0.1, "max_predicted_share": 0.9, "on_flag": "warn"}
+    check = check_model({"macro_f1": 0.2}, constant, y_true, classes, {"macro_f1": 0.9}, settings)
+    assert check["flagged"] and check["most_predicted"] == "T" and check["predicted_share"] == 1.0
+    assert any("near-constant: 100% of test cells are called T (truly 30%)" in r for r in check["reasons"])
+    assert any("0.700 below the logistic baseline's 0.900" in r for r in check["reasons"])
+    # A type that truly holds 95% of the cells may take 95% of the calls; a small gap is allowed.
+    majority = np.array([0] * 19 + [1])
+    fine = check_model({"macro_f1": 0.85}, majority.copy(), majority, classes[:2], {"macro_f1": 0.9}, settings)
+    assert not fine["flagged"]
+    metadata = {"dataset": "pbmc", "regime": "fgsm", "metrics": {"model_check": check}}
+    assert explainable_model_flag(metadata, "warn").startswith("test macro-F1 0.200")
+    with pytest.raises(ScrobinError, match="dataset pbmc: the fgsm model is not explained because .*near-constant"):
+        explainable_model_flag(metadata, "stop")
+    assert explainable_model_flag({"metrics": {"model_check": fine}}, "stop") == ""
+
+
 def test_balanced_class_weights():
     weights = class_weights(np.array([0, 0, 0, 1]), 2, "balanced")
     assert torch.allclose(weights, torch.tensor([4 / 6, 2.0]))
@@ -119,7 +193,7 @@ def test_model_file_round_trip_and_mismatch(tmp_path, config, prepared):
 
 def _robustness_config(config, mode):
     return {**config, "attack": {**config["attack"], "eps": 1.0, "pgd_iterations": 5},
-            "model": {"hidden_sizes": [64, 32], "dropout": [0.0, 0.0]},
+            "model": {**config["model"], "hidden_sizes": [64, 32], "dropout": [0.0, 0.0]},
             "train": {**config["train"], "max_epochs": 80, "early_stopping_patience": 0},
             "adversarial_training": {**config["adversarial_training"], "mode": mode}}
 

@@ -52,6 +52,13 @@ def test_models_and_metrics(finished_run):
         assert metrics["accuracy"] > 0.6, (regime, metrics)
         assert len(pd.read_csv(finished_run / f"results/tiny/metrics/{regime}_per_class.tsv", sep="\t")) == 3
         assert (finished_run / f"results/tiny/figures/confusion_{regime}.png").stat().st_size > 0
+        logistic = json.loads((finished_run / "results/tiny/metrics/logreg.json").read_text())
+        assert metrics["logistic_baseline"]["macro_f1"] == logistic["macro_f1"]
+        assert set(metrics["model_check"]) >= {"flagged", "reasons", "predicted_share"}
+        consensus = pd.read_csv(finished_run / f"results/tiny/consensus/{regime}.tsv", sep="\t", keep_default_na=False)
+        assert set(consensus["model_flag"]) == {"; ".join(metrics["model_check"]["reasons"])}
+    summary = pd.read_csv(finished_run / "results/comparison/summary.tsv", sep="\t")
+    assert {"logistic_accuracy", "logistic_macro_f1", "model_flag"} <= set(summary.columns)
 
 
 def bad_config(tmp_path: Path, **changes) -> Path:

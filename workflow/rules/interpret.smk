@@ -14,6 +14,7 @@ rule attribute:
         cells_per_type=config["attribution"]["cells_per_type"],
         target=config["attribution"]["target"],
         importance=config["importance"],
+        on_flag=config["model_check"]["on_flag"],
         seed=config["seed"],
         device=config["device"],
     threads: 2

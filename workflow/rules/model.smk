@@ -1,6 +1,28 @@
+rule logistic_baseline:
+    input:
+        prepared="results/{ds}/prepared.h5ad",
+    output:
+        model="results/{ds}/models/logreg.npz",
+        metrics="results/{ds}/metrics/logreg.json",
+    log:
+        "logs/{ds}/logistic_baseline.log",
+    benchmark:
+        "results/{ds}/benchmarks/logistic_baseline.tsv"
+    params:
+        seed=config["seed"],
+    resources:
+        mem_mb=memory_mb(2000, 20),
+        runtime=runtime_minutes(10, 2),
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../../scripts/logistic_baseline.py"
+
+
 rule train:
     input:
         prepared="results/{ds}/prepared.h5ad",
+        logistic="results/{ds}/metrics/logreg.json",
     output:
         model="results/{ds}/models/standard.pt",
         metrics="results/{ds}/metrics/standard.json",
@@ -25,7 +47,7 @@ rule train:
     benchmark:
         "results/{ds}/benchmarks/train_standard.tsv"
     params:
-        config={k: config[k] for k in ("seed", "device", "model", "train")},
+        config={k: config[k] for k in ("seed", "device", "model", "model_check", "train")},
         regime="standard",
     threads: 2
     resources:
@@ -43,6 +65,7 @@ rule adv_train:
         prepared="results/{ds}/prepared.h5ad",
         standard=standard_model_if_needed,
         eps_structure=eps_structure_if_auto,
+        logistic="results/{ds}/metrics/logreg.json",
     output:
         model="results/{ds}/models/{regime}.pt",
         metrics="results/{ds}/metrics/{regime}.json",
@@ -69,7 +92,7 @@ rule adv_train:
     benchmark:
         "results/{ds}/benchmarks/train_{regime}.tsv"
     params:
-        config={k: config[k] for k in ("seed", "device", "model", "train", "attack", "adversarial_training")},
+        config={k: config[k] for k in ("seed", "device", "model", "model_check", "train", "attack", "adversarial_training")},
         regime=lambda wildcards: wildcards.regime,
     threads: 2
     resources:

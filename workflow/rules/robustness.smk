@@ -28,9 +28,9 @@ rule robustness:
 rule robustness_baseline:
     input:
         prepared="results/{ds}/prepared.h5ad",
+        model="results/{ds}/models/logreg.npz",
         eps_structure=eps_structure_if_auto,
     output:
-        model="results/{ds}/models/logreg.npz",
         table="results/{ds}/robustness/logreg.tsv",
     log:
         "logs/{ds}/robustness_logreg.log",
