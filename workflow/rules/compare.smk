@@ -38,6 +38,8 @@ rule compare:
         ),
     log:
         "logs/compare.log",
+    benchmark:
+        "results/comparison/benchmarks/compare/all.tsv"
     params:
         datasets=DATASETS,
         regimes=REGIMES,

@@ -6,7 +6,7 @@ rule prepare:
     log:
         "logs/{ds}/prepare.log",
     benchmark:
-        "results/{ds}/benchmarks/prepare.tsv"
+        "results/{ds}/benchmarks/prepare/{ds}.tsv"
     params:
         spec=lambda wildcards: config["datasets"][wildcards.ds],
         prepare=config["prepare"],

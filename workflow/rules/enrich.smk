@@ -28,6 +28,8 @@ rule enrich:
         ),
     log:
         "logs/{ds}/enrich_{regime}.log",
+    benchmark:
+        "results/{ds}/benchmarks/enrich/{regime}.tsv"
     params:
         enrichment=config["enrichment"],
         direction=config["importance"]["direction"],

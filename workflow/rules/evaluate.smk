@@ -6,7 +6,7 @@ rule de_baseline:
     log:
         "logs/{ds}/de_baseline.log",
     benchmark:
-        "results/{ds}/benchmarks/de_baseline.tsv"
+        "results/{ds}/benchmarks/de_baseline/{ds}.tsv"
     params:
         alpha=config["evaluation"]["de_alpha"],
     resources:
@@ -33,6 +33,8 @@ rule de_overlap:
         ),
     log:
         "logs/{ds}/de_overlap_{regime}.log",
+    benchmark:
+        "results/{ds}/benchmarks/de_overlap/{regime}.tsv"
     params:
         top_n=config["evaluation"]["de_top_n"],
     resources:
@@ -66,6 +68,8 @@ rule recovery:
         ),
     log:
         "logs/{ds}/recovery.log",
+    benchmark:
+        "results/{ds}/benchmarks/recovery/{ds}.tsv"
     params:
         top_n=config["evaluation"]["recovery_top_n"],
     resources:
@@ -89,7 +93,7 @@ rule faithfulness:
     log:
         "logs/{ds}/faithfulness_{regime}.log",
     benchmark:
-        "results/{ds}/benchmarks/faithfulness_{regime}.tsv"
+        "results/{ds}/benchmarks/faithfulness/{regime}.tsv"
     params:
         evaluation=config["evaluation"],
         methods=METHODS,
@@ -116,7 +120,7 @@ rule stability:
     log:
         "logs/{ds}/stability_{regime}.log",
     benchmark:
-        "results/{ds}/benchmarks/stability_{regime}.tsv"
+        "results/{ds}/benchmarks/stability/{regime}.tsv"
     params:
         evaluation=config["evaluation"],
         methods=config["attribution"]["methods"],
@@ -177,6 +181,8 @@ rule evaluation_figures:
         ),
     log:
         "logs/{ds}/evaluation_figures.log",
+    benchmark:
+        "results/{ds}/benchmarks/evaluation_figures/{ds}.tsv"
     resources:
         mem_mb=memory_mb(1000, 1),
         runtime=runtime_minutes(5, 0),

@@ -8,7 +8,7 @@ rule attribute:
     log:
         "logs/{ds}/attribute_{regime}_{method}.log",
     benchmark:
-        "results/{ds}/benchmarks/attribute_{regime}_{method}.tsv"
+        "results/{ds}/benchmarks/attribute/{regime}_{method}.tsv"
     params:
         entry=lambda wildcards: config["attribution"]["methods"][wildcards.method],
         cells_per_type=config["attribution"]["cells_per_type"],
@@ -43,6 +43,8 @@ rule consensus:
         ),
     log:
         "logs/{ds}/consensus_{regime}.log",
+    benchmark:
+        "results/{ds}/benchmarks/consensus/{regime}.tsv"
     params:
         consensus=config["consensus"],
         direction=config["importance"]["direction"],

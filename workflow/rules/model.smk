@@ -7,7 +7,7 @@ rule logistic_baseline:
     log:
         "logs/{ds}/logistic_baseline.log",
     benchmark:
-        "results/{ds}/benchmarks/logistic_baseline.tsv"
+        "results/{ds}/benchmarks/logistic_baseline/logreg.tsv"
     params:
         seed=config["seed"],
     resources:
@@ -45,7 +45,7 @@ rule train:
     log:
         "logs/{ds}/train_standard.log",
     benchmark:
-        "results/{ds}/benchmarks/train_standard.tsv"
+        "results/{ds}/benchmarks/train/standard.tsv"
     params:
         config={k: config[k] for k in ("seed", "device", "model", "model_check", "train")},
         regime="standard",
@@ -90,7 +90,7 @@ rule adv_train:
     log:
         "logs/{ds}/train_{regime}.log",
     benchmark:
-        "results/{ds}/benchmarks/train_{regime}.tsv"
+        "results/{ds}/benchmarks/adv_train/{regime}.tsv"
     params:
         config={k: config[k] for k in ("seed", "device", "model", "model_check", "train", "attack", "adversarial_training")},
         regime=lambda wildcards: wildcards.regime,

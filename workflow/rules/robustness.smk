@@ -8,7 +8,7 @@ rule robustness:
     log:
         "logs/{ds}/robustness_{regime}.log",
     benchmark:
-        "results/{ds}/benchmarks/robustness_{regime}.tsv"
+        "results/{ds}/benchmarks/robustness/{regime}.tsv"
     params:
         robustness=config["robustness"],
         attack=config["attack"],
@@ -35,7 +35,7 @@ rule robustness_baseline:
     log:
         "logs/{ds}/robustness_logreg.log",
     benchmark:
-        "results/{ds}/benchmarks/robustness_logreg.tsv"
+        "results/{ds}/benchmarks/robustness_baseline/logreg.tsv"
     params:
         robustness=config["robustness"],
         attack=config["attack"],
@@ -76,6 +76,8 @@ rule robustness_curves:
         ),
     log:
         "logs/{ds}/robustness_curves.log",
+    benchmark:
+        "results/{ds}/benchmarks/robustness_curves/{ds}.tsv"
     resources:
         mem_mb=memory_mb(1000, 0),
         runtime=runtime_minutes(5, 0),
@@ -102,7 +104,7 @@ rule eps_structure:
     log:
         "logs/{ds}/eps_structure.log",
     benchmark:
-        "results/{ds}/benchmarks/eps_structure.tsv"
+        "results/{ds}/benchmarks/eps_structure/standard.tsv"
     params:
         structure=config["eps_structure"],
         attack=config["attack"],
