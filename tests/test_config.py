@@ -85,9 +85,12 @@ def test_default_config_is_valid():
     import yaml
     from pathlib import Path
 
-    for name in ("config.yaml", "test.yaml"):
+    for name in ("config.yaml", "test.yaml", "paper.yaml"):
         config = yaml.safe_load((Path(__file__).parent.parent / "config" / name).read_text())
         validate_config(config)
+    paper = validate_config(yaml.safe_load((Path(__file__).parent.parent / "config" / "paper.yaml").read_text()))
+    assert paper["model"]["preset"] == "paper" and paper["attack"]["eps"] == 1.0
+    assert paper["attribution"]["methods"]["kernelshap"]["n_baseline_samples"] == 500
 
 
 def test_config_reference_is_generated_from_the_schema():
