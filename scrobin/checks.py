@@ -116,7 +116,7 @@ def _check_key(name: str, spec, params, seed: int, base_dir) -> str | None:
     kind = source_kind(spec["source"])
     if kind == "simulate":
         return None
-    files = ([spec["source"]] if kind == "h5ad" else []) + ([spec["labels_file"]] if "labels_file" in spec else [])
+    files = ([spec["source"]] if kind == "h5ad" else []) + [spec[key] for key in ("labels_file", "markers") if key in spec]
     stamp: dict = {"name": name, "spec": spec, "params": params, "seed": seed, "files": []}
     for file in files:
         path = Path(base_dir) / file
@@ -134,6 +134,7 @@ def check_sources(config, cache_dir, base_dir=".") -> None:
     Simulations are valid by construction and only have their parameters checked.
     """
     from scrobin.datasets import load_dataset
+    from scrobin.markers import check_marker_types, read_markers
 
     cache = Path(cache_dir)
     for name, spec in config["datasets"].items():
@@ -151,5 +152,8 @@ def check_sources(config, cache_dir, base_dir=".") -> None:
             params["validation_fraction"],
             params["drop_rare_types"],
         )
+        if "markers" in spec:
+            check_marker_types(read_markers(Path(base_dir) / spec["markers"]), adata.obs[spec["label_key"]].astype(str),
+                               name, spec["markers"])
         cache.mkdir(parents=True, exist_ok=True)
         (cache / key).write_text(name + "\n")

@@ -91,7 +91,25 @@ def validate_dataset_spec(name: str, spec: Mapping, seed: int = 0, base_dir: str
         spec["labels_file"] = resolve_path(spec["labels_file"], base_dir)
     if "labels_file" in spec and not (Path(base_dir) / spec["labels_file"]).is_file():
         raise ScrobinError(f"config: {where}.labels_file '{spec['labels_file']}' does not exist: fix the path")
+    if "markers" in spec:
+        _check_markers_file(spec, where, kind, base_dir)
     return spec
+
+
+def _check_markers_file(spec: dict, where: str, kind: str, base_dir: str | Path) -> None:
+    """The markers file exists and parses; its types are checked against the data by check_sources."""
+    from scrobin.markers import read_markers
+
+    if kind == "simulate":
+        raise ScrobinError(f"config: {where}.markers is for real data; a simulation is scored against its own "
+                           "key genes: remove markers")
+    spec["markers"] = resolve_path(spec["markers"], base_dir)
+    if not (Path(base_dir) / spec["markers"]).is_file():
+        raise ScrobinError(f"config: {where}.markers file '{spec['markers']}' does not exist: fix the path")
+    try:
+        read_markers(Path(base_dir) / spec["markers"])
+    except ScrobinError as error:
+        raise ScrobinError(f"config: {where}.markers: {error}") from None
 
 
 def load_dataset(spec: Mapping, base_dir: str | Path = ".") -> ad.AnnData:
