@@ -47,7 +47,9 @@ def source_kind(source: str) -> str:
 def validate_dataset_spec(name: str, spec: Mapping, seed: int = 0, base_dir: str | Path = ".") -> dict:
     """Check one dataset spec and fill the defaults that depend on its source.
 
-    Only the spec is read, never the data, so this is cheap enough to run on every invocation.
+    Only the spec (and a markers file, which must parse) is read, never the data, so this is cheap
+    enough to run on every invocation; marker types are checked against the labels by
+    ``scrobin.checks.check_sources``.
     A simulation without its own seed takes the workflow's ``seed``.
     """
     if name in RESERVED_NAMES:

@@ -161,8 +161,8 @@ def marker_coverage(markers: Mapping[str, Sequence[str]], genes: Iterable[str],
     -------
     list of str
         One line for marker genes outside the model's genes (their count and names), one for
-        marker types the model does not classify, one for model types without markers (not
-        scored); nothing for what is complete.
+        types left with none of their markers, one for marker types the model does not classify,
+        one for model types without markers (not scored); nothing for what is complete.
     """
     genes, cell_types = set(map(str, genes)), list(map(str, cell_types))
     outside = list(dict.fromkeys(gene for type_genes in markers.values() for gene in type_genes
@@ -172,6 +172,11 @@ def marker_coverage(markers: Mapping[str, Sequence[str]], genes: Iterable[str],
     if outside:
         lines.append(f"{len(outside)} of {n_markers} marker genes are not among the model's {len(genes)} genes "
                      f"(after highly-variable-gene selection) and cannot be ranked: {', '.join(outside)}")
+    unranked = [cell_type for cell_type, type_genes in markers.items()
+                if cell_type in cell_types and not any(gene in genes for gene in type_genes)]
+    if unranked:
+        lines.append(f"cell type(s) with no marker among the model's genes, scored as 0 recovered with NaN recall "
+                     f"and AUPRC: {', '.join(unranked)}")
     not_classified = [cell_type for cell_type in markers if cell_type not in cell_types]
     if not_classified:
         lines.append(f"marker type(s) not among the model's cell types (dropped as rare), not scored: "

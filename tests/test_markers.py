@@ -173,8 +173,10 @@ def test_markers_naming_none_of_the_model_types_stop_recovery(tmp_path):
         recovery_reference(prepared_cells(["A", "B"]), markers)
 
 
-def test_full_coverage_logs_nothing():
+def test_full_coverage_logs_nothing_and_a_type_without_ranked_markers_is_named():
     assert marker_coverage({"A": ["g0"], "B": ["g1"]}, GENES, ["A", "B"]) == []
+    assert marker_coverage({"A": ["g0"], "B": ["CD4", "FOXP3"]}, GENES, ["A", "B"])[1] == (
+        "cell type(s) with no marker among the model's genes, scored as 0 recovered with NaN recall and AUPRC: B")
 
 
 def test_shipped_pbmc68k_markers_cover_its_types_with_a_source_for_every_gene():

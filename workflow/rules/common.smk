@@ -101,6 +101,12 @@ def markers_file(wildcards):
     return {"markers": spec["markers"]} if "markers" in spec else {}
 
 
+def prepare_spec(wildcards):
+    """The dataset spec as prepare reads it: without markers, which only recovery reads, so editing
+    them reruns nothing upstream."""
+    return {key: value for key, value in config["datasets"][wildcards.ds].items() if key != "markers"}
+
+
 def source_files(wildcards):
     """The files a dataset is read from, so editing one reruns its preparation."""
     spec = config["datasets"][wildcards.ds]
