@@ -17,7 +17,8 @@ from scrobin.evaluation.ground_truth import recovery_reference, recovery_table
 def main(snakemake, log):
     markers = snakemake.input.get("markers")
     truth, source, notes = recovery_reference(ad.read_h5ad(snakemake.input.prepared), markers)
-    log.info("key genes: %s (%d cell types, %d genes)", source, len(truth), sum(map(len, truth.values())))
+    log.info("key genes: %s (%d cell types, %d distinct genes)", source, len(truth),
+             len({gene for genes in truth.values() for gene in genes}))
     for note in notes:
         log.info("%s", note)
     de = pd.read_csv(snakemake.input.de, sep="\t")
