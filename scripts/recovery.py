@@ -1,4 +1,4 @@
-"""Rule recovery: simulated key genes found in each ranking's top N, against chance (paper Fig. 2)."""
+"""Rule recovery: key genes (simulated truth or known markers) in each ranking's top N, against chance (paper Fig. 2)."""
 
 import sys
 from pathlib import Path
@@ -11,12 +11,17 @@ import pandas as pd
 from scrobin.entrypoint import run_rule
 from scrobin.evaluation import DE_RANKING
 from scrobin.evaluation.figures import plot_recovery
-from scrobin.evaluation.ground_truth import key_genes_from_anndata, recovery_table
+from scrobin.evaluation.ground_truth import recovery_reference, recovery_table
 from scrobin.tables import read_table, write_table
 
 
 def main(snakemake, log):
-    truth = key_genes_from_anndata(ad.read_h5ad(snakemake.input.prepared))
+    markers = snakemake.input.get("markers")
+    truth, source, notes = recovery_reference(ad.read_h5ad(snakemake.input.prepared), markers)
+    log.info("key genes: %s (%d cell types, %d distinct genes)", source, len(truth),
+             len({gene for genes in truth.values() for gene in genes}))
+    for note in notes:
+        log.info("%s", note)
     de = read_table(snakemake.input.de)
     per_regime = {}
     for key, path in snakemake.input.items():
@@ -24,7 +29,8 @@ def main(snakemake, log):
             regime, method = key.split("__")
             per_regime.setdefault(regime, {})[method] = read_table(path)
     tables = [
-        recovery_table({**rankings, DE_RANKING: de}, truth, top_n=snakemake.params.top_n, regime=regime)
+        recovery_table({**rankings, DE_RANKING: de}, truth, top_n=snakemake.params.top_n, regime=regime,
+                       source=source)
         for regime, rankings in per_regime.items()
     ]
     table = pd.concat(tables, ignore_index=True)

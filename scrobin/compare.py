@@ -4,8 +4,8 @@ Every stage of a run answers one question per dataset; the comparison puts the a
 side so a regime's cost (clean accuracy) is read next to its gains (robust accuracy, key genes
 found beyond chance, faithful and stable explanations). It only reads finished tables under the
 output layout of the workflow (``results/{dataset}/...``); a table the run did not make (recovery
-for real data, enrichment for simulated data) gives NaN, not an error, so one table covers every
-kind of dataset.
+for real data without a markers file, enrichment for simulated data) gives NaN, not an error, so
+one table covers every kind of dataset.
 """
 
 from __future__ import annotations
@@ -222,7 +222,8 @@ def summary_table(
         (why the model is not worth explaining; empty when it is), ``attack_eps`` with
         ``attack_eps_source`` (``config``, ``eps_structure`` or ``none`` when auto found no budget),
         ``robust_eps|robust_accuracy|robust_macro_f1_<attack>`` per attack,
-        ``largest_structured_eps`` (per dataset), the chance levels of key-gene recovery
+        ``largest_structured_eps`` (per dataset), ``key_genes_source`` (``simulation`` or
+        ``markers: <file>``, what recovery scored against), the chance levels of key-gene recovery
         (``key_genes_top_n``, ``key_genes_expected``, ``key_genes_auprc_chance``), recovery,
         faithfulness and stability measures suffixed ``_consensus``, ``_methods_mean`` or ``_de``,
         ``de_overlap`` with its ``de_overlap_expected`` and ``de_overlap_p_value`` (all types), and
@@ -242,6 +243,7 @@ def summary_table(
                 "attack_eps_source": budget["source"],
                 **_robust_metrics(dataset.robustness, regime, budget["eps"]),
                 "largest_structured_eps": _largest_structured_eps(dataset.structure),
+                "key_genes_source": _key_genes_source(dataset.recovery),
                 **_ranking_summary(ranking_rows, methods),
                 **_de_overlap(dataset.de_overlap, regime),
                 **_enrichment(dataset.enrichment.get(regime), dataset.enrichment_info.get(regime)),
@@ -285,6 +287,12 @@ def _largest_structured_eps(structure: dict | None) -> float:
     # JSON null means even the smallest eps broke the structure: no eps qualifies, NaN as well.
     largest = (structure or {}).get("largest_structured_eps")
     return math.nan if largest is None else float(largest)
+
+
+def _key_genes_source(recovery: pd.DataFrame | None):
+    if recovery is None:
+        return math.nan
+    return "; ".join(dict.fromkeys(recovery["key_genes_source"].astype(str)))
 
 
 def _ranking_summary(rows: pd.DataFrame, methods: Sequence[str]) -> dict:
@@ -371,7 +379,7 @@ def plot_comparison(summary: pd.DataFrame, path: str | Path, alpha: float = 0.05
     Returns
     -------
     pathlib.Path
-        ``path``. A panel whose measure no dataset has (key genes without simulated data) says so.
+        ``path``. A panel whose measure no dataset has (key genes without truth or markers) says so.
     """
     missing = {"dataset", "regime"} - set(summary.columns)
     if missing or summary.empty:

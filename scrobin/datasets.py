@@ -49,7 +49,9 @@ def source_kind(source: str) -> str:
 def validate_dataset_spec(name: str, spec: Mapping, seed: int = 0, base_dir: str | Path = ".") -> dict:
     """Check one dataset spec and fill the defaults that depend on its source.
 
-    Only the spec is read, never the data, so this is cheap enough to run on every invocation.
+    Only the spec (and a markers file, which must parse) is read, never the data, so this is cheap
+    enough to run on every invocation; marker types are checked against the labels by
+    ``scrobin.checks.check_sources``.
     A simulation without its own seed takes the workflow's ``seed``.
     """
     if name in RESERVED_NAMES:
@@ -98,7 +100,25 @@ def validate_dataset_spec(name: str, spec: Mapping, seed: int = 0, base_dir: str
         spec["labels_file"] = resolve_path(spec["labels_file"], base_dir)
     if "labels_file" in spec and not (Path(base_dir) / spec["labels_file"]).is_file():
         raise ScrobinError(f"config: {where}.labels_file '{spec['labels_file']}' does not exist: fix the path")
+    if "markers" in spec:
+        _check_markers_file(spec, where, kind, base_dir)
     return spec
+
+
+def _check_markers_file(spec: dict, where: str, kind: str, base_dir: str | Path) -> None:
+    """The markers file exists and parses; its types are checked against the data by check_sources."""
+    from scrobin.markers import read_markers
+
+    if kind == "simulate":
+        raise ScrobinError(f"config: {where}.markers is for real data; a simulation is scored against its own "
+                           "key genes: remove markers")
+    spec["markers"] = resolve_path(spec["markers"], base_dir)
+    if not (Path(base_dir) / spec["markers"]).is_file():
+        raise ScrobinError(f"config: {where}.markers file '{spec['markers']}' does not exist: fix the path")
+    try:
+        read_markers(Path(base_dir) / spec["markers"])
+    except ScrobinError as error:
+        raise ScrobinError(f"config: {where}.markers: {error}") from None
 
 
 def prepare_settings(spec: Mapping, params: Mapping) -> dict:

@@ -56,7 +56,7 @@ def _check_key(name: str, spec, params, seed: int, base_dir) -> str | None:
     kind = source_kind(spec["source"])
     if kind == "simulate":
         return None
-    files = ([spec["source"]] if kind == "h5ad" else []) + ([spec["labels_file"]] if "labels_file" in spec else [])
+    files = ([spec["source"]] if kind == "h5ad" else []) + [spec[key] for key in ("labels_file", "markers") if key in spec]
     stamp: dict = {"name": name, "spec": spec, "params": params, "seed": seed, "files": []}
     for file in files:
         path = Path(base_dir) / file
@@ -75,6 +75,7 @@ def check_sources(config, cache_dir, base_dir=".") -> None:
     """
     from scrobin.checks import check_gene_selection
     from scrobin.datasets import load_dataset, prepare_settings, source_kind
+    from scrobin.markers import check_marker_types, read_markers
     from scrobin.prepare import checked_cells
     from scrobin.simulate import simulated_gene_names
 
@@ -87,8 +88,13 @@ def check_sources(config, cache_dir, base_dir=".") -> None:
         key = _check_key(name, spec, [config["prepare"], config["enrichment"]], config["seed"], base_dir)
         if key is None or (cache / key).exists():
             continue
-        cells = checked_cells(load_dataset(spec, base_dir=base_dir, name=name), name, spec, params)
+        adata = load_dataset(spec, base_dir=base_dir, name=name)
+        cells = checked_cells(adata, name, spec, params)
         check_gene_selection(cells.adata.var, name, cells.state, params)
         check_gene_names(cells.adata.var, name, spec.get("gene_symbols"), config["enrichment"])
+        if "markers" in spec:
+            # Against every annotated type: one dropped as rare is reported, not scored, by recovery.
+            check_marker_types(read_markers(Path(base_dir) / spec["markers"]), adata.obs[spec["label_key"]].astype(str),
+                               name, spec["markers"])
         cache.mkdir(parents=True, exist_ok=True)
         (cache / key).write_text(name + "\n")

@@ -40,8 +40,12 @@ def robustness_rows(model: str, accuracies: dict[float, float]) -> list[dict]:
     ]
 
 
-def write_dataset(root: Path, name: str, simulated: bool) -> None:
-    """A finished dataset: pgd better than standard everywhere, so each value is traceable."""
+def write_dataset(root: Path, name: str, simulated: bool, markers: str | None = None) -> None:
+    """A finished dataset: pgd better than standard everywhere, so each value is traceable.
+
+    Simulated data get recovery and no enrichment; real data get enrichment, and recovery too when
+    they have a ``markers`` file.
+    """
     folder = root / name
     for regime, accuracy in (("standard", 0.9), ("pgd", 0.85)):
         write_json(folder / f"metrics/{regime}.json", {"accuracy": accuracy, "macro_f1": accuracy - 0.05})
@@ -68,9 +72,10 @@ def write_dataset(root: Path, name: str, simulated: bool) -> None:
          "overlap": overlap, "expected": 4.0, "p_value": 0.01}
         for regime in REGIMES for cell_type, overlap in (("A", 3), ("all types", 7))
     ])
-    if simulated:
+    if simulated or markers:
         write_tsv(folder / "evaluation/recovery.tsv", [
-            {"regime": regime, "method": method, "cell_type": cell_type, "n_genes": 50, "n_key_genes": 6,
+            {"regime": regime, "key_genes_source": f"markers: {markers}" if markers else "simulation",
+             "method": method, "cell_type": cell_type, "n_genes": 50, "n_key_genes": 6,
              "top_n": 10, "recovered": recovered + (1 if regime == "pgd" else 0), "expected": 1.2,
              "p_value": 0.5 / (recovered + 1), "precision_at_n": 0.1, "recall_at_n": 0.2,
              "auprc": recovered / 10, "auprc_chance": 0.12}
@@ -78,7 +83,7 @@ def write_dataset(root: Path, name: str, simulated: bool) -> None:
             for method, recovered in (("saliency", 2), ("lime", 4), ("consensus", 5), ("DE (wilcoxon)", 6))
             for cell_type in ("A", "all types")
         ])
-    else:
+    if not simulated:
         for regime, n_significant in (("standard", 2), ("pgd", 0)):
             write_tsv(folder / f"enrichment/{regime}.tsv", [
                 {"query": "A", "term_id": f"T{index}", "p_value": 0.01, "significant": index < n_significant,
@@ -150,6 +155,20 @@ def test_summary_holds_every_stage_per_dataset_and_regime(results_dir):
     assert real_standard["enriched_terms"] == 2
     assert real_standard["enrichment_backend"] == "gmt"
     assert summary_row(summary, "real", "pgd")["enriched_terms"] == 0
+
+
+def test_real_data_with_markers_get_recovery_and_enrichment(results_dir):
+    write_dataset(results_dir, "marked", simulated=False, markers="pbmc.tsv")
+    summary, methods, absent = compare_run(results_dir, ["sim", "real", "marked"], REGIMES, METHODS, attack={"eps": 1.2})
+    marked = summary_row(summary, "marked", "pgd")
+    assert marked["key_genes_source"] == "markers: pbmc.tsv"
+    assert summary_row(summary, "sim", "pgd")["key_genes_source"] == "simulation"
+    assert pd.isna(summary_row(summary, "real", "pgd")["key_genes_source"])
+    assert marked["key_genes_recovered_consensus"] == 6
+    assert marked["key_genes_p_value_consensus"] == pytest.approx(0.5 / 6)
+    assert marked["enriched_terms"] == 0
+    assert methods[(methods["dataset"] == "marked") & (methods["method"] == "lime")]["key_genes_recovered"].tolist() == [4, 5]
+    assert not [path for path in absent if "/marked/" in path]
 
 
 def test_pieces_a_dataset_lacks_are_nan_and_reported(results_dir):

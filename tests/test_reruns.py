@@ -86,9 +86,9 @@ def pending(outputs: list[Output]) -> dict[str, str]:
     return {output.path: output.rule for output in outputs if output.pending}
 
 
-def downstream(outputs: list[Output], rules: set[str]) -> dict[str, str]:
-    """Outputs of ``rules`` and every output made, directly or not, from one of them."""
-    reached = {output.path: output.rule for output in outputs if output.rule in rules}
+def downstream(outputs: list[Output], rules: set[str], under: str = "") -> dict[str, str]:
+    """Outputs of ``rules`` (those whose path starts with ``under``) and every output made, directly or not, from one of them."""
+    reached = {output.path: output.rule for output in outputs if output.rule in rules and output.path.startswith(under)}
     grew = True
     while grew:
         grew = False
@@ -163,6 +163,18 @@ def test_changing_n_top_genes_reruns_from_prepare_on(finished, finished_outputs,
     n_top_genes = scheduling_config()["prepare"]["n_top_genes"]
     scheduled = pending(summary(workdir, changed_config(tmp_path, "prepare", "n_top_genes", n_top_genes - 20)))
     assert_schedules_exactly(scheduled, downstream(finished_outputs, {"prepare"}))
+
+
+def test_editing_the_markers_file_reruns_recovery_only(finished, finished_outputs, tmp_path):
+    workdir, _ = finished
+    config = scheduling_config()
+    markers = tmp_path / "markers.tsv"
+    rows = (REPO / config["datasets"]["pbmc"]["markers"]).read_text().splitlines(keepends=True)
+    markers.write_text("".join(rows[:-1]))  # one marker fewer
+    config["datasets"]["pbmc"]["markers"] = str(markers)
+    scheduled = pending(summary(workdir, write_config(config, tmp_path / "markers.yaml")))
+    assert "recovery" in scheduled.values()
+    assert_schedules_exactly(scheduled, downstream(finished_outputs, {"recovery"}, under="results/pbmc/"))
 
 
 def without_timings(metrics: dict) -> dict:

@@ -61,6 +61,32 @@ def test_models_and_metrics(finished_run):
     assert {"logistic_accuracy", "logistic_macro_f1", "model_flag"} <= set(summary.columns)
 
 
+def test_real_data_with_markers_get_recovery_enrichment_and_a_comparison_row(finished_run):
+    recovery = pd.read_csv(finished_run / "results/pbmc/evaluation/recovery.tsv", sep="\t")
+    markers = pd.read_csv(REPO / "tests/data/pbmc_small_markers.tsv", sep="\t")
+    assert set(recovery["key_genes_source"]) == {"markers: pbmc_small_markers.tsv"}
+    assert set(recovery["regime"]) == {"standard", "fgsm", "pgd"}
+    assert {"consensus", "DE (wilcoxon)", "saliency", "kernelshap"} <= set(recovery["method"])
+    assert set(recovery["cell_type"]) == set(markers["cell_type"]) | {"all types"}
+    totals = recovery[recovery["cell_type"] == "all types"]
+    assert (totals["n_genes"] == 100).all() and (totals["p_value"].between(0, 1)).all()
+    # Of the 21 marker rows, the ones kept by the 100 highly variable genes are scored; the rest are logged.
+    prepared = ad.read_h5ad(finished_run / "results/pbmc/prepared.h5ad")
+    outside = [gene for gene in dict.fromkeys(markers["gene"]) if gene not in prepared.var_names]
+    assert set(totals["n_key_genes"]) == {len(markers[markers["gene"].isin(prepared.var_names)])}
+    log = (finished_run / "logs/pbmc/recovery.log").read_text()
+    assert "key genes: markers: pbmc_small_markers.tsv (5 cell types" in log
+    if outside:
+        assert (f"{len(outside)} of {markers['gene'].nunique()} marker genes are not among the model's 100 genes "
+                f"(after highly-variable-gene selection) and cannot be ranked: {', '.join(outside)}") in log
+    assert (finished_run / "results/pbmc/enrichment/pgd.tsv").exists()
+    summary = pd.read_csv(finished_run / "results/comparison/summary.tsv", sep="\t").set_index(["dataset", "regime"])
+    assert summary.loc[("pbmc", "pgd"), "key_genes_source"] == "markers: pbmc_small_markers.tsv"
+    assert summary.loc[("tiny", "pgd"), "key_genes_source"] == "simulation"
+    assert summary.loc[("pbmc", "standard"), "key_genes_expected"] > 0
+    assert not pd.isna(summary.loc[("pbmc", "standard"), "key_genes_recovered_consensus"])
+
+
 def bad_config(tmp_path: Path, **changes) -> Path:
     config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
     for key, value in changes.items():
@@ -75,6 +101,9 @@ def bad_config(tmp_path: Path, **changes) -> Path:
     [
         ({"prepare": {"n_top_gene": 5}}, "scrobin: config: unknown key 'n_top_gene' in prepare: did you mean 'n_top_genes'?"),
         ({"datasets": {"x": {"source": "nowhere.h5ad", "label_key": "cell_type"}}}, "scrobin: config: datasets.x.source file 'nowhere.h5ad' does not exist"),
+        ({"datasets": {"pbmc": {"source": "tests/data/pbmc_small.h5ad", "label_key": "bulk_labels",
+                                "markers": "resources/markers/pbmc68k_bulk_labels.tsv"}}},
+         "pbmc68k_bulk_labels.tsv' names cell type(s) the data lacks: 'CD34+', 'CD4+/CD45RA+/CD25- Naive T', "),
     ],
 )
 def test_bad_config_stops_before_any_job_with_one_line(tmp_path, changes, message):

@@ -1,4 +1,7 @@
-"""Key-gene recovery on simulated data, always next to what chance would give.
+"""Key-gene recovery, always next to what chance would give.
+
+The key genes are the simulator's truth for simulated data, or for real data the known markers the
+dataset's ``markers:`` file names (:mod:`scrobin.markers`); both are scored the same way.
 
 The published Fig. 2 counted key genes in the top 500 of 1,200 genes without a baseline; its counts
 were below what a random ranking recovers. Here every count comes with the hypergeometric
@@ -10,6 +13,7 @@ area under the precision-recall curve (average precision), whose chance level is
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +21,7 @@ from scipy import stats
 
 from scrobin.errors import ScrobinError
 from scrobin.importance import ranked_genes
+from scrobin.markers import marker_coverage, read_markers
 
 ALL_TYPES = "all types"
 
@@ -28,6 +33,43 @@ def key_genes_from_anndata(adata) -> dict[str, list[str]]:
         raise ScrobinError("AnnData has no uns['ground_truth']['key_genes']: key-gene recovery "
                            "needs simulated data (source: simulate)")
     return {str(cell_type): [str(gene) for gene in genes] for cell_type, genes in truth.items()}
+
+
+def recovery_reference(prepared, markers_path: str | Path | None = None
+                       ) -> tuple[dict[str, list[str]], str, list[str]]:
+    """The key genes a dataset's rankings are scored against, where they come from, and notes.
+
+    Parameters
+    ----------
+    prepared
+        The dataset's ``prepared.h5ad``: its genes and the labels in the obs column named by
+        ``uns["scrobin"]["label_key"]`` are the model's.
+    markers_path
+        The dataset's markers file; ``None`` reads the simulation's truth from ``uns``.
+
+    Returns
+    -------
+    key_genes, source, notes
+        Cell type -> key genes, restricted to the model's cell types (a marker type dropped as rare
+        is not scored); ``"simulation"`` or ``"markers: <file name>"``; log lines from
+        :func:`scrobin.markers.marker_coverage` (genes outside the model, types not scored).
+
+    Raises
+    ------
+    ScrobinError
+        When there is no truth (no markers file and not simulated), the markers file cannot be
+        parsed, or none of its cell types is among the model's.
+    """
+    if markers_path is None:
+        return key_genes_from_anndata(prepared), "simulation", []
+    markers = read_markers(markers_path)
+    labels = prepared.obs[prepared.uns["scrobin"]["label_key"]]
+    cell_types = list(labels.astype("category").cat.categories.astype(str))
+    scored = {cell_type: genes for cell_type, genes in markers.items() if cell_type in cell_types}
+    if not scored:
+        raise ScrobinError(f"markers file '{markers_path}' names none of the model's cell types "
+                           f"({', '.join(cell_types)}): name at least one of them")
+    return scored, f"markers: {Path(markers_path).name}", marker_coverage(markers, prepared.var_names, cell_types)
 
 
 def average_precision(is_key_in_rank_order: np.ndarray) -> float:
@@ -109,7 +151,7 @@ def combined_overlap(type_rows: Sequence[dict]) -> dict:
 
 
 def recovery_table(rankings: Mapping[str, pd.DataFrame], truth: Mapping[str, Sequence[str]],
-                   top_n: int = 20, regime: str | None = None) -> pd.DataFrame:
+                   top_n: int = 20, regime: str | None = None, source: str | None = None) -> pd.DataFrame:
     """Key genes recovered per method and cell type, with chance expectation and p-value.
 
     Parameters
@@ -118,7 +160,7 @@ def recovery_table(rankings: Mapping[str, pd.DataFrame], truth: Mapping[str, Seq
         Method name -> importance table (``cell_type_importance``) or consensus table
         (``consensus_ranking``); include the consensus under its own name to rank it alongside.
     truth
-        Cell type -> key genes (``key_genes_from_anndata``). Types of a ranking without truth are
+        Cell type -> key genes (``recovery_reference``). Types of a ranking without truth are
         skipped; key genes absent from a ranking (removed by gene selection) are not counted:
         ``n_key_genes`` counts the ranked ones, and a type left with none gets recovered 0,
         p-value 1 and NaN recall and AUPRC.
@@ -127,6 +169,9 @@ def recovery_table(rankings: Mapping[str, pd.DataFrame], truth: Mapping[str, Seq
     regime
         Training regime (standard, fgsm, pgd) written to a leading ``regime`` column, so tables of
         several regimes can be concatenated and plotted together.
+    source
+        Where the key genes come from (``recovery_reference``), written to a ``key_genes_source``
+        column after ``regime`` so a reader of any row knows what was recovered.
 
     Returns
     -------
@@ -148,14 +193,16 @@ def recovery_table(rankings: Mapping[str, pd.DataFrame], truth: Mapping[str, Seq
         ordered_by_type = ranked_genes(table)
         unknown = [cell_type for cell_type in truth if cell_type not in ordered_by_type]
         if unknown:
-            raise ScrobinError(f"ranking '{method}' has no cell type '{unknown[0]}' of the ground "
-                               f"truth: rank the same cell types the simulation labelled")
+            raise ScrobinError(f"ranking '{method}' has no cell type '{unknown[0]}' of the key genes: "
+                               f"rank the same cell types the key genes are given for")
         type_rows = []
         for cell_type, key_genes in truth.items():
             type_rows.append({"cell_type": cell_type,
                               **overlap_statistics(ordered_by_type[cell_type], key_genes, top_n)})
         rows += [{"method": method, **row} for row in (*type_rows, combined_overlap(type_rows))]
     table = pd.DataFrame(rows)
+    if source is not None:
+        table.insert(0, "key_genes_source", source)
     if regime is not None:
         table.insert(0, "regime", regime)
     return table

@@ -45,9 +45,9 @@ def all_targets():
         ]
         targets += expand("results/{ds}/consensus/{regime}.tsv", ds=ds, regime=REGIMES)
         targets.append(f"results/{ds}/evaluation/faithfulness.tsv")
-        if has_ground_truth(ds):
+        if has_key_genes(ds):
             targets.append(f"results/{ds}/evaluation/recovery.tsv")
-        else:
+        if not has_ground_truth(ds):
             targets += expand("results/{ds}/enrichment/{regime}.tsv", ds=ds, regime=REGIMES)
     targets += ["results/comparison/summary.tsv", "results/comparison/methods.tsv", "results/comparison/comparison.png"]
     return targets
@@ -96,6 +96,23 @@ def has_ground_truth(ds):
     """Simulated datasets carry their key genes, so recovery can be scored; their gene names are
     not symbols, so they get no enrichment."""
     return config["datasets"][ds]["source"] == "simulate"
+
+
+def has_key_genes(ds):
+    """Recovery is scored against a simulation's truth or against a dataset's markers file."""
+    return has_ground_truth(ds) or "markers" in config["datasets"][ds]
+
+
+def markers_file(wildcards):
+    """The dataset's markers file as input of recovery, so editing it reruns recovery (and what reads it)."""
+    spec = config["datasets"][wildcards.ds]
+    return {"markers": spec["markers"]} if "markers" in spec else {}
+
+
+def prepare_spec(wildcards):
+    """The dataset spec as prepare reads it: without markers, which only recovery reads, so editing
+    them reruns nothing upstream."""
+    return {key: value for key, value in config["datasets"][wildcards.ds].items() if key != "markers"}
 
 
 def source_files(wildcards):

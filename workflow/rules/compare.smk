@@ -6,7 +6,7 @@ rule compare:
         faithfulness=expand("results/{ds}/evaluation/faithfulness.tsv", ds=DATASETS),
         stability=expand("results/{ds}/evaluation/stability.tsv", ds=DATASETS),
         de_overlap=expand("results/{ds}/evaluation/de_overlap.tsv", ds=DATASETS),
-        recovery=[f"results/{ds}/evaluation/recovery.tsv" for ds in DATASETS if has_ground_truth(ds)],
+        recovery=[f"results/{ds}/evaluation/recovery.tsv" for ds in DATASETS if has_key_genes(ds)],
         enrichment=[
             f"results/{ds}/enrichment/{regime}.{suffix}"
             for ds in DATASETS

@@ -8,7 +8,7 @@ rule prepare:
     benchmark:
         "results/{ds}/benchmarks/prepare/{ds}.tsv"
     params:
-        spec=lambda wildcards: config["datasets"][wildcards.ds],
+        spec=prepare_spec,
         prepare=config["prepare"],
         seed=config["seed"],
     resources:

@@ -49,6 +49,7 @@ rule de_overlap:
 rule recovery:
     input:
         unpack(all_rankings),
+        unpack(markers_file),
         prepared="results/{ds}/prepared.h5ad",
         de="results/{ds}/evaluation/de_ranking.tsv",
     output:
