@@ -10,7 +10,7 @@ import anndata as ad
 from scrobin.consensus import consensus_ranking, plot_consensus_heatmap
 from scrobin.entrypoint import run_rule
 from scrobin.metrics import MODEL_FLAG_COLUMN
-from scrobin.tables import GENE_SYMBOL_COLUMN, gene_labels, read_table, write_table
+from scrobin.tables import GENE_SYMBOL_COLUMN, read_table, with_gene_symbols, write_table
 
 
 def main(snakemake, log):
@@ -21,8 +21,7 @@ def main(snakemake, log):
     flag = next(iter(importances.values()))[MODEL_FLAG_COLUMN].fillna("").iloc[0]
     table[MODEL_FLAG_COLUMN] = flag
     # The dataset's gene_symbols (or var_names) next to the model's genes, and on the heatmap.
-    labels = gene_labels(ad.read_h5ad(snakemake.input.prepared, backed="r").var, unique=True)
-    table.insert(table.columns.get_loc("gene") + 1, GENE_SYMBOL_COLUMN, labels[table["gene"]].to_numpy())
+    table = with_gene_symbols(table, ad.read_h5ad(snakemake.input.prepared, backed="r").var)
     write_table(table, snakemake.output.table)
     title = f"{snakemake.wildcards.ds}, {snakemake.wildcards.regime} model{' (FLAGGED)' if flag else ''}: votes of {len(importances)} methods"
     plot_consensus_heatmap(

@@ -10,7 +10,7 @@ import anndata as ad
 from scrobin.entrypoint import run_rule
 from scrobin.errors import ScrobinError
 from scrobin.evaluation.de import de_ranking
-from scrobin.tables import write_table
+from scrobin.tables import with_gene_symbols, write_table
 
 
 def main(snakemake, log):
@@ -21,7 +21,7 @@ def main(snakemake, log):
             "start from counts or log-normalised data"
         )
     table = de_ranking(prepared, layer="lognorm", alpha=snakemake.params.alpha)
-    write_table(table, snakemake.output[0])
+    write_table(with_gene_symbols(table, prepared.var), snakemake.output[0])
 
 
 run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

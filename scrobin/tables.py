@@ -111,3 +111,15 @@ def gene_labels(var: pd.DataFrame, unique: bool = False) -> pd.Series:
         shared = labels.duplicated(keep=False).to_numpy()
         labels[shared] = labels[shared] + " (" + names[shared] + ")"
     return labels
+
+
+def with_gene_symbols(table: pd.DataFrame, var: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with a ``gene_symbol`` column (the display name, see ``gene_labels``) after ``gene``.
+
+    Ranking tables key on the model's genes (``var_names``, e.g. Ensembl ids); the symbol beside
+    each lets a reader see which gene it is without a lookup.
+    """
+    labels = gene_labels(var, unique=True)
+    table = table.drop(columns=[GENE_SYMBOL_COLUMN], errors="ignore")
+    table.insert(table.columns.get_loc("gene") + 1, GENE_SYMBOL_COLUMN, labels[table["gene"]].to_numpy())
+    return table

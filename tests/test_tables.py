@@ -54,3 +54,17 @@ def test_labels_file_keeps_names_as_text(tmp_path, counts_adata):
     pd.DataFrame({"cell": counts_adata.obs_names, "label": labels}).to_csv(tmp_path / "l.tsv", sep="\t", index=False)
     attach_labels_file(counts_adata, tmp_path / "l.tsv", "leiden")
     assert counts_adata.obs["leiden"].tolist() == labels.tolist()
+
+
+def test_ranking_tables_show_each_genes_symbol_next_to_its_id():
+    from scrobin.tables import with_gene_symbols
+
+    var = pd.DataFrame({"gene_symbol": ["CD3D", "MS4A1", "CD3D"]}, index=["ENSG01", "ENSG02", "ENSG03"])
+    table = pd.DataFrame({"cell_type": ["T", "B", "T"], "gene": ["ENSG03", "ENSG02", "ENSG01"], "score": [3.0, 2.0, 1.0]})
+    shown = with_gene_symbols(table, var)
+    assert list(shown.columns) == ["cell_type", "gene", "gene_symbol", "score"]
+    # A symbol two ids share names its id, so each label points at one gene.
+    assert list(shown["gene_symbol"]) == ["CD3D (ENSG03)", "MS4A1", "CD3D (ENSG01)"]
+    assert list(with_gene_symbols(shown, var).columns) == list(shown.columns)
+    plain = with_gene_symbols(table, pd.DataFrame(index=["ENSG01", "ENSG02", "ENSG03"]))
+    assert list(plain["gene_symbol"]) == list(table["gene"])
