@@ -12,7 +12,7 @@ import anndata as ad
 from scrobin.attribution_run import attribute_cells
 from scrobin.entrypoint import run_rule
 from scrobin.importance import direction_from_prepared, ranked_importance
-from scrobin.metrics import MODEL_FLAG_COLUMN, explainable_model_flag
+from scrobin.model_check import MODEL_FLAG_COLUMN, explainable_model_flag
 from scrobin.model_store import load_model_for
 from scrobin.runtime import resolve_device
 from scrobin.tables import with_gene_symbols, write_table

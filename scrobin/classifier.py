@@ -17,7 +17,8 @@ import scipy.sparse as sp
 import torch
 
 from scrobin.cells import class_names, label_codes, split_rows
-from scrobin.metrics import check_model, classification_metrics
+from scrobin.metrics import classification_metrics
+from scrobin.model_check import check_model
 from scrobin.model_presets import resolve_model_config
 from scrobin.network import MLPClassifier
 from scrobin.runtime import seed_everything

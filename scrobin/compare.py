@@ -26,7 +26,7 @@ from scrobin.errors import ScrobinError
 from scrobin.evaluation.figures import save_figure
 from scrobin.evaluation import CONSENSUS, DE_RANKING
 from scrobin.evaluation.ground_truth import ALL_TYPES
-from scrobin.metrics import MODEL_FLAG_COLUMN, flag_label
+from scrobin.model_check import MODEL_FLAG_COLUMN, flag_label
 from scrobin.tables import read_table
 
 # Measures per ranking (method table columns), renamed from the evaluation tables so that one

@@ -8,7 +8,7 @@ import torch
 from scrobin.classifier import build_network, fit_classifier, logistic_baseline_metrics
 from scrobin.config import validate_config
 from scrobin.errors import ScrobinError
-from scrobin.metrics import check_model, explainable_model_flag
+from scrobin.model_check import check_model, explainable_model_flag
 from scrobin.model_presets import preset_settings, resolve_model_config
 from scrobin.model_store import check_compatible, load_model, save_model
 from scrobin.network import MLPClassifier
