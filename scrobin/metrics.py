@@ -1,4 +1,4 @@
-"""Classification metrics on the test split, the check that a model is worth explaining, and figures."""
+"""Classification metrics on the test split and the classifier figures (confusion matrix, training curves)."""
 
 from __future__ import annotations
 
