@@ -17,7 +17,8 @@ def main(snakemake, log):
     consensus = read_table(snakemake.input.consensus)
     overlap = de_overlap(de, consensus, top_n=snakemake.params.top_n)
     plot_de_venn(overlap, snakemake.output.figure, ranking_label=f"consensus ({regime})")
-    overlap.insert(0, "regime", regime)
+    overlap.insert(0, "seed", snakemake.params.seed)
+    overlap.insert(1, "regime", regime)
     write_table(overlap, snakemake.output.table)
 
 

@@ -24,8 +24,11 @@ def main(snakemake, log):
     gene_lists = {cell_type: list(symbol_of[genes]) for cell_type, genes in top_genes.items()}
     table, info = enrich_with_config(gene_lists, list(symbol_of), snakemake.params.organism, settings, log=log)
     write_table(table, snakemake.output.table)
+    # Self-describing, so the comparison reads these files without decoding paths.
+    described = {"dataset": snakemake.wildcards.ds, "regime": snakemake.wildcards.regime, "seed": snakemake.params.seed,
+                 "significant_terms": int(table["significant"].astype(bool).sum()), **info}
     with open(snakemake.output.info, "w") as handle:
-        json.dump(info, handle, indent=2)
+        json.dump(described, handle, indent=2)
     if info.get("background_annotated", 1):
         log.info("%d significant terms from %s", int(table["significant"].sum()), info["backend"])
     plot_term_heatmap(table, snakemake.output.heatmap, max_terms=settings["heatmap_max_terms"])

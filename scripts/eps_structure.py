@@ -33,7 +33,7 @@ def main(snakemake, log):
     write_table(result.table, snakemake.output.table)
     largest = largest_structured_eps(result.table, settings["threshold"])
     summary = {
-        "threshold": settings["threshold"], "largest_structured_eps": largest, "n_neighbors": n_neighbors,
+        "dataset": snakemake.wildcards.ds, "threshold": settings["threshold"], "largest_structured_eps": largest, "n_neighbors": n_neighbors,
         "scores": {f"{eps:g}": float(score) for eps, score in zip(result.table["eps"], result.table["score"])},
     }
     with open(snakemake.output.summary, "w") as handle:

@@ -24,6 +24,8 @@ def main(snakemake, log):
     curves, areas = regime_faithfulness(
         model, prepared, rankings, snakemake.wildcards.regime, params.evaluation, params.cells_per_type, params.seed
     )
+    for table in (curves, areas):
+        table.insert(0, "seed", params.seed)
     write_table(curves, snakemake.output.curves)
     write_table(areas, snakemake.output.areas)
     log.info("\n%s", areas.to_string(index=False))

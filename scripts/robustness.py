@@ -31,6 +31,7 @@ def main(snakemake, log):
         device=snakemake.params.device, seed=seed,
     )
     table.insert(0, "model", snakemake.wildcards.regime)
+    table.insert(1, "seed", seed)
     write_table(table, snakemake.output.table)
     log.info("\n%s", table.to_string(index=False))
 

@@ -19,6 +19,7 @@ def main(snakemake, log):
     prepared = ad.read_h5ad(snakemake.input.prepared)
     model, _ = load_model_for(snakemake.input.model, prepared, resolve_device(params.device))
     table = regime_stability(model, prepared, params.methods, snakemake.wildcards.regime, params.evaluation, params.seed, params.device)
+    table.insert(0, "seed", params.seed)
     write_table(table, snakemake.output[0])
     log.info("\n%s", table.to_string(index=False))
 

@@ -39,7 +39,8 @@ def main(snakemake, log):
     metadata["attack_budget"] = budget
     metadata["metrics"]["attack_eps"] = None if budget is None else budget["eps"]
     save_model(snakemake.output.model, model, metadata)
-    metrics = metadata["metrics"]
+    # Self-describing, so the comparison reads a list of these files without decoding paths.
+    metrics = {"dataset": snakemake.wildcards.ds, "regime": regime, "seed": config["seed"], **metadata["metrics"]}
     log.info(
         "%s layers %s; test accuracy %.4f, macro-F1 %.4f (logistic baseline %.4f, %.4f)", metadata["model"]["preset"],
         metadata["model"]["hidden_sizes"], metrics["accuracy"], metrics["macro_f1"], logistic["accuracy"], logistic["macro_f1"],

@@ -2,10 +2,16 @@
 
 Every stage of a run answers one question per dataset; the comparison puts the answers side by
 side so a regime's cost (clean accuracy) is read next to its gains (robust accuracy, key genes
-found beyond chance, faithful and stable explanations). It only reads finished tables under the
-output layout of the workflow (``results/{dataset}/...``); a table the run did not make (recovery
-for real data without a markers file, enrichment for simulated data) gives NaN, not an error, so
-one table covers every kind of dataset.
+found beyond chance, faithful and stable explanations). It reads the finished tables the compare
+rule names as its inputs; every one of them says what it holds (a ``dataset`` column or key, and
+``seed`` and ``regime`` for a replicate's results), so no path is decoded. A table the run did not
+make (recovery for real data without a markers file, enrichment for simulated data) gives NaN, not
+an error, so one table covers every kind of dataset.
+
+With several replicates (``replicates: N``, one training seed each) every measure is computed per
+seed, then reported as the mean with its standard deviation over seeds (``<measure>_sd``), and the
+difference of each adversarial regime from the standard model is paired by seed with a Student-t
+interval (:func:`differences_table`).
 """
 
 from __future__ import annotations
@@ -13,13 +19,14 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from scipy import stats
 
 from scrobin.attack_budget import attack_budget
 from scrobin.errors import ScrobinError
@@ -55,82 +62,132 @@ RANKING_GROUP_COLUMNS = {
     "methods_mean": ("key_genes_recovered", "key_genes_auprc", *FAITHFULNESS_COLUMNS, *STABILITY_COLUMNS),
     "de": ("key_genes_recovered", "key_genes_p_value", "key_genes_auprc"),
 }
+# Summary columns whose adversarial-minus-standard difference the comparison states (the paper's
+# claims: robustness gained, clean accuracy paid, explanations closer to the truth, faithful, stable).
+DIFFERENCE_MEASURES = (
+    "accuracy", "macro_f1", "robust_accuracy_", "key_genes_recovered_consensus", "key_genes_auprc_consensus",
+    "deletion_gain_consensus", "insertion_gain_consensus", "sensitivity_max_methods_mean",
+    "infidelity_methods_mean", "de_overlap",
+)
+DIFFERENCES_COLUMNS = (
+    "dataset", "regime", "versus", "measure", "n_seeds", "standard_mean", "regime_mean", "difference",
+    "difference_sd", "ci_low", "ci_high", "confidence",
+)
+# The named inputs of the compare rule, each a list of files.
+INPUT_KINDS = ("metrics", "robustness", "structure", "recovery", "faithfulness", "stability", "de_overlap",
+               "enrichment")
 
 
 @dataclass(frozen=True)
 class DatasetResults:
     """The finished tables of one dataset that the comparison reads.
 
-    ``None`` (or a missing regime key) stands for a table the run did not make; ``absent`` lists
-    those paths so a caller can say what was left out.
+    ``None`` (or a missing key) stands for a table the run did not make. Tables hold every
+    replicate, told apart by their ``seed`` column; :meth:`replicate` gives one seed's view.
     """
 
     name: str
-    metrics: dict[str, dict]
+    metrics: dict[tuple[int, str], dict]  # (seed, regime) -> the train rule's metrics
     robustness: pd.DataFrame | None
     structure: dict | None
     recovery: pd.DataFrame | None
     faithfulness: pd.DataFrame | None
     stability: pd.DataFrame | None
     de_overlap: pd.DataFrame | None
-    enrichment: dict[str, pd.DataFrame]
-    enrichment_info: dict[str, dict]
-    absent: tuple[str, ...] = ()
+    enrichment: dict[tuple[int, str], dict] = field(default_factory=dict)  # (seed, regime) -> enrich info
+
+    @property
+    def seeds(self) -> list[int]:
+        """The replicate seeds of this dataset, in increasing order."""
+        return sorted({seed for seed, _ in self.metrics})
+
+    def replicate(self, seed: int) -> "DatasetResults":
+        """The results of one replicate seed; rows without a seed (the logistic baseline's sweep)
+        belong to every replicate."""
+
+        def rows(table: pd.DataFrame | None) -> pd.DataFrame | None:
+            if table is None or "seed" not in table:
+                return table
+            return table[table["seed"].isna() | (table["seed"] == seed)]
+
+        def keyed(values: dict) -> dict:
+            return {key: value for key, value in values.items() if key[0] == seed}
+
+        return replace(
+            self, metrics=keyed(self.metrics), robustness=rows(self.robustness), recovery=rows(self.recovery),
+            faithfulness=rows(self.faithfulness), stability=rows(self.stability), de_overlap=rows(self.de_overlap),
+            enrichment=keyed(self.enrichment),
+        )
 
 
-def load_dataset_results(results_dir: str | Path, dataset: str, regimes: Sequence[str]) -> DatasetResults:
-    """Read one dataset's tables from ``results_dir/dataset`` (the workflow's output layout).
+def load_results(inputs: Mapping[str, Iterable[str | Path]], datasets: Sequence[str]) -> list[DatasetResults]:
+    """Read the compare rule's inputs and sort them by the dataset each file names.
 
     Parameters
     ----------
-    results_dir
-        The run's ``results`` folder.
-    dataset
-        Dataset name (its sub-folder).
-    regimes
-        Training regimes whose per-regime files (metrics, enrichment) are read.
+    inputs
+        Kind (one of ``INPUT_KINDS``) -> files. ``metrics`` are the train rule's JSON files and
+        ``enrichment`` the enrich rule's JSON files (keys ``dataset``, ``regime``, ``seed``);
+        ``structure`` the eps_structure summaries (key ``dataset``); the other kinds are per-dataset
+        summary tables with a ``dataset`` column. A kind may be missing or empty.
+    datasets
+        The datasets of the run, in the order of the comparison's rows.
 
     Returns
     -------
-    DatasetResults
-        Files that do not exist are left out and listed in ``absent``.
+    list of DatasetResults
+        One per dataset, in ``datasets`` order.
+
+    Raises
+    ------
+    ScrobinError
+        For no datasets, an unknown input kind, or a file that names a dataset not in ``datasets``.
     """
-    folder = Path(results_dir) / dataset
-    absent = []
+    if not datasets:
+        raise ScrobinError("no datasets to compare: pass at least one dataset name")
+    unknown = set(inputs) - set(INPUT_KINDS)
+    if unknown:
+        raise ScrobinError(f"unknown comparison input(s) {', '.join(sorted(unknown))}: use {', '.join(INPUT_KINDS)}")
+    jsons = {kind: [_read_json(path) for path in inputs.get(kind, ())] for kind in ("metrics", "structure", "enrichment")}
+    tables = {
+        kind: pd.concat([read_table(path) for path in inputs[kind]], ignore_index=True) if inputs.get(kind) else None
+        for kind in ("robustness", "recovery", "faithfulness", "stability", "de_overlap")
+    }
+    named = {content.get("dataset") for contents in jsons.values() for content in contents}
+    named |= {name for table in tables.values() if table is not None for name in table["dataset"]}
+    strangers = named - set(datasets)
+    if strangers:
+        raise ScrobinError(f"comparison inputs name dataset(s) {', '.join(map(str, sorted(strangers, key=str)))} "
+                           f"that are not in the run ({', '.join(datasets)})")
 
-    def read(relative: str, reader):
-        path = folder / relative
-        if not path.exists():
-            absent.append(str(path))
+    def of(table: pd.DataFrame | None, name: str) -> pd.DataFrame | None:
+        if table is None or not (table["dataset"] == name).any():
             return None
-        return reader(path)
+        return table[table["dataset"] == name].drop(columns="dataset").reset_index(drop=True)
 
-    def per_regime(template: str, reader) -> dict:
-        found = {regime: read(template.format(regime=regime), reader) for regime in regimes}
-        return {regime: value for regime, value in found.items() if value is not None}
+    def keyed(kind: str, name: str) -> dict:
+        return {(int(content["seed"]), content["regime"]): content for content in jsons[kind]
+                if content["dataset"] == name}
 
-    return DatasetResults(
-        name=dataset,
-        metrics=per_regime("metrics/{regime}.json", _read_json),
-        robustness=read("robustness/summary.tsv", _read_tsv),
-        structure=read("eps_structure/summary.json", _read_json),
-        recovery=read("evaluation/recovery.tsv", _read_tsv),
-        faithfulness=read("evaluation/faithfulness.tsv", _read_tsv),
-        stability=read("evaluation/stability.tsv", _read_tsv),
-        de_overlap=read("evaluation/de_overlap.tsv", _read_tsv),
-        enrichment=per_regime("enrichment/{regime}.tsv", _read_tsv),
-        enrichment_info=per_regime("enrichment/{regime}.json", _read_json),
-        absent=tuple(absent),
-    )
+    return [
+        DatasetResults(
+            name=name,
+            metrics=keyed("metrics", name),
+            robustness=of(tables["robustness"], name),
+            structure=next((content for content in jsons["structure"] if content["dataset"] == name), None),
+            recovery=of(tables["recovery"], name),
+            faithfulness=of(tables["faithfulness"], name),
+            stability=of(tables["stability"], name),
+            de_overlap=of(tables["de_overlap"], name),
+            enrichment=keyed("enrichment", name),
+        )
+        for name in datasets
+    ]
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(path: str | Path) -> dict:
     with open(path) as handle:
         return json.load(handle)
-
-
-def _read_tsv(path: Path) -> pd.DataFrame:
-    return read_table(path)
 
 
 def closest_eps_rows(robustness: pd.DataFrame, model: str, eps: float) -> pd.DataFrame:
@@ -161,37 +218,124 @@ def method_table(datasets: Sequence[DatasetResults]) -> pd.DataFrame:
 
     Rankings are the attribution methods plus whatever reference the evaluation tables carry
     (consensus, the DE baseline, the random deletion order); a measure a table does not have for a
-    ranking is NaN. Recovery is read from the ``all types`` rows. Repeated rows (seeds) are
-    averaged. ``model_flag`` gives the reasons the regime's model was flagged as not worth
-    explaining (:func:`scrobin.metrics.check_model`), empty when it was not.
+    ranking is NaN. Recovery is read from the ``all types`` rows. ``model_flag`` gives the reasons
+    the regime's model was flagged as not worth explaining (:func:`scrobin.model_check.check_model`),
+    empty when it was not. Measures are means over replicate seeds (``n_seeds``), with their
+    standard deviation in ``<measure>_sd`` when there is more than one seed.
     """
     tables = [_dataset_method_rows(dataset) for dataset in datasets]
     tables = [table for table in tables if len(table)]
     if not tables:
         return pd.DataFrame(columns=list(METHOD_TABLE_COLUMNS))
-    return pd.concat(tables, ignore_index=True).reindex(columns=list(METHOD_TABLE_COLUMNS))
+    per_seed = pd.concat(tables, ignore_index=True).reindex(columns=["seed", *METHOD_TABLE_COLUMNS])
+    return mean_over_seeds(per_seed, ["dataset", "regime", "method"])
 
 
 def _dataset_method_rows(dataset: DatasetResults) -> pd.DataFrame:
-    keys = ["regime", "method"]
+    keys = ["seed", "regime", "method"]
     parts = []
     if dataset.recovery is not None:
         rows = dataset.recovery[dataset.recovery["cell_type"].astype(str) == ALL_TYPES]
-        parts.append(rows[keys + list(RECOVERY_COLUMNS)].rename(columns=RECOVERY_COLUMNS))
+        parts.append(_with_seed(rows)[keys + list(RECOVERY_COLUMNS)].rename(columns=RECOVERY_COLUMNS))
     if dataset.faithfulness is not None:
-        parts.append(dataset.faithfulness.rename(columns={"ranking": "method"})[keys + list(FAITHFULNESS_COLUMNS)])
+        parts.append(_with_seed(dataset.faithfulness).rename(columns={"ranking": "method"})[keys + list(FAITHFULNESS_COLUMNS)])
     if dataset.stability is not None:
-        parts.append(dataset.stability[keys + list(STABILITY_COLUMNS)])
+        parts.append(_with_seed(dataset.stability)[keys + list(STABILITY_COLUMNS)])
     if not parts:
         return pd.DataFrame(columns=list(METHOD_TABLE_COLUMNS))
-    # The tables share no measure column, so averaging the stacked rows per key both joins them
-    # (keeping first-seen order, which a merge would sort) and averages repeated seeds.
-    merged = pd.concat(parts, ignore_index=True).groupby(keys, sort=False, as_index=False).mean(numeric_only=True)
+    # The tables share no measure column, so averaging the stacked rows per key joins them,
+    # keeping first-seen order (which a merge would sort).
+    merged = pd.concat(parts, ignore_index=True).groupby(keys, sort=False, as_index=False, dropna=False).mean(
+        numeric_only=True)
     # Rankings only some tables have (random, DE) come last; keep each regime's rows together.
     regime_rank = {regime: rank for rank, regime in enumerate(dict.fromkeys(merged["regime"]))}
     merged = merged.sort_values("regime", key=lambda regimes: regimes.map(regime_rank), kind="stable")
-    flags = merged["regime"].map(lambda regime: _model_flag(dataset.metrics.get(regime)))
+    flags = [_model_flag(dataset.metrics.get((seed, regime))) for seed, regime in zip(merged["seed"], merged["regime"])]
     return merged.assign(dataset=dataset.name, **{MODEL_FLAG_COLUMN: flags})
+
+
+def _with_seed(table: pd.DataFrame) -> pd.DataFrame:
+    # A table from before replicates existed holds one seed; NaN keeps its rows together.
+    return table if "seed" in table else table.assign(seed=math.nan)
+
+
+def mean_over_seeds(per_seed: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Rows of several replicate seeds (a ``seed`` column) reduced to one row per ``keys``.
+
+    Parameters
+    ----------
+    per_seed
+        One row per seed and key.
+    keys
+        Columns that identify a row of the result (e.g. dataset and regime).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``keys``, ``n_seeds``, then every other column: numbers as their mean over seeds (NaN
+        values left out), text as its distinct non-empty values joined by ``; ``. When any key has
+        more than one seed, each numeric column ``c`` is followed by ``c_sd``, its standard
+        deviation over seeds (ddof 1; NaN for a single seed).
+    """
+    keys = list(keys)
+    values = [column for column in per_seed.columns if column not in (*keys, "seed")]
+    numeric = [column for column in values if pd.api.types.is_numeric_dtype(per_seed[column])
+               and not pd.api.types.is_bool_dtype(per_seed[column])]
+    groups = per_seed.groupby(keys, sort=False, dropna=False)
+    result = groups[keys[0]].size().rename("n_seeds").reset_index()
+    if "seed" in per_seed:
+        result["n_seeds"] = groups["seed"].nunique(dropna=False).to_numpy()
+    several = bool((result["n_seeds"] > 1).any())
+    columns = {}
+    for column in values:
+        if column in numeric:
+            columns[column] = groups[column].mean().to_numpy()
+            if several:
+                columns[f"{column}_sd"] = groups[column].std(ddof=1).to_numpy()
+        else:
+            columns[column] = groups[column].agg(_joined_text).to_numpy()
+    return pd.concat([result, pd.DataFrame(columns, index=result.index)], axis=1)
+
+
+def _joined_text(values: pd.Series):
+    distinct = [str(value) for value in dict.fromkeys(values.dropna()) if str(value) != ""]
+    if values.isna().all():
+        return math.nan
+    return "; ".join(distinct)
+
+
+def replicate_summary(
+    datasets: Sequence[DatasetResults], regimes: Sequence[str], methods: Sequence[str], attack: Mapping
+) -> pd.DataFrame:
+    """:func:`summary_table`'s rows per replicate seed (a leading ``seed`` column), not averaged."""
+    method_rows = [_dataset_method_rows(dataset).reindex(columns=["seed", *METHOD_TABLE_COLUMNS]) for dataset in datasets]
+    rows = []
+    for dataset, rankings in zip(datasets, method_rows):
+        budget = _attack_budget(attack, dataset)
+        for seed in dataset.seeds or [math.nan]:
+            one = dataset if math.isnan(seed) else dataset.replicate(seed)
+            for regime in regimes:
+                ranking_rows = rankings[(rankings["regime"] == regime) & _same_seed(rankings["seed"], seed)]
+                rows.append({
+                    "dataset": dataset.name,
+                    "seed": seed,
+                    "regime": regime,
+                    **_clean_metrics(one.metrics.get((seed, regime))),
+                    "attack_eps": budget["eps"],
+                    "attack_eps_source": budget["source"],
+                    **_robust_metrics(one.robustness, regime, budget["eps"]),
+                    "largest_structured_eps": _largest_structured_eps(dataset.structure),
+                    "key_genes_source": _key_genes_source(dataset.recovery),
+                    **_ranking_summary(ranking_rows, methods),
+                    **_de_overlap(one.de_overlap, regime),
+                    **_enrichment(one.enrichment.get((seed, regime))),
+                })
+    return pd.DataFrame(rows)
+
+
+def _same_seed(seeds: pd.Series, seed: float) -> pd.Series:
+    # Rows of a table without seeds (NaN) belong to every replicate.
+    return seeds.isna() | (seeds == seed)
 
 
 def summary_table(
@@ -202,7 +346,7 @@ def summary_table(
     Parameters
     ----------
     datasets
-        Loaded results, e.g. from :func:`load_dataset_results`.
+        Loaded results, e.g. from :func:`load_results`.
     regimes
         Training regimes, one row each (standard first, as the reference).
     methods
@@ -217,38 +361,75 @@ def summary_table(
     Returns
     -------
     pandas.DataFrame
-        Columns: ``dataset``, ``regime``, clean ``accuracy`` and ``macro_f1``, the logistic
-        baseline's on the same split (``logistic_accuracy``, ``logistic_macro_f1``), ``model_flag``
-        (why the model is not worth explaining; empty when it is), ``attack_eps`` with
-        ``attack_eps_source`` (``config``, ``eps_structure`` or ``none`` when auto found no budget),
-        ``robust_eps|robust_accuracy|robust_macro_f1_<attack>`` per attack,
-        ``largest_structured_eps`` (per dataset), ``key_genes_source`` (``simulation`` or
+        Columns: ``dataset``, ``regime``, ``n_seeds`` (replicates), clean ``accuracy`` and
+        ``macro_f1``, the logistic baseline's on the same split (``logistic_accuracy``,
+        ``logistic_macro_f1``), ``model_flag`` (why the model is not worth explaining; empty when it
+        is), ``attack_eps`` with ``attack_eps_source`` (``config``, ``eps_structure`` or ``none``
+        when auto found no budget), ``robust_eps|robust_accuracy|robust_macro_f1_<attack>`` per
+        attack, ``largest_structured_eps`` (per dataset), ``key_genes_source`` (``simulation`` or
         ``markers: <file>``, what recovery scored against), the chance levels of key-gene recovery
         (``key_genes_top_n``, ``key_genes_expected``, ``key_genes_auprc_chance``), recovery,
         faithfulness and stability measures suffixed ``_consensus``, ``_methods_mean`` or ``_de``,
         ``de_overlap`` with its ``de_overlap_expected`` and ``de_overlap_p_value`` (all types), and
         ``enriched_terms`` with ``enrichment_backend``. NaN where a dataset has no such result.
+        Numbers are means over replicate seeds; with several seeds each is followed by its
+        standard deviation ``<column>_sd`` (:func:`mean_over_seeds`).
     """
-    rankings = method_table(datasets)
+    return mean_over_seeds(replicate_summary(datasets, regimes, methods, attack), ["dataset", "regime"])
+
+
+def differences_table(per_seed: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Each adversarial regime minus the standard model, paired by replicate seed.
+
+    Parameters
+    ----------
+    per_seed
+        :func:`replicate_summary` output.
+    confidence
+        Coverage of the Student-t interval of the mean paired difference.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``DIFFERENCES_COLUMNS``: one row per dataset, non-standard regime and headline
+        measure (``DIFFERENCE_MEASURES``: clean and robust accuracy, key genes of the consensus,
+        faithfulness gains, stability, DE overlap) that both regimes have. ``difference`` is the
+        mean over seeds of (regime - standard), whatever its sign; ``difference_sd``, ``ci_low``
+        and ``ci_high`` are NaN with fewer than two paired seeds, where no interval can be given.
+    """
+    # A measure ending in "_" names a family (one robust accuracy per attack).
+    measures = [column for column in per_seed.columns
+                if any(column == measure or (measure.endswith("_") and column.startswith(measure))
+                       for measure in DIFFERENCE_MEASURES)]
     rows = []
-    for dataset in datasets:
-        budget = _attack_budget(attack, dataset)
-        for regime in regimes:
-            ranking_rows = rankings[(rankings["dataset"] == dataset.name) & (rankings["regime"] == regime)]
-            rows.append({
-                "dataset": dataset.name,
-                "regime": regime,
-                **_clean_metrics(dataset.metrics.get(regime)),
-                "attack_eps": budget["eps"],
-                "attack_eps_source": budget["source"],
-                **_robust_metrics(dataset.robustness, regime, budget["eps"]),
-                "largest_structured_eps": _largest_structured_eps(dataset.structure),
-                "key_genes_source": _key_genes_source(dataset.recovery),
-                **_ranking_summary(ranking_rows, methods),
-                **_de_overlap(dataset.de_overlap, regime),
-                **_enrichment(dataset.enrichment.get(regime), dataset.enrichment_info.get(regime)),
-            })
-    return pd.DataFrame(rows)
+    for dataset, table in per_seed.groupby("dataset", sort=False):
+        standard = table[table["regime"] == "standard"].set_index("seed")
+        for regime in dict.fromkeys(table["regime"]):
+            if regime == "standard":
+                continue
+            other = table[table["regime"] == regime].set_index("seed")
+            for measure in measures:
+                pairs = pd.concat([standard[measure], other[measure]], axis=1, keys=["standard", "regime"]).dropna()
+                if pairs.empty:
+                    continue
+                rows.append({"dataset": dataset, "regime": regime, "versus": "standard", "measure": measure,
+                             **_paired_difference(pairs["standard"].to_numpy(float), pairs["regime"].to_numpy(float),
+                                                  confidence)})
+    return pd.DataFrame(rows, columns=list(DIFFERENCES_COLUMNS))
+
+
+def _paired_difference(standard: np.ndarray, regime: np.ndarray, confidence: float) -> dict:
+    differences = regime - standard
+    n = len(differences)
+    mean = float(differences.mean())
+    if n < 2:
+        sd = low = high = math.nan
+    else:
+        sd = float(differences.std(ddof=1))
+        half = stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
+        low, high = mean - half, mean + half
+    return {"n_seeds": n, "standard_mean": float(standard.mean()), "regime_mean": float(regime.mean()),
+            "difference": mean, "difference_sd": sd, "ci_low": low, "ci_high": high, "confidence": confidence}
 
 
 def _attack_budget(attack: Mapping, dataset: DatasetResults) -> dict:
@@ -320,10 +501,10 @@ def _de_overlap(table: pd.DataFrame | None, regime: str) -> dict:
     return {name: _mean(rows[column]) for column, name in names.items()}
 
 
-def _enrichment(table: pd.DataFrame | None, info: dict | None) -> dict:
+def _enrichment(info: dict | None) -> dict:
     return {
-        # A table with no rows is a finished analysis that found nothing: zero terms, not NaN.
-        "enriched_terms": math.nan if table is None else int(table["significant"].astype(bool).sum()),
+        # A finished analysis that found nothing has zero terms, not NaN.
+        "enriched_terms": math.nan if info is None else int(info["significant_terms"]),
         "enrichment_backend": (info or {}).get("backend", math.nan),
     }
 
@@ -419,7 +600,10 @@ def _draw_panel(axis, summary: pd.DataFrame, panel: _Panel, regimes: list[str], 
     for offset, regime in enumerate(regimes):
         rows = shown[shown["regime"] == regime].set_index("dataset").reindex(datasets)
         centres = np.arange(len(datasets)) - 0.4 + width * (offset + 0.5)
-        axis.bar(centres, rows[panel.bars], width, color=f"C{offset}", alpha=0.7, label=regime)
+        # Error bars: the spread over replicate seeds, when there are several.
+        spread = rows[f"{panel.bars}_sd"] if f"{panel.bars}_sd" in rows else None
+        axis.bar(centres, rows[panel.bars], width, yerr=spread, capsize=2, color=f"C{offset}", alpha=0.7,
+                 label=regime)
         for index, (column, marker, label) in enumerate(panel.markers):
             # Markers side by side within the bar, so equal values of two attacks stay visible.
             shift = (index - (len(panel.markers) - 1) / 2) * width / (len(panel.markers) + 1)
@@ -441,19 +625,36 @@ def _draw_panel(axis, summary: pd.DataFrame, panel: _Panel, regimes: list[str], 
 
 
 def compare_run(
-    results_dir: str | Path, datasets: Sequence[str], regimes: Sequence[str], methods: Sequence[str],
-    attack: Mapping,
-) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Load every dataset of a finished run and build both comparison tables.
+    inputs: Mapping[str, Iterable[str | Path]], datasets: Sequence[str], regimes: Sequence[str],
+    methods: Sequence[str], attack: Mapping,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
+    """Load every dataset of a finished run and build the comparison tables.
+
+    Parameters
+    ----------
+    inputs
+        The compare rule's named inputs (:func:`load_results`).
+    datasets, regimes, methods, attack
+        As in :func:`summary_table`.
 
     Returns
     -------
-    summary, methods, absent
-        :func:`summary_table`, :func:`method_table` and the paths that were not found.
+    summary, methods, differences, lacking
+        :func:`summary_table`, :func:`method_table`, :func:`differences_table`, and one line per
+        dataset and kind of result it lacks (e.g. ``real: no recovery``), to log.
     """
-    if not datasets:
-        raise ScrobinError("no datasets to compare: pass at least one dataset name")
-    loaded = [load_dataset_results(results_dir, dataset, regimes) for dataset in datasets]
-    absent = [path for dataset in loaded for path in dataset.absent]
-    return summary_table(loaded, regimes, methods, attack), method_table(loaded), absent
+    loaded = load_results(inputs, datasets)
+    per_seed = replicate_summary(loaded, regimes, methods, attack)
+    summary = mean_over_seeds(per_seed, ["dataset", "regime"])
+    lacking = [f"{dataset.name}: no {kind}" for dataset in loaded for kind in _lacking(dataset)]
+    return summary, method_table(loaded), differences_table(per_seed), lacking
 
+
+def _lacking(dataset: DatasetResults) -> list[str]:
+    present = {
+        "metrics": dataset.metrics, "robustness": dataset.robustness is not None,
+        "structure": dataset.structure is not None, "recovery": dataset.recovery is not None,
+        "faithfulness": dataset.faithfulness is not None, "stability": dataset.stability is not None,
+        "de_overlap": dataset.de_overlap is not None, "enrichment": dataset.enrichment,
+    }
+    return [kind for kind, found in present.items() if not found]

@@ -10,6 +10,7 @@ empty string, never NaN); every other column is parsed as usual (numbers, boolea
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -85,6 +86,28 @@ def read_table(path: str | Path, all_text: bool = False, index_col: int | None =
         )
     # Set here rather than by read_csv, which parses an index column's digits as numbers.
     return table if index_col is None else table.set_index(header[index_col])
+
+
+def concatenated_tables(paths: Iterable[str | Path], dataset: str | None = None) -> pd.DataFrame:
+    """The tables at ``paths`` (each written by ``write_table``) stacked in order.
+
+    Parameters
+    ----------
+    paths
+        Tables with the same columns, e.g. one per replicate seed and regime.
+    dataset
+        Written to a leading ``dataset`` column, so summaries of several datasets stay
+        self-describing when they are stacked again (the comparison does).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of every table, with a fresh index.
+    """
+    table = pd.concat([read_table(path) for path in paths], ignore_index=True)
+    if dataset is not None:
+        table.insert(0, "dataset", dataset)
+    return table
 
 
 def gene_labels(var: pd.DataFrame, unique: bool = False) -> pd.Series:

@@ -27,11 +27,12 @@ def test_digit_labels_run_the_whole_dag(tmp_path):
     assert result.returncode == 0, result.stderr[-5000:]
 
     results = workdir / "results"
+    replicate = results / "leiden" / f"seed{config['seed']}"
     labels = {"0", "1", "2"}
     for table in ("consensus/standard.tsv", "consensus/fgsm.tsv", "importance/fgsm/saliency.tsv"):
-        assert set(read_table(results / "leiden" / table)["cell_type"]) == labels
-    assert set(pd.read_csv(results / "leiden/enrichment/standard.tsv", sep="\t", dtype=str)["query"]) <= labels
-    enriched = read_table(results / "leiden/enrichment/standard.tsv")
+        assert set(read_table(replicate / table)["cell_type"]) == labels
+    assert set(pd.read_csv(replicate / "enrichment/standard.tsv", sep="\t", dtype=str)["query"]) <= labels
+    enriched = read_table(replicate / "enrichment/standard.tsv")
     assert enriched["significant"].any(), "the top genes of each type are its marker genes: some term is enriched"
     faithfulness = read_table(results / "leiden/evaluation/faithfulness.tsv")
     assert {"consensus", "saliency"} <= set(faithfulness["ranking"])

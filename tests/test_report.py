@@ -42,14 +42,21 @@ SUBCATEGORIES = {"1 classifier", "2 robustness", "3 interpretation", "4 evaluati
 # Figures each dataset's category must show (from the report() outputs of the rule files): the
 # simulation has ground truth to recover, the real dataset its markers to recover and enrichment.
 FIGURES_OF_EVERY_DATASET = {
-    "confusion_standard.png", "confusion_pgd.png", "training_standard.png", "robustness_accuracy.png",
-    "robustness_macro_f1.png", "eps_structure.png", "consensus_standard.png", "de_venn_pgd.png",
-    "faithfulness.png", "stability.png",
+    "robustness_accuracy.png", "robustness_macro_f1.png", "eps_structure.png", "faithfulness.png", "stability.png",
+}
+# Figures of each replicate's models (results/{dataset}/seed{seed}/figures/).
+FIGURES_OF_EVERY_REPLICATE = {
+    "confusion_standard.png", "confusion_pgd.png", "training_standard.png", "consensus_standard.png", "de_venn_pgd.png",
 }
 FIGURES_OF_DATASET = {
     "tiny": FIGURES_OF_EVERY_DATASET | {"recovery.png"},
-    "pbmc": FIGURES_OF_EVERY_DATASET | {"recovery.png", "enrichment_pgd.png"},
+    "pbmc": FIGURES_OF_EVERY_DATASET | {"recovery.png"},
 }
+FIGURES_OF_REPLICATE = {
+    "tiny": FIGURES_OF_EVERY_REPLICATE,
+    "pbmc": FIGURES_OF_EVERY_REPLICATE | {"enrichment_pgd.png"},
+}
+SEED = yaml.safe_load((REPO / "config" / "test.yaml").read_text())["seed"]
 
 # Clicks through the report like a reader: every category and subcategory from the menu, every
 # figure's view button; returns each row's labels and, for figures, the path and decoded size shown.
@@ -311,6 +318,7 @@ def test_every_figure_is_shown_and_decodes(walked_report, finished_run):
     assert set(shown) == on_disk, "every figure of the run belongs in the report"
     for dataset, names in FIGURES_OF_DATASET.items():
         assert {f"results/{dataset}/figures/{name}" for name in names} <= set(shown)
+        assert {f"results/{dataset}/seed{SEED}/figures/{name}" for name in FIGURES_OF_REPLICATE[dataset]} <= set(shown)
     # The one report() over a directory (patterns=): its files must each become a figure.
     assert any("_dotplots/" in path for path in shown), "no enrichment dot plot: the patterns= item is untested"
     for path, size in shown.items():

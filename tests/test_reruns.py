@@ -150,6 +150,26 @@ def test_adding_a_dataset_schedules_only_its_jobs(finished, finished_outputs, tm
             assert counterpart in scheduled, f"{counterpart} (rule {output.rule}) is not scheduled for the new dataset"
 
 
+def test_adding_replicates_schedules_only_the_new_seeds_and_the_summaries(finished, finished_outputs, tmp_path):
+    """replicates: 1 -> 2 trains and explains the next seed; no job of the finished seed reruns, and
+    only the summaries over seeds (and what reads them) are redone."""
+    workdir, _ = finished
+    config = scheduling_config()
+    seed = config["seed"]
+    config["replicates"] = 2
+    scheduled = pending(summary(workdir, write_config(config, tmp_path / "two_replicates.yaml")))
+    assert not [path for path in scheduled if f"/seed{seed}/" in path], "a finished replicate reruns"
+    new_seed = {path: rule for path, rule in scheduled.items() if f"/seed{seed + 1}/" in path}
+    for output in finished_outputs:
+        if f"/seed{seed}/" in output.path:
+            assert output.path.replace(f"/seed{seed}/", f"/seed{seed + 1}/") in new_seed, output.path
+    finished_paths = {output.path for output in finished_outputs}
+    summaries = {path: rule for path, rule in scheduled.items() if path not in new_seed}
+    assert set(summaries) <= finished_paths, "only outputs of the finished run besides the new seed"
+    assert {"robustness_curves", "evaluation_figures", "recovery_summary", "compare"} == set(summaries.values())
+    assert not [path for path, rule in scheduled.items() if rule in ("prepare", "logistic_baseline", "de_baseline", "eps_structure")]
+
+
 def test_changing_the_learning_rate_reruns_training_and_what_follows(finished, finished_outputs, tmp_path):
     workdir, _ = finished
     learning_rate = scheduling_config()["train"]["learning_rate"]
@@ -191,8 +211,8 @@ def test_a_killed_run_resumes_with_rerun_incomplete_to_the_same_results(finished
     finished_dir, config = finished
     workdir = tmp_path / "run"
     prepared = f"results/{DATASET}/prepared.h5ad"
-    model = f"results/{DATASET}/models/standard.pt"
-    metrics = f"results/{DATASET}/metrics/standard.json"
+    model = f"results/{DATASET}/seed1/models/standard.pt"
+    metrics = f"results/{DATASET}/seed1/metrics/standard.json"
     (train_log,) = next(output.logs for output in finished_outputs if output.path == model)
 
     run = subprocess.Popen(snakemake_command(workdir, config, model), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

@@ -124,9 +124,21 @@ def test_bad_sweeps_are_refused_before_attacking(attacks, eps_grid, mentions):
 
 def test_curves_plot_every_attack_and_model(sweep, tmp_path):
     path = tmp_path / "curves.png"
-    figure = plot_robustness_curves({"standard": sweep, "other": sweep.iloc[:4]}, path)
+    sweeps = pd.concat([sweep.assign(model="standard"), sweep.iloc[:4].assign(model="other")])
+    figure = plot_robustness_curves(sweeps, path)
     assert path.stat().st_size > 10_000
     assert [axis.get_title() for axis in figure.axes] == ["fgsm_linf", "pgd_linf", "art_pgd"]
     assert [text.get_text() for text in figure.legends[0].get_texts()] == ["standard", "other"]
+    assert not figure.axes[0].collections  # one seed: no band
     with pytest.raises(ScrobinError, match="metric"):
-        plot_robustness_curves({"standard": sweep}, path, metric="auc")
+        plot_robustness_curves(sweeps, path, metric="auc")
+
+
+def test_curves_of_replicates_show_their_mean_and_range(sweep, tmp_path):
+    lower = sweep.assign(model="standard", seed=0, accuracy=sweep["accuracy"] * 0.5)
+    figure = plot_robustness_curves(pd.concat([lower, sweep.assign(model="standard", seed=1)]), tmp_path / "c.png")
+    line = figure.axes[0].get_lines()[0]
+    expected = pd.concat([lower, sweep]).query("attack == 'fgsm_linf'").groupby("eps")["accuracy"].mean()
+    assert list(line.get_ydata()) == pytest.approx(list(expected))
+    assert figure.axes[0].collections  # the band from the smaller to the larger seed
+    assert "2 seeds" in figure._suptitle.get_text()

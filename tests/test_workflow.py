@@ -47,15 +47,15 @@ def test_prepared_output_contract(finished_run):
 
 def test_models_and_metrics(finished_run):
     for regime in ("standard", "fgsm", "pgd"):
-        assert (finished_run / f"results/tiny/models/{regime}.pt").stat().st_size > 0
-        metrics = json.loads((finished_run / f"results/tiny/metrics/{regime}.json").read_text())
+        assert (finished_run / f"results/tiny/seed1/models/{regime}.pt").stat().st_size > 0
+        metrics = json.loads((finished_run / f"results/tiny/seed1/metrics/{regime}.json").read_text())
         assert metrics["accuracy"] > 0.6, (regime, metrics)
-        assert len(pd.read_csv(finished_run / f"results/tiny/metrics/{regime}_per_class.tsv", sep="\t")) == 3
-        assert (finished_run / f"results/tiny/figures/confusion_{regime}.png").stat().st_size > 0
+        assert len(pd.read_csv(finished_run / f"results/tiny/seed1/metrics/{regime}_per_class.tsv", sep="\t")) == 3
+        assert (finished_run / f"results/tiny/seed1/figures/confusion_{regime}.png").stat().st_size > 0
         logistic = json.loads((finished_run / "results/tiny/metrics/logreg.json").read_text())
         assert metrics["logistic_baseline"]["macro_f1"] == logistic["macro_f1"]
         assert set(metrics["model_check"]) >= {"flagged", "reasons", "predicted_share"}
-        consensus = pd.read_csv(finished_run / f"results/tiny/consensus/{regime}.tsv", sep="\t", keep_default_na=False)
+        consensus = pd.read_csv(finished_run / f"results/tiny/seed1/consensus/{regime}.tsv", sep="\t", keep_default_na=False)
         assert set(consensus["model_flag"]) == {"; ".join(metrics["model_check"]["reasons"])}
     summary = pd.read_csv(finished_run / "results/comparison/summary.tsv", sep="\t")
     assert {"logistic_accuracy", "logistic_macro_f1", "model_flag"} <= set(summary.columns)
@@ -74,12 +74,12 @@ def test_real_data_with_markers_get_recovery_enrichment_and_a_comparison_row(fin
     prepared = ad.read_h5ad(finished_run / "results/pbmc/prepared.h5ad")
     outside = [gene for gene in dict.fromkeys(markers["gene"]) if gene not in prepared.var_names]
     assert set(totals["n_key_genes"]) == {len(markers[markers["gene"].isin(prepared.var_names)])}
-    log = (finished_run / "logs/pbmc/recovery.log").read_text()
+    log = (finished_run / "logs/pbmc/seed1/recovery_standard.log").read_text()
     assert "key genes: markers: pbmc_small_markers.tsv (5 cell types" in log
     if outside:
         assert (f"{len(outside)} of {markers['gene'].nunique()} marker genes are not among the model's 100 genes "
                 f"(after highly-variable-gene selection) and cannot be ranked: {', '.join(outside)}") in log
-    assert (finished_run / "results/pbmc/enrichment/pgd.tsv").exists()
+    assert (finished_run / "results/pbmc/seed1/enrichment/pgd.tsv").exists()
     summary = pd.read_csv(finished_run / "results/comparison/summary.tsv", sep="\t").set_index(["dataset", "regime"])
     assert summary.loc[("pbmc", "pgd"), "key_genes_source"] == "markers: pbmc_small_markers.tsv"
     assert summary.loc[("tiny", "pgd"), "key_genes_source"] == "simulation"
@@ -143,8 +143,8 @@ def test_attack_budget_chosen_per_dataset_reaches_models_sweep_and_comparison(fi
         chosen = structure["largest_structured_eps"]
         assert chosen is not None and structure["scores"][f"{chosen:g}"] >= structure["threshold"]
         for regime in ("fgsm", "pgd"):
-            assert json.loads((finished_run / f"results/{ds}/metrics/{regime}.json").read_text())["attack_eps"] == chosen
-        sweep = pd.read_csv(finished_run / f"results/{ds}/robustness/standard.tsv", sep="\t")
+            assert json.loads((finished_run / f"results/{ds}/seed1/metrics/{regime}.json").read_text())["attack_eps"] == chosen
+        sweep = pd.read_csv(finished_run / f"results/{ds}/seed1/robustness/standard.tsv", sep="\t")
         assert chosen in set(sweep["eps"])
         rows = summary[summary["dataset"] == ds]
         assert (rows["attack_eps"] == chosen).all() and (rows["attack_eps_source"] == "eps_structure").all()

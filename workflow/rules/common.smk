@@ -26,37 +26,45 @@ except ScrobinError as error:
 
 DATASETS = sorted(config["datasets"])
 REGIMES = ["standard"] + config["adversarial_training"]["regimes"]
+# Replicate training seeds; the first is the configured seed, so one replicate is the run as before.
+SEEDS = [config["seed"] + replicate for replicate in range(config["replicates"])]
+METHODS = list(config["attribution"]["methods"])
+# Each replicate's results live in results/{ds}/seed{seed}/; what is per dataset (the prepared
+# data, the attack budget, the logistic baseline, the DE ranking and the summaries over seeds)
+# stays in results/{ds}/.
 
 
 wildcard_constraints:
     ds="|".join(DATASETS),
     regime="|".join(REGIMES),
-    method="|".join(config["attribution"]["methods"]),
+    method="|".join(METHODS),
+    seed=r"\d+",
 
 
 def all_targets():
     targets = []
     for ds in DATASETS:
         targets.append(f"results/{ds}/prepared.h5ad")
-        targets += expand("results/{ds}/models/{regime}.pt", ds=ds, regime=REGIMES)
+        targets += expand("results/{ds}/seed{seed}/models/{regime}.pt", ds=ds, seed=SEEDS, regime=REGIMES)
+        targets += expand("results/{ds}/seed{seed}/consensus/{regime}.tsv", ds=ds, seed=SEEDS, regime=REGIMES)
         targets += [
             f"results/{ds}/figures/robustness_accuracy.png",
             f"results/{ds}/eps_structure/summary.json",
+            f"results/{ds}/evaluation/faithfulness.tsv",
         ]
-        targets += expand("results/{ds}/consensus/{regime}.tsv", ds=ds, regime=REGIMES)
-        targets.append(f"results/{ds}/evaluation/faithfulness.tsv")
         if has_key_genes(ds):
             targets.append(f"results/{ds}/evaluation/recovery.tsv")
         if not has_ground_truth(ds):
-            targets += expand("results/{ds}/enrichment/{regime}.tsv", ds=ds, regime=REGIMES)
+            targets += expand("results/{ds}/seed{seed}/enrichment/{regime}.tsv", ds=ds, seed=SEEDS, regime=REGIMES)
     targets += ["results/comparison/summary.tsv", "results/comparison/methods.tsv", "results/comparison/comparison.png"]
     return targets
 
 
 def standard_model_if_needed(wildcards):
-    """one_shot adversarial training attacks the finished standard model; Madry-style does not need it."""
+    """one_shot adversarial training attacks the finished standard model of its replicate;
+    Madry-style does not need it."""
     if config["adversarial_training"]["mode"] == "one_shot":
-        return f"results/{wildcards.ds}/models/standard.pt"
+        return f"results/{wildcards.ds}/seed{wildcards.seed}/models/standard.pt"
     return []
 
 
@@ -68,28 +76,31 @@ def eps_structure_if_auto(wildcards):
     return []
 
 
-def robustness_tables(wildcards):
-    """Every model's sweep of a dataset, the logistic baseline's when configured."""
-    models = REGIMES + (["logreg"] if config["robustness"]["logistic_baseline"] else [])
-    return {model: f"results/{wildcards.ds}/robustness/{model}.tsv" for model in models}
+def replicate_seed(wildcards):
+    """The job's replicate seed, for the params of every per-replicate rule."""
+    return int(wildcards.seed)
 
 
-METHODS = list(config["attribution"]["methods"])
+def replicate_config(*sections):
+    """Params: the named config sections and the replicate's seed as ``seed``."""
+    return lambda wildcards: {**{section: config[section] for section in sections}, "seed": replicate_seed(wildcards)}
+
+
+def per_replicate(template):
+    """Input function: ``template`` (a path with {ds}, {seed} and maybe {regime}) for every seed
+    and regime of the job's dataset."""
+    return lambda wildcards: expand(template, ds=wildcards.ds, seed=SEEDS, regime=REGIMES)
 
 
 def method_importances(wildcards):
-    """Each configured method's importance table for one dataset and regime."""
-    return {method: f"results/{wildcards.ds}/importance/{wildcards.regime}/{method}.tsv" for method in METHODS}
+    """Each configured method's importance table for one dataset, replicate and regime."""
+    folder = f"results/{wildcards.ds}/seed{wildcards.seed}/importance/{wildcards.regime}"
+    return {method: f"{folder}/{method}.tsv" for method in METHODS}
 
 
-def all_rankings(wildcards):
-    """Every method's importance and the consensus, per regime: "<regime>__<method>" -> table."""
-    rankings = {}
-    for regime in REGIMES:
-        for method in METHODS:
-            rankings[f"{regime}__{method}"] = f"results/{wildcards.ds}/importance/{regime}/{method}.tsv"
-        rankings[f"{regime}__consensus"] = f"results/{wildcards.ds}/consensus/{regime}.tsv"
-    return rankings
+def recovery_tables(wildcards):
+    """Every replicate's and regime's recovery table of a dataset that has key genes, else none."""
+    return per_replicate("results/{ds}/seed{seed}/evaluation/recovery_{regime}.tsv")(wildcards) if has_key_genes(wildcards.ds) else []
 
 
 def has_ground_truth(ds):

@@ -1,19 +1,18 @@
 rule compare:
     input:
-        metrics=expand("results/{ds}/metrics/{regime}.json", ds=DATASETS, regime=REGIMES),
+        metrics=expand("results/{ds}/seed{seed}/metrics/{regime}.json", ds=DATASETS, seed=SEEDS, regime=REGIMES),
         robustness=expand("results/{ds}/robustness/summary.tsv", ds=DATASETS),
         structure=expand("results/{ds}/eps_structure/summary.json", ds=DATASETS),
         faithfulness=expand("results/{ds}/evaluation/faithfulness.tsv", ds=DATASETS),
         stability=expand("results/{ds}/evaluation/stability.tsv", ds=DATASETS),
         de_overlap=expand("results/{ds}/evaluation/de_overlap.tsv", ds=DATASETS),
         recovery=[f"results/{ds}/evaluation/recovery.tsv" for ds in DATASETS if has_key_genes(ds)],
-        enrichment=[
-            f"results/{ds}/enrichment/{regime}.{suffix}"
-            for ds in DATASETS
-            if not has_ground_truth(ds)
-            for regime in REGIMES
-            for suffix in ("tsv", "json")
-        ],
+        enrichment=expand(
+            "results/{ds}/seed{seed}/enrichment/{regime}.json",
+            ds=[ds for ds in DATASETS if not has_ground_truth(ds)],
+            seed=SEEDS,
+            regime=REGIMES,
+        ),
     output:
         summary=report(
             "results/comparison/summary.tsv",
@@ -28,6 +27,13 @@ rule compare:
             category="comparison",
             subcategory="all datasets",
             labels={"table": "datasets x regimes x methods"},
+        ),
+        differences=report(
+            "results/comparison/differences.tsv",
+            caption="../report/compare_differences.rst",
+            category="comparison",
+            subcategory="all datasets",
+            labels={"table": "adversarial minus standard, over seeds"},
         ),
         figure=report(
             "results/comparison/comparison.png",

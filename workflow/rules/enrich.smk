@@ -1,39 +1,40 @@
 rule enrich:
     input:
-        consensus="results/{ds}/consensus/{regime}.tsv",
+        consensus="results/{ds}/seed{seed}/consensus/{regime}.tsv",
         prepared="results/{ds}/prepared.h5ad",
     output:
         table=report(
-            "results/{ds}/enrichment/{regime}.tsv",
+            "results/{ds}/seed{seed}/enrichment/{regime}.tsv",
             caption="../report/enrichment.rst",
             category="{ds}",
             subcategory="5 enrichment",
-            labels={"table": "enriched terms", "model": "{regime}"},
+            labels={"table": "enriched terms", "model": "{regime}", "seed": "{seed}"},
         ),
-        info="results/{ds}/enrichment/{regime}.json",
+        info="results/{ds}/seed{seed}/enrichment/{regime}.json",
         heatmap=report(
-            "results/{ds}/figures/enrichment_{regime}.png",
+            "results/{ds}/seed{seed}/figures/enrichment_{regime}.png",
             caption="../report/enrichment.rst",
             category="{ds}",
             subcategory="5 enrichment",
-            labels={"figure": "terms x cell types", "model": "{regime}"},
+            labels={"figure": "terms x cell types", "model": "{regime}", "seed": "{seed}"},
         ),
         dotplots=report(
-            directory("results/{ds}/figures/enrichment_{regime}_dotplots"),
+            directory("results/{ds}/seed{seed}/figures/enrichment_{regime}_dotplots"),
             patterns=["{name}.png"],
             caption="../report/enrichment_dotplot.rst",
             category="{ds}",
             subcategory="5 enrichment",
-            labels={"figure": "dot plot {name}", "model": "{regime}"},
+            labels={"figure": "dot plot {name}", "model": "{regime}", "seed": "{seed}"},
         ),
     log:
-        "logs/{ds}/enrich_{regime}.log",
+        "logs/{ds}/seed{seed}/enrich_{regime}.log",
     benchmark:
-        "results/{ds}/benchmarks/enrich/{regime}.tsv"
+        "results/{ds}/benchmarks/enrich/seed{seed}_{regime}.tsv"
     params:
         enrichment=config["enrichment"],
         direction=config["importance"]["direction"],
         organism=lambda wildcards: config["datasets"][wildcards.ds]["organism"],
+        seed=replicate_seed,
     resources:
         mem_mb=memory_mb(1000, 5),
         runtime=runtime_minutes(15, 0),

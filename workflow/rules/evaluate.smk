@@ -20,23 +20,24 @@ rule de_baseline:
 
 rule de_overlap:
     input:
-        consensus="results/{ds}/consensus/{regime}.tsv",
+        consensus="results/{ds}/seed{seed}/consensus/{regime}.tsv",
         de="results/{ds}/evaluation/de_ranking.tsv",
     output:
-        table="results/{ds}/evaluation/de_overlap_{regime}.tsv",
+        table="results/{ds}/seed{seed}/evaluation/de_overlap_{regime}.tsv",
         figure=report(
-            "results/{ds}/figures/de_venn_{regime}.png",
+            "results/{ds}/seed{seed}/figures/de_venn_{regime}.png",
             caption="../report/de_overlap.rst",
             category="{ds}",
             subcategory="4 evaluation",
-            labels={"figure": "DE overlap", "model": "{regime}"},
+            labels={"figure": "DE overlap", "model": "{regime}", "seed": "{seed}"},
         ),
     log:
-        "logs/{ds}/de_overlap_{regime}.log",
+        "logs/{ds}/seed{seed}/de_overlap_{regime}.log",
     benchmark:
-        "results/{ds}/benchmarks/de_overlap/{regime}.tsv"
+        "results/{ds}/benchmarks/de_overlap/seed{seed}_{regime}.tsv"
     params:
         top_n=config["evaluation"]["de_top_n"],
+        seed=replicate_seed,
     resources:
         mem_mb=memory_mb(1000, 1),
         runtime=runtime_minutes(5, 0),
@@ -48,10 +49,33 @@ rule de_overlap:
 
 rule recovery:
     input:
-        unpack(all_rankings),
+        unpack(method_importances),
         unpack(markers_file),
+        consensus="results/{ds}/seed{seed}/consensus/{regime}.tsv",
         prepared="results/{ds}/prepared.h5ad",
         de="results/{ds}/evaluation/de_ranking.tsv",
+    output:
+        "results/{ds}/seed{seed}/evaluation/recovery_{regime}.tsv",
+    log:
+        "logs/{ds}/seed{seed}/recovery_{regime}.log",
+    benchmark:
+        "results/{ds}/benchmarks/recovery/seed{seed}_{regime}.tsv"
+    params:
+        top_n=config["evaluation"]["recovery_top_n"],
+        methods=METHODS,
+        seed=replicate_seed,
+    resources:
+        mem_mb=memory_mb(1000, 5),
+        runtime=runtime_minutes(5, 0),
+    conda:
+        "../../envs/scanpy.yaml"
+    script:
+        "../../scripts/recovery.py"
+
+
+rule recovery_summary:
+    input:
+        recovery_tables,
     output:
         table=report(
             "results/{ds}/evaluation/recovery.tsv",
@@ -68,38 +92,36 @@ rule recovery:
             labels={"figure": "key-gene recovery"},
         ),
     log:
-        "logs/{ds}/recovery.log",
+        "logs/{ds}/recovery_summary.log",
     benchmark:
-        "results/{ds}/benchmarks/recovery/{ds}.tsv"
-    params:
-        top_n=config["evaluation"]["recovery_top_n"],
+        "results/{ds}/benchmarks/recovery_summary/{ds}.tsv"
     resources:
         mem_mb=memory_mb(1000, 5),
         runtime=runtime_minutes(5, 0),
     conda:
         "../../envs/scanpy.yaml"
     script:
-        "../../scripts/recovery.py"
+        "../../scripts/recovery_summary.py"
 
 
 rule faithfulness:
     input:
         unpack(method_importances),
         prepared="results/{ds}/prepared.h5ad",
-        model="results/{ds}/models/{regime}.pt",
-        consensus="results/{ds}/consensus/{regime}.tsv",
+        model="results/{ds}/seed{seed}/models/{regime}.pt",
+        consensus="results/{ds}/seed{seed}/consensus/{regime}.tsv",
     output:
-        areas="results/{ds}/evaluation/faithfulness_{regime}.tsv",
-        curves="results/{ds}/evaluation/faithfulness_curves_{regime}.tsv",
+        areas="results/{ds}/seed{seed}/evaluation/faithfulness_{regime}.tsv",
+        curves="results/{ds}/seed{seed}/evaluation/faithfulness_curves_{regime}.tsv",
     log:
-        "logs/{ds}/faithfulness_{regime}.log",
+        "logs/{ds}/seed{seed}/faithfulness_{regime}.log",
     benchmark:
-        "results/{ds}/benchmarks/faithfulness/{regime}.tsv"
+        "results/{ds}/benchmarks/faithfulness/seed{seed}_{regime}.tsv"
     params:
         evaluation=config["evaluation"],
         methods=METHODS,
         cells_per_type=config["attribution"]["cells_per_type"],
-        seed=config["seed"],
+        seed=replicate_seed,
         device=config["device"],
     threads: 2
     resources:
@@ -115,17 +137,17 @@ rule faithfulness:
 rule stability:
     input:
         prepared="results/{ds}/prepared.h5ad",
-        model="results/{ds}/models/{regime}.pt",
+        model="results/{ds}/seed{seed}/models/{regime}.pt",
     output:
-        "results/{ds}/evaluation/stability_{regime}.tsv",
+        "results/{ds}/seed{seed}/evaluation/stability_{regime}.tsv",
     log:
-        "logs/{ds}/stability_{regime}.log",
+        "logs/{ds}/seed{seed}/stability_{regime}.log",
     benchmark:
-        "results/{ds}/benchmarks/stability/{regime}.tsv"
+        "results/{ds}/benchmarks/stability/seed{seed}_{regime}.tsv"
     params:
         evaluation=config["evaluation"],
         methods=config["attribution"]["methods"],
-        seed=config["seed"],
+        seed=replicate_seed,
         device=config["device"],
     threads: 2
     resources:
@@ -140,10 +162,10 @@ rule stability:
 
 rule evaluation_figures:
     input:
-        faithfulness=expand("results/{{ds}}/evaluation/faithfulness_{regime}.tsv", regime=REGIMES),
-        curves=expand("results/{{ds}}/evaluation/faithfulness_curves_{regime}.tsv", regime=REGIMES),
-        stability=expand("results/{{ds}}/evaluation/stability_{regime}.tsv", regime=REGIMES),
-        de_overlap=expand("results/{{ds}}/evaluation/de_overlap_{regime}.tsv", regime=REGIMES),
+        faithfulness=per_replicate("results/{ds}/seed{seed}/evaluation/faithfulness_{regime}.tsv"),
+        curves=per_replicate("results/{ds}/seed{seed}/evaluation/faithfulness_curves_{regime}.tsv"),
+        stability=per_replicate("results/{ds}/seed{seed}/evaluation/stability_{regime}.tsv"),
+        de_overlap=per_replicate("results/{ds}/seed{seed}/evaluation/de_overlap_{regime}.tsv"),
     output:
         faithfulness=report(
             "results/{ds}/evaluation/faithfulness.tsv",

@@ -1,21 +1,21 @@
 rule attribute:
     input:
         prepared="results/{ds}/prepared.h5ad",
-        model="results/{ds}/models/{regime}.pt",
+        model="results/{ds}/seed{seed}/models/{regime}.pt",
     output:
-        attributions="results/{ds}/attributions/{regime}/{method}.h5ad",
-        importance="results/{ds}/importance/{regime}/{method}.tsv",
+        attributions="results/{ds}/seed{seed}/attributions/{regime}/{method}.h5ad",
+        importance="results/{ds}/seed{seed}/importance/{regime}/{method}.tsv",
     log:
-        "logs/{ds}/attribute_{regime}_{method}.log",
+        "logs/{ds}/seed{seed}/attribute_{regime}_{method}.log",
     benchmark:
-        "results/{ds}/benchmarks/attribute/{regime}_{method}.tsv"
+        "results/{ds}/benchmarks/attribute/seed{seed}_{regime}_{method}.tsv"
     params:
         entry=lambda wildcards: config["attribution"]["methods"][wildcards.method],
         cells_per_type=config["attribution"]["cells_per_type"],
         target=config["attribution"]["target"],
         importance=config["importance"],
         on_flag=config["model_check"]["on_flag"],
-        seed=config["seed"],
+        seed=replicate_seed,
         device=config["device"],
     threads: 2
     resources:
@@ -33,18 +33,18 @@ rule consensus:
         unpack(method_importances),
         prepared="results/{ds}/prepared.h5ad",
     output:
-        table="results/{ds}/consensus/{regime}.tsv",
+        table="results/{ds}/seed{seed}/consensus/{regime}.tsv",
         heatmap=report(
-            "results/{ds}/figures/consensus_{regime}.png",
+            "results/{ds}/seed{seed}/figures/consensus_{regime}.png",
             caption="../report/consensus.rst",
             category="{ds}",
             subcategory="3 interpretation",
-            labels={"figure": "consensus heatmap", "model": "{regime}"},
+            labels={"figure": "consensus heatmap", "model": "{regime}", "seed": "{seed}"},
         ),
     log:
-        "logs/{ds}/consensus_{regime}.log",
+        "logs/{ds}/seed{seed}/consensus_{regime}.log",
     benchmark:
-        "results/{ds}/benchmarks/consensus/{regime}.tsv"
+        "results/{ds}/benchmarks/consensus/seed{seed}_{regime}.tsv"
     params:
         consensus=config["consensus"],
         direction=config["importance"]["direction"],

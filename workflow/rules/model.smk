@@ -24,30 +24,30 @@ rule train:
         prepared="results/{ds}/prepared.h5ad",
         logistic="results/{ds}/metrics/logreg.json",
     output:
-        model="results/{ds}/models/standard.pt",
-        metrics="results/{ds}/metrics/standard.json",
-        per_class="results/{ds}/metrics/standard_per_class.tsv",
-        history="results/{ds}/metrics/standard_history.tsv",
+        model="results/{ds}/seed{seed}/models/standard.pt",
+        metrics="results/{ds}/seed{seed}/metrics/standard.json",
+        per_class="results/{ds}/seed{seed}/metrics/standard_per_class.tsv",
+        history="results/{ds}/seed{seed}/metrics/standard_history.tsv",
         confusion=report(
-            "results/{ds}/figures/confusion_standard.png",
+            "results/{ds}/seed{seed}/figures/confusion_standard.png",
             caption="../report/confusion.rst",
             category="{ds}",
             subcategory="1 classifier",
-            labels={"figure": "confusion matrix", "model": "standard"},
+            labels={"figure": "confusion matrix", "model": "standard", "seed": "{seed}"},
         ),
         curves=report(
-            "results/{ds}/figures/training_standard.png",
+            "results/{ds}/seed{seed}/figures/training_standard.png",
             caption="../report/training_curves.rst",
             category="{ds}",
             subcategory="1 classifier",
-            labels={"figure": "training curves", "model": "standard"},
+            labels={"figure": "training curves", "model": "standard", "seed": "{seed}"},
         ),
     log:
-        "logs/{ds}/train_standard.log",
+        "logs/{ds}/seed{seed}/train_standard.log",
     benchmark:
-        "results/{ds}/benchmarks/train/standard.tsv"
+        "results/{ds}/benchmarks/train/seed{seed}_standard.tsv"
     params:
-        config={k: config[k] for k in ("seed", "device", "model", "model_check", "train")},
+        config=replicate_config("device", "model", "model_check", "train"),
         regime="standard",
     threads: 2
     resources:
@@ -67,32 +67,32 @@ rule adv_train:
         eps_structure=eps_structure_if_auto,
         logistic="results/{ds}/metrics/logreg.json",
     output:
-        model="results/{ds}/models/{regime}.pt",
-        metrics="results/{ds}/metrics/{regime}.json",
-        per_class="results/{ds}/metrics/{regime}_per_class.tsv",
-        history="results/{ds}/metrics/{regime}_history.tsv",
+        model="results/{ds}/seed{seed}/models/{regime}.pt",
+        metrics="results/{ds}/seed{seed}/metrics/{regime}.json",
+        per_class="results/{ds}/seed{seed}/metrics/{regime}_per_class.tsv",
+        history="results/{ds}/seed{seed}/metrics/{regime}_history.tsv",
         confusion=report(
-            "results/{ds}/figures/confusion_{regime}.png",
+            "results/{ds}/seed{seed}/figures/confusion_{regime}.png",
             caption="../report/confusion.rst",
             category="{ds}",
             subcategory="1 classifier",
-            labels={"figure": "confusion matrix", "model": "{regime}"},
+            labels={"figure": "confusion matrix", "model": "{regime}", "seed": "{seed}"},
         ),
         curves=report(
-            "results/{ds}/figures/training_{regime}.png",
+            "results/{ds}/seed{seed}/figures/training_{regime}.png",
             caption="../report/training_curves.rst",
             category="{ds}",
             subcategory="1 classifier",
-            labels={"figure": "training curves", "model": "{regime}"},
+            labels={"figure": "training curves", "model": "{regime}", "seed": "{seed}"},
         ),
     wildcard_constraints:
         regime="fgsm|pgd",
     log:
-        "logs/{ds}/train_{regime}.log",
+        "logs/{ds}/seed{seed}/train_{regime}.log",
     benchmark:
-        "results/{ds}/benchmarks/adv_train/{regime}.tsv"
+        "results/{ds}/benchmarks/adv_train/seed{seed}_{regime}.tsv"
     params:
-        config={k: config[k] for k in ("seed", "device", "model", "model_check", "train", "attack", "adversarial_training")},
+        config=replicate_config("device", "model", "model_check", "train", "attack", "adversarial_training"),
         regime=lambda wildcards: wildcards.regime,
     threads: 2
     resources:

@@ -1,18 +1,18 @@
 rule robustness:
     input:
         prepared="results/{ds}/prepared.h5ad",
-        model="results/{ds}/models/{regime}.pt",
+        model="results/{ds}/seed{seed}/models/{regime}.pt",
         eps_structure=eps_structure_if_auto,
     output:
-        table="results/{ds}/robustness/{regime}.tsv",
+        table="results/{ds}/seed{seed}/robustness/{regime}.tsv",
     log:
-        "logs/{ds}/robustness_{regime}.log",
+        "logs/{ds}/seed{seed}/robustness_{regime}.log",
     benchmark:
-        "results/{ds}/benchmarks/robustness/{regime}.tsv"
+        "results/{ds}/benchmarks/robustness/seed{seed}_{regime}.tsv"
     params:
         robustness=config["robustness"],
         attack=config["attack"],
-        seed=config["seed"],
+        seed=replicate_seed,
         device=config["device"],
     threads: 2
     resources:
@@ -51,7 +51,8 @@ rule robustness_baseline:
 
 rule robustness_curves:
     input:
-        unpack(robustness_tables),
+        models=per_replicate("results/{ds}/seed{seed}/robustness/{regime}.tsv"),
+        logistic=["results/{ds}/robustness/logreg.tsv"] if config["robustness"]["logistic_baseline"] else [],
     output:
         accuracy=report(
             "results/{ds}/figures/robustness_accuracy.png",
@@ -90,7 +91,8 @@ rule robustness_curves:
 rule eps_structure:
     input:
         prepared="results/{ds}/prepared.h5ad",
-        model="results/{ds}/models/standard.pt",
+        # The budget is the dataset's, chosen on the first replicate's standard model.
+        model=f"results/{{ds}}/seed{SEEDS[0]}/models/standard.pt",
     output:
         table="results/{ds}/eps_structure/scores.tsv",
         summary="results/{ds}/eps_structure/summary.json",
