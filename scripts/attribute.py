@@ -15,7 +15,7 @@ from scrobin.importance import direction_from_prepared, ranked_importance
 from scrobin.model_check import MODEL_FLAG_COLUMN, explainable_model_flag
 from scrobin.model_store import load_model_for
 from scrobin.runtime import resolve_device
-from scrobin.tables import with_gene_symbols, write_table
+from scrobin.tables import with_gene_symbols, with_labels, write_table
 
 
 def main(snakemake, log):
@@ -35,6 +35,8 @@ def main(snakemake, log):
     result.write_h5ad(snakemake.output.attributions, compression="gzip")
     table = ranked_importance(result, direction_from_prepared(prepared), params.importance)
     table[MODEL_FLAG_COLUMN] = flag
+    # Labelled with its replicate, regime and method, so readers of many tables need no path.
+    table = with_labels(table, seed=params.seed, regime=snakemake.wildcards.regime, method=snakemake.wildcards.method)
     write_table(with_gene_symbols(table, prepared.var), snakemake.output.importance)
 
 

@@ -10,7 +10,7 @@ import anndata as ad
 from scrobin.consensus import consensus_ranking, plot_consensus_heatmap
 from scrobin.entrypoint import run_rule
 from scrobin.model_check import MODEL_FLAG_COLUMN
-from scrobin.tables import GENE_SYMBOL_COLUMN, read_table, with_gene_symbols, write_table
+from scrobin.tables import GENE_SYMBOL_COLUMN, read_table, with_gene_symbols, with_labels, write_table
 
 
 def main(snakemake, log):
@@ -22,7 +22,7 @@ def main(snakemake, log):
     table[MODEL_FLAG_COLUMN] = flag
     # The dataset's gene_symbols (or var_names) next to the model's genes, and on the heatmap.
     table = with_gene_symbols(table, ad.read_h5ad(snakemake.input.prepared, backed="r").var)
-    write_table(table, snakemake.output.table)
+    write_table(with_labels(table, seed=snakemake.params.seed, regime=snakemake.wildcards.regime), snakemake.output.table)
     title = f"{snakemake.wildcards.ds}, {snakemake.wildcards.regime} model{' (FLAGGED)' if flag else ''}: votes of {len(importances)} methods"
     plot_consensus_heatmap(
         table.assign(gene=table[GENE_SYMBOL_COLUMN]), snakemake.output.heatmap, top_k=settings["heatmap_top_k"],

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from scrobin.errors import ScrobinError
+
 # var column of prepared.h5ad with each gene's display symbol, when the dataset sets gene_symbols.
 GENE_SYMBOL_COLUMN = "gene_symbol"
 
@@ -108,6 +110,36 @@ def concatenated_tables(paths: Iterable[str | Path], dataset: str | None = None)
     if dataset is not None:
         table.insert(0, "dataset", dataset)
     return table
+
+
+def with_labels(table: pd.DataFrame, **labels) -> pd.DataFrame:
+    """``table`` with leading columns that say what it holds (e.g. ``seed``, ``regime``, ``method``).
+
+    A table that names its replicate, regime and method can be read back without decoding its
+    path (:func:`labels_of`) and stacked with others without losing track of its rows.
+    """
+    labelled = table.copy()
+    for position, (column, value) in enumerate(labels.items()):
+        labelled.insert(position, column, value)
+    return labelled
+
+
+def labels_of(table: pd.DataFrame, *columns: str) -> tuple:
+    """The single value of each of ``columns`` in ``table`` (written by :func:`with_labels`).
+
+    Raises
+    ------
+    ScrobinError
+        When a column is missing or holds more than one value.
+    """
+    values = []
+    for column in columns:
+        distinct = table[column].unique() if column in table else []
+        if len(distinct) != 1:
+            raise ScrobinError(f"table has {'no' if column not in table else len(distinct)} '{column}' "
+                               f"value(s), expected one: pass a table the workflow labelled")
+        values.append(distinct[0].item() if hasattr(distinct[0], "item") else distinct[0])
+    return tuple(values)
 
 
 def gene_labels(var: pd.DataFrame, unique: bool = False) -> pd.Series:

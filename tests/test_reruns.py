@@ -166,7 +166,7 @@ def test_adding_replicates_schedules_only_the_new_seeds_and_the_summaries(finish
     finished_paths = {output.path for output in finished_outputs}
     summaries = {path: rule for path, rule in scheduled.items() if path not in new_seed}
     assert set(summaries) <= finished_paths, "only outputs of the finished run besides the new seed"
-    assert {"robustness_curves", "evaluation_figures", "recovery_summary", "compare"} == set(summaries.values())
+    assert {"robustness_curves", "evaluation_figures", "recovery", "compare"} == set(summaries.values())
     assert not [path for path, rule in scheduled.items() if rule in ("prepare", "logistic_baseline", "de_baseline", "eps_structure")]
 
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from scrobin.consensus import consensus_ranking, top_consensus_genes
 from scrobin.tables import read_table, write_table
@@ -68,3 +69,22 @@ def test_ranking_tables_show_each_genes_symbol_next_to_its_id():
     assert list(with_gene_symbols(shown, var).columns) == list(shown.columns)
     plain = with_gene_symbols(table, pd.DataFrame(index=["ENSG01", "ENSG02", "ENSG03"]))
     assert list(plain["gene_symbol"]) == list(table["gene"])
+
+
+def test_labelled_tables_say_what_they_hold_through_a_round_trip(tmp_path):
+    from scrobin.errors import ScrobinError
+    from scrobin.tables import concatenated_tables, labels_of, with_labels
+
+    table = pd.DataFrame({"cell_type": ["0", "1"], "gene": ["g1", "g2"], "score": [2.0, 1.0]})
+    labelled = with_labels(table, seed=3, regime="pgd", method="saliency")
+    assert list(labelled.columns[:3]) == ["seed", "regime", "method"] and "seed" not in table
+    write_table(labelled, tmp_path / "a.tsv")
+    write_table(with_labels(table, seed=4, regime="pgd", method="saliency"), tmp_path / "b.tsv")
+    assert labels_of(read_table(tmp_path / "a.tsv"), "seed", "regime", "method") == (3, "pgd", "saliency")
+    stacked = concatenated_tables([tmp_path / "a.tsv", tmp_path / "b.tsv"], dataset="7")
+    assert list(stacked["dataset"]) == ["7"] * 4 and list(stacked["seed"]) == [3, 3, 4, 4]
+    assert list(stacked["cell_type"]) == ["0", "1", "0", "1"]  # names stay text
+    with pytest.raises(ScrobinError, match="2 'seed' value"):
+        labels_of(stacked, "seed")
+    with pytest.raises(ScrobinError, match="no 'method'"):
+        labels_of(table, "method")

@@ -74,7 +74,7 @@ def test_real_data_with_markers_get_recovery_enrichment_and_a_comparison_row(fin
     prepared = ad.read_h5ad(finished_run / "results/pbmc/prepared.h5ad")
     outside = [gene for gene in dict.fromkeys(markers["gene"]) if gene not in prepared.var_names]
     assert set(totals["n_key_genes"]) == {len(markers[markers["gene"].isin(prepared.var_names)])}
-    log = (finished_run / "logs/pbmc/seed1/recovery_standard.log").read_text()
+    log = (finished_run / "logs/pbmc/recovery.log").read_text()
     assert "key genes: markers: pbmc_small_markers.tsv (5 cell types" in log
     if outside:
         assert (f"{len(outside)} of {markers['gene'].nunique()} marker genes are not among the model's 100 genes "

@@ -87,20 +87,15 @@ def replicate_config(*sections):
 
 
 def per_replicate(template):
-    """Input function: ``template`` (a path with {ds}, {seed} and maybe {regime}) for every seed
-    and regime of the job's dataset."""
-    return lambda wildcards: expand(template, ds=wildcards.ds, seed=SEEDS, regime=REGIMES)
+    """Input function: ``template`` (a path with {ds}, {seed} and maybe {regime} and {method}) for
+    every seed, regime and method of the job's dataset."""
+    return lambda wildcards: expand(template, ds=wildcards.ds, seed=SEEDS, regime=REGIMES, method=METHODS)
 
 
 def method_importances(wildcards):
     """Each configured method's importance table for one dataset, replicate and regime."""
     folder = f"results/{wildcards.ds}/seed{wildcards.seed}/importance/{wildcards.regime}"
     return {method: f"{folder}/{method}.tsv" for method in METHODS}
-
-
-def recovery_tables(wildcards):
-    """Every replicate's and regime's recovery table of a dataset that has key genes, else none."""
-    return per_replicate("results/{ds}/seed{seed}/evaluation/recovery_{regime}.tsv")(wildcards) if has_key_genes(wildcards.ds) else []
 
 
 def has_ground_truth(ds):

@@ -49,33 +49,11 @@ rule de_overlap:
 
 rule recovery:
     input:
-        unpack(method_importances),
         unpack(markers_file),
-        consensus="results/{ds}/seed{seed}/consensus/{regime}.tsv",
+        importance=per_replicate("results/{ds}/seed{seed}/importance/{regime}/{method}.tsv"),
+        consensus=per_replicate("results/{ds}/seed{seed}/consensus/{regime}.tsv"),
         prepared="results/{ds}/prepared.h5ad",
         de="results/{ds}/evaluation/de_ranking.tsv",
-    output:
-        "results/{ds}/seed{seed}/evaluation/recovery_{regime}.tsv",
-    log:
-        "logs/{ds}/seed{seed}/recovery_{regime}.log",
-    benchmark:
-        "results/{ds}/benchmarks/recovery/seed{seed}_{regime}.tsv"
-    params:
-        top_n=config["evaluation"]["recovery_top_n"],
-        methods=METHODS,
-        seed=replicate_seed,
-    resources:
-        mem_mb=memory_mb(1000, 5),
-        runtime=runtime_minutes(5, 0),
-    conda:
-        "../../envs/scanpy.yaml"
-    script:
-        "../../scripts/recovery.py"
-
-
-rule recovery_summary:
-    input:
-        recovery_tables,
     output:
         table=report(
             "results/{ds}/evaluation/recovery.tsv",
@@ -92,16 +70,18 @@ rule recovery_summary:
             labels={"figure": "key-gene recovery"},
         ),
     log:
-        "logs/{ds}/recovery_summary.log",
+        "logs/{ds}/recovery.log",
     benchmark:
-        "results/{ds}/benchmarks/recovery_summary/{ds}.tsv"
+        "results/{ds}/benchmarks/recovery/{ds}.tsv"
+    params:
+        top_n=config["evaluation"]["recovery_top_n"],
     resources:
         mem_mb=memory_mb(1000, 5),
         runtime=runtime_minutes(5, 0),
     conda:
         "../../envs/scanpy.yaml"
     script:
-        "../../scripts/recovery_summary.py"
+        "../../scripts/recovery.py"
 
 
 rule faithfulness:

@@ -49,6 +49,7 @@ rule consensus:
         consensus=config["consensus"],
         direction=config["importance"]["direction"],
         n_methods=len(METHODS),
+        seed=replicate_seed,
     resources:
         mem_mb=memory_mb(1000, 1),
         runtime=runtime_minutes(5, 0),
