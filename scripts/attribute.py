@@ -9,11 +9,11 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the che
 
 import anndata as ad
 
-from scrobin.attribution_run import attribute_cells
+from scrobin.attribution.jobs import attribute_cells
 from scrobin.entrypoint import run_rule
-from scrobin.importance import direction_from_prepared, ranked_importance
-from scrobin.model_check import MODEL_FLAG_COLUMN, explainable_model_flag
-from scrobin.model_store import load_model_for
+from scrobin.attribution.importance import direction_from_prepared, ranked_importance
+from scrobin.model.check import MODEL_FLAG_COLUMN, explainable_model_flag
+from scrobin.model.store import load_model_for
 from scrobin.runtime import resolve_device
 from scrobin.tables import with_gene_symbols, write_table
 

@@ -7,9 +7,9 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the che
 
 import anndata as ad
 
-from scrobin.consensus import consensus_ranking, plot_consensus_heatmap
+from scrobin.attribution.consensus import consensus_ranking, plot_consensus_heatmap
 from scrobin.entrypoint import run_rule
-from scrobin.model_check import MODEL_FLAG_COLUMN
+from scrobin.model.check import MODEL_FLAG_COLUMN
 from scrobin.tables import GENE_SYMBOL_COLUMN, read_table, with_gene_symbols, write_table
 
 

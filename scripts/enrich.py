@@ -9,7 +9,7 @@ import json
 
 import anndata as ad
 
-from scrobin.consensus import top_consensus_genes
+from scrobin.attribution.consensus import top_consensus_genes
 from scrobin.enrichment import enrich_with_config, plot_term_heatmap, write_dot_plots
 from scrobin.entrypoint import run_rule
 from scrobin.tables import gene_labels, read_table, write_table

@@ -9,13 +9,13 @@ import json
 
 import anndata as ad
 
-from scrobin.attack_budget import attack_budget
+from scrobin.robustness.budget import attack_budget
 from scrobin.cells import class_names, label_codes, split_rows
 from scrobin.entrypoint import run_rule
 from scrobin.errors import ScrobinError
-from scrobin.model_store import load_model_for
+from scrobin.model.store import load_model_for
 from scrobin.runtime import resolve_device
-from scrobin.structure import eps_structure, figure_eps, largest_structured_eps, plot_eps_structure
+from scrobin.robustness.eps_structure import eps_structure, figure_eps, largest_structured_eps, plot_eps_structure
 from scrobin.tables import write_table
 
 

@@ -9,8 +9,8 @@ import anndata as ad
 
 from scrobin.entrypoint import run_rule
 from scrobin.evaluation import CONSENSUS
-from scrobin.evaluation_run import regime_faithfulness
-from scrobin.model_store import load_model_for
+from scrobin.evaluation.jobs import regime_faithfulness
+from scrobin.model.store import load_model_for
 from scrobin.runtime import resolve_device
 from scrobin.tables import read_table, write_table
 

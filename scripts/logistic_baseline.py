@@ -9,8 +9,8 @@ import json
 
 import anndata as ad
 
-from scrobin.baseline import save_logistic_baseline
-from scrobin.classifier import logistic_baseline_metrics
+from scrobin.model.logistic import save_logistic_baseline
+from scrobin.model.classifier import logistic_baseline_metrics
 from scrobin.entrypoint import run_rule
 
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the checkout's scrobin, also in conda envs)
 
-from scrobin.datasets import load_dataset
+from scrobin.data.datasets import load_dataset
 from scrobin.entrypoint import run_rule
-from scrobin.prepare import prepare_dataset
+from scrobin.data.prepare import prepare_dataset
 
 
 def main(snakemake, log):

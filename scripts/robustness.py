@@ -7,11 +7,11 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the che
 
 import anndata as ad
 
-from scrobin.attack_budget import sweep_grid
+from scrobin.robustness.budget import sweep_grid
 from scrobin.cells import label_codes, proportional_subset, split_rows
 from scrobin.entrypoint import run_rule
-from scrobin.model_store import load_model_for
-from scrobin.robustness import robustness_sweep
+from scrobin.model.store import load_model_for
+from scrobin.robustness.sweep import robustness_sweep
 from scrobin.runtime import resolve_device
 from scrobin.tables import write_table
 

@@ -7,11 +7,11 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the che
 
 import anndata as ad
 
-from scrobin.attack_budget import sweep_grid
-from scrobin.baseline import load_logistic_baseline
+from scrobin.robustness.budget import sweep_grid
+from scrobin.model.logistic import load_logistic_baseline
 from scrobin.cells import label_codes, proportional_subset, split_rows
 from scrobin.entrypoint import run_rule
-from scrobin.robustness import baseline_robustness_sweep
+from scrobin.robustness.sweep import baseline_robustness_sweep
 from scrobin.tables import write_table
 
 

@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the che
 import pandas as pd
 
 from scrobin.entrypoint import run_rule
-from scrobin.robustness_plots import plot_robustness_curves
+from scrobin.robustness.plots import plot_robustness_curves
 from scrobin.tables import read_table, write_table
 
 

@@ -8,8 +8,8 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the che
 import anndata as ad
 
 from scrobin.entrypoint import run_rule
-from scrobin.evaluation_run import regime_stability
-from scrobin.model_store import load_model_for
+from scrobin.evaluation.jobs import regime_stability
+from scrobin.model.store import load_model_for
 from scrobin.runtime import resolve_device
 from scrobin.tables import write_table
 

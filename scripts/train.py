@@ -9,13 +9,13 @@ import json
 
 import anndata as ad
 
-from scrobin.attack_budget import attack_config_for, load_attack_budget
-from scrobin.classifier import fit_classifier, split_cells
+from scrobin.robustness.budget import attack_config_for, load_attack_budget
+from scrobin.model.classifier import fit_classifier, split_cells
 from scrobin.entrypoint import run_rule
 from scrobin.metrics import per_class_table, plot_confusion, plot_training_curves
-from scrobin.model_store import load_model, save_model
+from scrobin.model.store import load_model, save_model
 from scrobin.runtime import resolve_device
-from scrobin.training import predict_logits
+from scrobin.model.training import predict_logits
 from scrobin.tables import write_table
 
 

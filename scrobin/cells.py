@@ -5,7 +5,7 @@ from __future__ import annotations
 import anndata as ad
 import numpy as np
 
-from scrobin.datasets import LABEL_COLUMN
+from scrobin.data.datasets import LABEL_COLUMN
 
 
 def split_rows(prepared: ad.AnnData, split: str) -> np.ndarray:

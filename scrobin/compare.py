@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from scrobin.attack_budget import attack_budget
+from scrobin.robustness.budget import attack_budget
 from scrobin.errors import ScrobinError
 from scrobin.evaluation.figures import save_figure
 from scrobin.evaluation import CONSENSUS, DE_RANKING
 from scrobin.evaluation.ground_truth import ALL_TYPES
-from scrobin.model_check import MODEL_FLAG_COLUMN, flag_label
+from scrobin.model.check import MODEL_FLAG_COLUMN, flag_label
 from scrobin.tables import read_table
 
 # Measures per ranking (method table columns), renamed from the evaluation tables so that one
@@ -210,7 +210,7 @@ def summary_table(
         consensus, DE and random orders are kept apart).
     attack
         The ``attack`` config section; each dataset's headline attack strength is its attack
-        budget (:func:`scrobin.attack_budget.attack_budget`: the configured eps, or with ``auto``
+        budget (:func:`scrobin.robustness.budget.attack_budget`: the configured eps, or with ``auto``
         the one its eps-structure check chose). Robust metrics come from the sweep row nearest to
         it, and the eps actually used is kept in ``robust_eps_<attack>``.
 

@@ -12,7 +12,7 @@ from scrobin.attribution import (
 )
 from scrobin.attribution.baselines import baseline_rows
 from scrobin.errors import ScrobinError
-from scrobin.network import MLPClassifier
+from scrobin.model.network import MLPClassifier
 
 N_GENES, N_CLASSES, N_CELLS = 10, 3, 6
 

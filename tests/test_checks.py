@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 from scrobin.config import validate_config
 from scrobin.errors import ScrobinError
-from scrobin.prepare import prepare_dataset
+from scrobin.data.prepare import prepare_dataset
 
 from conftest import make_counts
 
@@ -100,7 +100,7 @@ def test_missing_labels(counts_adata, prepare_params):
 
 
 def test_labels_file(tmp_path, counts_adata):
-    from scrobin.datasets import load_dataset
+    from scrobin.data.datasets import load_dataset
 
     path = tmp_path / "cells.h5ad"
     labels = counts_adata.obs["cell_type"].astype(str)
@@ -116,7 +116,7 @@ def test_labels_file(tmp_path, counts_adata):
 
 
 def test_check_sources_caches_a_passed_check(tmp_path, counts_adata):
-    from scrobin.sources import check_sources
+    from scrobin.data.sources import check_sources
 
     path = tmp_path / "cells.h5ad"
     counts_adata.write_h5ad(path)
@@ -131,7 +131,7 @@ def test_check_sources_caches_a_passed_check(tmp_path, counts_adata):
 
 
 def test_keep_genes_missing_from_the_data_are_named_before_any_job(tmp_path, counts_adata):
-    from scrobin.sources import check_sources
+    from scrobin.data.sources import check_sources
 
     path = tmp_path / "cells.h5ad"
     counts_adata.write_h5ad(path)
@@ -149,8 +149,8 @@ def test_keep_genes_missing_from_the_data_are_named_before_any_job(tmp_path, cou
 
 
 def test_hvg_options_the_data_cannot_serve_are_refused(tmp_path, counts_adata, prepare_params, monkeypatch):
-    from scrobin.sources import check_sources
-    from scrobin.preprocess import normalize_log1p
+    from scrobin.data.sources import check_sources
+    from scrobin.data.preprocess import normalize_log1p
 
     path = tmp_path / "cells.h5ad"
     counts_adata.write_h5ad(path)

@@ -97,7 +97,7 @@ def test_config_reference_is_generated_from_the_schema():
     from pathlib import Path
 
     from scrobin.config_docs import render
-    from scrobin.simulate import SIMULATION_DEFAULTS, SIMULATION_MEANINGS
+    from scrobin.data.simulate import SIMULATION_DEFAULTS, SIMULATION_MEANINGS
 
     committed = (Path(__file__).parent.parent / "config" / "README.md").read_text()
     assert committed == render(), "config/README.md is stale: run python -m scrobin.config_docs > config/README.md"

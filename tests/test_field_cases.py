@@ -18,13 +18,13 @@ import yaml
 
 from conftest import REPO, TEST_CONFIG, make_counts
 from scrobin.config import validate_config
-from scrobin.datasets import load_dataset
+from scrobin.data.datasets import load_dataset
 from scrobin.enrichment import enrich
 from scrobin.enrichment.table import NOT_TESTED
 from scrobin.errors import ScrobinError
-from scrobin.prepare import prepare_dataset
-from scrobin.preprocess import normalize_log1p
-from scrobin.sources import check_sources
+from scrobin.data.prepare import prepare_dataset
+from scrobin.data.preprocess import normalize_log1p
+from scrobin.data.sources import check_sources
 from scrobin.tables import GENE_SYMBOL_COLUMN, gene_labels
 
 FIELD = REPO / "tests" / "data" / "field_cases"

@@ -10,7 +10,7 @@ import torch
 
 from scrobin.attribution import compute_attributions
 from scrobin.errors import ScrobinError
-from scrobin.importance import (
+from scrobin.attribution.importance import (
     ADDED_COLUMNS,
     IMPORTANCE_COLUMNS,
     cell_type_importance,

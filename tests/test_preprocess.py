@@ -6,8 +6,8 @@ import pytest
 import scipy.sparse as sp
 
 from scrobin.errors import ScrobinError
-from scrobin.prepare import prepare_dataset, stratified_split
-from scrobin.preprocess import apply_transform, detect_input_state, normalize_log1p
+from scrobin.data.prepare import prepare_dataset, stratified_split
+from scrobin.data.preprocess import apply_transform, detect_input_state, normalize_log1p
 
 from conftest import make_counts
 

@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
 from scrobin.errors import ScrobinError
-from scrobin.simulate import SIMULATION_DEFAULTS, simulate, validate_simulation_params
+from scrobin.data.simulate import SIMULATION_DEFAULTS, simulate, validate_simulation_params
 
 SMALL = {"n_cells": 300, "n_genes": 200, "n_cell_types": 4}
 

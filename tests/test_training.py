@@ -5,15 +5,15 @@ import pandas as pd
 import pytest
 import torch
 
-from scrobin.classifier import build_network, fit_classifier, logistic_baseline_metrics
+from scrobin.model.classifier import build_network, fit_classifier, logistic_baseline_metrics
 from scrobin.config import validate_config
 from scrobin.errors import ScrobinError
-from scrobin.model_check import check_model, explainable_model_flag
-from scrobin.model_presets import preset_settings, resolve_model_config
-from scrobin.model_store import check_compatible, load_model, save_model
-from scrobin.network import MLPClassifier
-from scrobin.prepare import prepare_dataset
-from scrobin.training import TrainingSettings, class_weights, predict_logits, train_classifier
+from scrobin.model.check import check_model, explainable_model_flag
+from scrobin.model.presets import preset_settings, resolve_model_config
+from scrobin.model.store import check_compatible, load_model, save_model
+from scrobin.model.network import MLPClassifier
+from scrobin.data.prepare import prepare_dataset
+from scrobin.model.training import TrainingSettings, class_weights, predict_logits, train_classifier
 
 from conftest import make_counts
 
@@ -199,8 +199,8 @@ def _robustness_config(config, mode):
 
 
 def test_madry_training_resists_a_fresh_attack(config):
-    from scrobin.attacks import pgd
-    from scrobin.classifier import split_cells
+    from scrobin.robustness.attacks import pgd
+    from scrobin.model.classifier import split_cells
 
     config = _robustness_config(config, "madry")
     prepared = prepare_dataset(make_counts(n_cells=150, n_genes=30, base_rate=30.0), "d", SPEC, config["prepare"], seed=0)
@@ -217,8 +217,8 @@ def test_madry_training_resists_a_fresh_attack(config):
 
 
 def test_one_shot_augmentation_learns_the_standard_models_adversarial_cells(config):
-    from scrobin.attacks import pgd
-    from scrobin.classifier import split_cells
+    from scrobin.robustness.attacks import pgd
+    from scrobin.model.classifier import split_cells
 
     config = _robustness_config(config, "one_shot")
     prepared = prepare_dataset(make_counts(n_cells=150, n_genes=30, base_rate=30.0), "d", SPEC, config["prepare"], seed=0)
@@ -232,7 +232,7 @@ def test_one_shot_augmentation_learns_the_standard_models_adversarial_cells(conf
 
 @pytest.mark.parametrize("same", [True, False])
 def test_adversarial_model_starts_from_the_standard_initialisation(config, prepared, same, monkeypatch):
-    import scrobin.classifier as classifier
+    import scrobin.model.classifier as classifier
 
     starts = []
     original = classifier.build_network

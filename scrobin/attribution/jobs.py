@@ -16,8 +16,8 @@ import torch
 from scrobin.attribution import compute_attributions
 from scrobin.cells import class_names, label_codes, sampled_test_rows, split_rows
 from scrobin.config import split_method_entry
-from scrobin.datasets import LABEL_COLUMN
-from scrobin.training import dense_rows, predict_logits
+from scrobin.data.datasets import LABEL_COLUMN
+from scrobin.model.training import dense_rows, predict_logits
 
 
 def attribute_cells(

@@ -74,7 +74,7 @@ def validate_dataset_spec(name: str, spec: Mapping, seed: int = 0, base_dir: str
             )
         spec.setdefault("label_key", BUNDLED[bundled][1])
     elif kind == "simulate":
-        from scrobin.simulate import validate_simulation_params
+        from scrobin.data.simulate import validate_simulation_params
 
         spec.setdefault("label_key", LABEL_COLUMN)
         try:
@@ -107,7 +107,7 @@ def validate_dataset_spec(name: str, spec: Mapping, seed: int = 0, base_dir: str
 
 def _check_markers_file(spec: dict, where: str, kind: str, base_dir: str | Path) -> None:
     """The markers file exists and parses; its types are checked against the data by check_sources."""
-    from scrobin.markers import read_markers
+    from scrobin.data.markers import read_markers
 
     if kind == "simulate":
         raise ScrobinError(f"config: {where}.markers is for real data; a simulation is scored against its own "
@@ -135,7 +135,7 @@ def load_dataset(spec: Mapping, base_dir: str | Path = ".", name: str = "?") -> 
     source = spec["source"]
     kind = source_kind(source)
     if kind == "simulate":
-        from scrobin.simulate import simulate
+        from scrobin.data.simulate import simulate
 
         return simulate(**spec["simulation"])
     if kind == "bundled":

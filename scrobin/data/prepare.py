@@ -25,9 +25,9 @@ from scrobin.checks import (
     matrix_values,
     split_sizes,
 )
-from scrobin.datasets import LABEL_COLUMN, prepare_settings
+from scrobin.data.datasets import LABEL_COLUMN, prepare_settings
 from scrobin.errors import ScrobinError
-from scrobin.preprocess import cells_passing_qc, prepare_matrix
+from scrobin.data.preprocess import cells_passing_qc, prepare_matrix
 from scrobin.tables import GENE_SYMBOL_COLUMN
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def checked_cells(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping) 
     counts unless ``input_state`` says otherwise), drops cells failing quality control
     (``cells_passing_qc``: empty cells at the defaults) and the types too small to split when
     ``prepare.drop_rare_types`` is set; ``params`` are the dataset's own (``prepare_settings``).
-    ``scrobin.sources.check_sources`` runs exactly this before any job, so
+    ``scrobin.data.sources.check_sources`` runs exactly this before any job, so
     a dataset that QC empties, or whose types QC makes too small, is refused before the DAG runs.
     """
     label_key, layer, input_state = spec["label_key"], spec.get("layer"), spec.get("input_state", "auto")

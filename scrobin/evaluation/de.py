@@ -15,7 +15,7 @@ import scanpy as sc
 
 from scrobin.errors import ScrobinError
 from scrobin.evaluation.ground_truth import combined_overlap, overlap_statistics
-from scrobin.importance import gene_direction, ranked_genes
+from scrobin.attribution.importance import gene_direction, ranked_genes
 
 DE_COLUMNS = ("cell_type", "gene", "score", "logfoldchange", "p_value_adj", "significant", "rank",
               "mean_in_type", "mean_rest", "direction")
@@ -46,7 +46,7 @@ def de_ranking(adata, label_key: str = "cell_type", layer: str | None = "lognorm
         Long table ``cell_type, gene, score, logfoldchange, p_value_adj, significant, rank,
         mean_in_type, mean_rest, direction``, every gene of every type; ``rank`` orders genes by
         Wilcoxon score (1 = most up in the type), ``significant`` marks adjusted p < ``alpha`` with
-        positive log fold change, and the last three are ``scrobin.importance.gene_direction``'s
+        positive log fold change, and the last three are ``scrobin.attribution.importance.gene_direction``'s
         (the same direction columns as the importance and consensus tables).
     """
     if label_key not in adata.obs:

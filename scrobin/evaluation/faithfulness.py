@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from scrobin.errors import ScrobinError
-from scrobin.importance import ranked_genes, ranking_score
+from scrobin.attribution.importance import ranked_genes, ranking_score
 
 RANDOM = "random"
 MODES = ("deletion", "insertion")
@@ -31,7 +31,7 @@ def gene_order_from_attributions(attributions, rank_by: str = "positive") -> np.
     """Per-cell gene order (cells x genes column indices, most important first).
 
     Uses each cell's own attribution, the finest ranking an attribution method offers. ``rank_by``
-    follows ``scrobin.importance`` (``positive`` = largest signed attribution first).
+    follows ``scrobin.attribution.importance`` (``positive`` = largest signed attribution first).
     """
     values = np.asarray(attributions, dtype=np.float64)
     if values.ndim != 2:

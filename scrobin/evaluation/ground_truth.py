@@ -1,7 +1,7 @@
 """Key-gene recovery, always next to what chance would give.
 
 The key genes are the simulator's truth for simulated data, or for real data the known markers the
-dataset's ``markers:`` file names (:mod:`scrobin.markers`); both are scored the same way.
+dataset's ``markers:`` file names (:mod:`scrobin.data.markers`); both are scored the same way.
 
 The published Fig. 2 counted key genes in the top 500 of 1,200 genes without a baseline; its counts
 were below what a random ranking recovers. Here every count comes with the hypergeometric
@@ -20,8 +20,8 @@ import pandas as pd
 from scipy import stats
 
 from scrobin.errors import ScrobinError
-from scrobin.importance import ranked_genes
-from scrobin.markers import marker_coverage, read_markers
+from scrobin.attribution.importance import ranked_genes
+from scrobin.data.markers import marker_coverage, read_markers
 
 ALL_TYPES = "all types"
 
@@ -52,7 +52,7 @@ def recovery_reference(prepared, markers_path: str | Path | None = None
     key_genes, source, notes
         Cell type -> key genes, restricted to the model's cell types (a marker type dropped as rare
         is not scored); ``"simulation"`` or ``"markers: <file name>"``; log lines from
-        :func:`scrobin.markers.marker_coverage` (genes outside the model, types not scored).
+        :func:`scrobin.data.markers.marker_coverage` (genes outside the model, types not scored).
 
     Raises
     ------

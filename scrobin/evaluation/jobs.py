@@ -19,7 +19,7 @@ from scrobin.cells import class_names, label_codes, sampled_test_rows, split_row
 from scrobin.config import split_method_entry
 from scrobin.evaluation.faithfulness import faithfulness, gene_order_from_ranking
 from scrobin.evaluation.stability import stability_scores
-from scrobin.training import dense_rows
+from scrobin.model.training import dense_rows
 
 def evaluation_cells(prepared: ad.AnnData, cells_per_type: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Test cells (a seeded, stratified subset) as a dense matrix, and their class indices."""

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from scrobin.attack_specs import to_art_spec, validate_attack_spec
-from scrobin.attacks import dense_cells, run_art_attack
+from scrobin.robustness.attack_specs import to_art_spec, validate_attack_spec
+from scrobin.robustness.attacks import dense_cells, run_art_attack
 from scrobin.errors import ScrobinError
 
 # CellTypist's defaults for its lbfgs fit; lbfgs fits the multinomial (softmax) model for > 2 classes.

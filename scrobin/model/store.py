@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from scrobin.errors import ScrobinError
-from scrobin.network import MLPClassifier
+from scrobin.model.network import MLPClassifier
 
 FORMAT_VERSION = 1
 
@@ -73,7 +73,7 @@ def check_compatible(metadata: Mapping, gene_names, transform: Mapping) -> None:
         detail = f"{len(missing)} model genes missing (e.g. '{missing[0]}')" if missing else "genes in another order"
         raise ScrobinError(
             f"the cells do not match the model: {detail}; prepare them with the model's transform "
-            "(scrobin.preprocess.apply_transform)"
+            "(scrobin.data.preprocess.apply_transform)"
         )
     differing = _same_transform(metadata["transform"], transform)
     if differing is not None:

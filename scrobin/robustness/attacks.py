@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scrobin.attack_specs import (
+from scrobin.robustness.attack_specs import (
     _check_native_params,
     _instantiate_art,
     art_attack_class,

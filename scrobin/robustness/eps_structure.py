@@ -26,10 +26,10 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 from torch import nn
 
-from scrobin.attack_specs import validate_attack_spec, validate_eps_grid
-from scrobin.attacks import dense_cells, run_attack
+from scrobin.robustness.attack_specs import validate_attack_spec, validate_eps_grid
+from scrobin.robustness.attacks import dense_cells, run_attack
 from scrobin.errors import ScrobinError
-from scrobin.robustness import predict_classes
+from scrobin.robustness.sweep import predict_classes
 from scrobin.runtime import resolve_device
 
 # The paper's Fig. 1a-c attack: FGSM in the L-inf norm.

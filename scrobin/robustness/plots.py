@@ -1,6 +1,6 @@
 """Robustness curves: accuracy or macro-F1 against eps for every model of a dataset (paper Fig. 1d,e).
 
-Apart from ``scrobin.robustness`` (which attacks models) so that drawing the curves from the sweep
+Apart from ``scrobin.robustness.sweep`` (which attacks models) so that drawing the curves from the sweep
 tables needs neither torch nor an attack library.
 """
 

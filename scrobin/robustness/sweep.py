@@ -22,9 +22,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from torch import nn
 
-from scrobin.attack_specs import art_attack_class, canonical_norm, validate_sweep
-from scrobin.attacks import dense_cells, eval_mode, model_device, run_attack
-from scrobin.baseline import attack_logistic_baseline
+from scrobin.robustness.attack_specs import art_attack_class, canonical_norm, validate_sweep
+from scrobin.robustness.attacks import dense_cells, eval_mode, model_device, run_attack
+from scrobin.model.logistic import attack_logistic_baseline
 from scrobin.runtime import resolve_device
 
 TABLE_COLUMNS = ("attack", "name", "backend", "norm", "eps", "accuracy", "macro_f1", "n_cells")
@@ -61,7 +61,7 @@ def robustness_sweep(
     x, y
         Evaluation cells (the test split) and their class indices.
     attacks
-        Attack specs without eps (see :func:`scrobin.attacks.validate_attack_spec`).
+        Attack specs without eps (see :func:`scrobin.robustness.attacks.validate_attack_spec`).
     eps_grid
         Perturbation budgets to evaluate. A spec's ``step_size`` / ``eps_step`` stays fixed across
         the grid; leave the native ``step_size`` null to keep it at eps / 4 for every eps.
