@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the che
 
 import anndata as ad
 
+from scrobin.contract import ATTRIBUTION_KEY
 from scrobin.attribution.jobs import attribute_cells
 from scrobin.entrypoint import run_rule
 from scrobin.attribution.importance import direction_from_prepared, ranked_importance
@@ -29,7 +30,7 @@ def main(snakemake, log):
         model, prepared, snakemake.wildcards.method, params.entry, params.cells_per_type, params.target,
         params.seed, params.device,
     )
-    info = result.uns["attribution"]
+    info = result.uns[ATTRIBUTION_KEY]
     info[MODEL_FLAG_COLUMN] = flag
     log.info("%s on %d cells x %d genes in %.2f s", snakemake.wildcards.method, result.n_obs, result.n_vars, info["runtime_seconds"])
     result.write_h5ad(snakemake.output.attributions, compression="gzip")

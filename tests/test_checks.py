@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from scrobin.contract import SCROBIN_KEY
 from scrobin.config import validate_config
 from scrobin.errors import ScrobinError
 from scrobin.data.prepare import prepare_dataset
@@ -48,7 +49,7 @@ def test_rare_types_dropped_when_asked(prepare_params):
     adata.obs["cell_type"] = labels
     prepared = prepare(adata, {**prepare_params, "drop_rare_types": True})
     assert "type_0" not in set(prepared.obs["cell_type"])
-    assert prepared.uns["scrobin"]["dropped_types"] == ["type_0"]
+    assert prepared.uns[SCROBIN_KEY]["dropped_types"] == ["type_0"]
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])

@@ -14,9 +14,9 @@ from scrobin.errors import ScrobinError
 from scrobin.robustness.sweep import (
     TABLE_COLUMNS,
     baseline_robustness_sweep,
-    predict_classes,
     robustness_sweep,
 )
+from scrobin.inference import predict_classes
 from scrobin.robustness.plots import plot_robustness_curves
 
 EPS_GRID = [0.0, 0.3, 0.6, 1.2]

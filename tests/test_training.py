@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
+from scrobin.contract import SCROBIN_KEY
 from scrobin.model.classifier import build_network, fit_classifier, logistic_baseline_metrics
 from scrobin.config import validate_config
 from scrobin.errors import ScrobinError
@@ -13,7 +14,8 @@ from scrobin.model.presets import preset_settings, resolve_model_config
 from scrobin.model.store import check_compatible, load_model, save_model
 from scrobin.model.network import MLPClassifier
 from scrobin.data.prepare import prepare_dataset
-from scrobin.model.training import TrainingSettings, class_weights, predict_logits, train_classifier
+from scrobin.inference import predict_logits
+from scrobin.model.training import TrainingSettings, class_weights, train_classifier
 
 from conftest import make_counts
 
@@ -179,7 +181,7 @@ def test_model_file_round_trip_and_mismatch(tmp_path, config, prepared):
     loaded, meta = load_model(path)
     assert np.allclose(predict_logits(loaded, prepared.X), predict_logits(model, prepared.X))
     assert meta["classes"] == metadata["classes"] and meta["genes"] == metadata["genes"]
-    transform = prepared.uns["scrobin"]["transform"]
+    transform = prepared.uns[SCROBIN_KEY]["transform"]
     check_compatible(meta, prepared.var_names, transform)
     with pytest.raises(ScrobinError, match="model genes missing"):
         check_compatible(meta, list(prepared.var_names[1:]) + ["other"], transform)

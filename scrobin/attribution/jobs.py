@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from scrobin.contract import ATTRIBUTION_KEY, LABEL_KEY, PREDICTED_KEY, TARGET_KEY
 from scrobin.attribution import compute_attributions
-from scrobin.cells import class_names, label_codes, sampled_test_rows, split_rows
+from scrobin.cells import dense_rows, class_names, label_codes, sampled_test_rows, split_rows
 from scrobin.config import split_method_entry
-from scrobin.data.datasets import LABEL_COLUMN
-from scrobin.model.training import dense_rows, predict_logits
+from scrobin.inference import predict_logits
 
 
 def attribute_cells(
@@ -49,16 +49,16 @@ def attribute_cells(
     classes = np.array(class_names(prepared))
     obs = pd.DataFrame(
         {
-            LABEL_COLUMN: prepared.obs[LABEL_COLUMN].to_numpy()[rows],
-            "target": pd.Categorical(classes[targets], categories=classes),
-            "predicted": pd.Categorical(classes[predicted], categories=classes),
+            LABEL_KEY: prepared.obs[LABEL_KEY].to_numpy()[rows],
+            TARGET_KEY: pd.Categorical(classes[targets], categories=classes),
+            PREDICTED_KEY: pd.Categorical(classes[predicted], categories=classes),
         },
         index=prepared.obs_names[rows],
     )
     result = ad.AnnData(X=attributions.astype(np.float32), obs=obs, var=pd.DataFrame(index=prepared.var_names))
     for name, layer in info.pop("layers", {}).items():
         result.layers[name] = np.asarray(layer, dtype=np.float32)
-    result.uns["attribution"] = _storable(
+    result.uns[ATTRIBUTION_KEY] = _storable(
         {**info, "target_rule": target, "cells_per_type": cells_per_type if cells_per_type is not None else "all"}
     )
     return result

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import anndata as ad
 
+from scrobin.contract import LABEL_KEY
 from scrobin.errors import ScrobinError
 from scrobin.paths import resolve_path
 from scrobin.tables import read_table
 
-LABEL_COLUMN = "cell_type"
 BUNDLED_PREFIX = "scanpy:"
 # Folders under results/ that hold cross-dataset outputs rather than a dataset.
 RESERVED_NAMES = ("comparison",)
@@ -76,7 +76,7 @@ def validate_dataset_spec(name: str, spec: Mapping, seed: int = 0, base_dir: str
     elif kind == "simulate":
         from scrobin.data.simulate import validate_simulation_params
 
-        spec.setdefault("label_key", LABEL_COLUMN)
+        spec.setdefault("label_key", LABEL_KEY)
         try:
             spec["simulation"] = validate_simulation_params({"seed": seed, **spec.get("simulation", {})})
         except ScrobinError as error:
@@ -148,7 +148,7 @@ def load_dataset(spec: Mapping, base_dir: str | Path = ".", name: str = "?") -> 
             )
         adata = ad.AnnData(X=adata.raw.X, obs=adata.obs, var=adata.raw.var, uns=adata.uns)
     if "labels_file" in spec:
-        attach_labels_file(adata, Path(base_dir) / spec["labels_file"], spec.get("label_key", LABEL_COLUMN))
+        attach_labels_file(adata, Path(base_dir) / spec["labels_file"], spec.get("label_key", LABEL_KEY))
     return adata
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import scanpy as sc
 
+from scrobin.contract import LABEL_KEY, LOGNORM_LAYER
 from scrobin.errors import ScrobinError
 from scrobin.evaluation.ground_truth import combined_overlap, overlap_statistics
 from scrobin.attribution.importance import gene_direction, ranked_genes
@@ -22,7 +23,7 @@ DE_COLUMNS = ("cell_type", "gene", "score", "logfoldchange", "p_value_adj", "sig
 OVERLAP_COLUMNS = ("cell_type", "n_genes", "n_de", "n_ranked", "overlap", "expected", "p_value")
 
 
-def de_ranking(adata, label_key: str = "cell_type", layer: str | None = "lognorm",
+def de_ranking(adata, label_key: str = LABEL_KEY, layer: str | None = LOGNORM_LAYER,
                alpha: float = 0.05) -> pd.DataFrame:
     """Wilcoxon one-vs-rest ranking of every gene for every cell type.
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from scrobin.contract import GROUND_TRUTH_KEY, SCROBIN_KEY
 from scrobin.errors import ScrobinError
 from scrobin.attribution.importance import ranked_genes
 from scrobin.data.markers import marker_coverage, read_markers
@@ -28,7 +29,7 @@ ALL_TYPES = "all types"
 
 def key_genes_from_anndata(adata) -> dict[str, list[str]]:
     """The simulation's key genes per cell type, stored in ``uns["ground_truth"]["key_genes"]``."""
-    truth = adata.uns.get("ground_truth", {}).get("key_genes")
+    truth = adata.uns.get(GROUND_TRUTH_KEY, {}).get("key_genes")
     if truth is None:
         raise ScrobinError("AnnData has no uns['ground_truth']['key_genes']: key-gene recovery "
                            "needs simulated data (source: simulate)")
@@ -63,7 +64,7 @@ def recovery_reference(prepared, markers_path: str | Path | None = None
     if markers_path is None:
         return key_genes_from_anndata(prepared), "simulation", []
     markers = read_markers(markers_path)
-    labels = prepared.obs[prepared.uns["scrobin"]["label_key"]]
+    labels = prepared.obs[prepared.uns[SCROBIN_KEY]["label_key"]]
     cell_types = list(labels.astype("category").cat.categories.astype(str))
     scored = {cell_type: genes for cell_type, genes in markers.items() if cell_type in cell_types}
     if not scored:

@@ -15,11 +15,10 @@ import torch
 
 from scrobin.attribution import compute_attributions
 from scrobin.attribution.registry import method_spec
-from scrobin.cells import class_names, label_codes, sampled_test_rows, split_rows
+from scrobin.cells import dense_rows, class_names, label_codes, sampled_test_rows, split_rows
 from scrobin.config import split_method_entry
 from scrobin.evaluation.faithfulness import faithfulness, gene_order_from_ranking
 from scrobin.evaluation.stability import stability_scores
-from scrobin.model.training import dense_rows
 
 def evaluation_cells(prepared: ad.AnnData, cells_per_type: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Test cells (a seeded, stratified subset) as a dense matrix, and their class indices."""

@@ -13,16 +13,17 @@ from collections.abc import Callable, Mapping
 import anndata as ad
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import torch
 
-from scrobin.cells import class_names, label_codes, split_rows
+from scrobin.contract import SCROBIN_KEY
+from scrobin.cells import dense, class_names, label_codes, split_rows
 from scrobin.metrics import classification_metrics
 from scrobin.model.check import check_model
 from scrobin.model.presets import resolve_model_config
 from scrobin.model.network import MLPClassifier
 from scrobin.runtime import seed_everything
-from scrobin.model.training import TrainingSettings, predict_logits, train_classifier
+from scrobin.inference import predict_logits
+from scrobin.model.training import TrainingSettings, train_classifier
 
 REGIMES = ("standard", "fgsm", "pgd")
 
@@ -73,9 +74,9 @@ def one_shot_augmentation(standard: torch.nn.Module, x, y: np.ndarray, regime: s
     """The paper's augmentation: attack the trained standard model once and append the cells."""
     from scrobin.robustness.attacks import run_attack
 
-    dense = x.toarray() if sp.issparse(x) else np.asarray(x)
-    adversarial = run_attack(standard, dense, y, regime, native_attack_params(regime, attack_config, seed))
-    return np.concatenate([dense, adversarial]).astype(np.float32), np.concatenate([y, y])
+    cells = dense(x, dtype=None)
+    adversarial = run_attack(standard, cells, y, regime, native_attack_params(regime, attack_config, seed))
+    return np.concatenate([cells, adversarial]).astype(np.float32), np.concatenate([y, y])
 
 
 def fit_classifier(
@@ -125,10 +126,10 @@ def fit_classifier(
         metrics["model_check"] = check_model(metrics, predicted, y_test, classes, logistic_metrics, config["model_check"])
     metadata = {
         "regime": regime,
-        "dataset": prepared.uns["scrobin"]["dataset"],
+        "dataset": prepared.uns[SCROBIN_KEY]["dataset"],
         "classes": classes,
         "genes": list(map(str, prepared.var_names)),
-        "transform": prepared.uns["scrobin"]["transform"],
+        "transform": prepared.uns[SCROBIN_KEY]["transform"],
         "training": train_config,
         "attack": dict(config["attack"]) if regime != "standard" else None,
         "adversarial_training": dict(config["adversarial_training"]) if regime != "standard" else None,
@@ -149,10 +150,9 @@ def logistic_baseline_metrics(prepared: ad.AnnData, seed: int) -> tuple[object, 
         The fitted ``LogisticRegression`` (:func:`scrobin.model.logistic.fit_logistic_baseline`) and
         :func:`scrobin.metrics.classification_metrics` of its test predictions.
     """
-    from scrobin.robustness.attacks import dense_cells
     from scrobin.model.logistic import fit_logistic_baseline
 
     x_train, y_train = split_cells(prepared, "train")
     classifier = fit_logistic_baseline(x_train, y_train, seed=seed)
     x_test, y_test = split_cells(prepared, "test")
-    return classifier, classification_metrics(y_test, classifier.predict(dense_cells(x_test)), class_names(prepared))
+    return classifier, classification_metrics(y_test, classifier.predict(dense(x_test)), class_names(prepared))

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scrobin.contract import SCROBIN_KEY
 from scrobin.errors import ScrobinError
 from scrobin.model.network import MLPClassifier
 
@@ -86,5 +87,5 @@ def check_compatible(metadata: Mapping, gene_names, transform: Mapping) -> None:
 def load_model_for(path: str | Path, prepared, device: torch.device | str = "cpu") -> tuple[MLPClassifier, dict]:
     """Load a model and refuse it unless ``prepared`` holds cells in the model's input space."""
     model, metadata = load_model(path, device)
-    check_compatible(metadata, prepared.var_names, prepared.uns["scrobin"]["transform"])
+    check_compatible(metadata, prepared.var_names, prepared.uns[SCROBIN_KEY]["transform"])
     return model, metadata

@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from scrobin.errors import ScrobinError
+from scrobin.figures import save_figure
 
 
 def plot_robustness_curves(
@@ -48,5 +49,5 @@ def plot_robustness_curves(
     # One legend for the figure: a model missing from the last panel must still be named.
     handles = {line.get_label(): line for axis in axes for line in axis.get_lines()}
     figure.legend(handles.values(), handles.keys(), title="model", loc="outside right center", frameon=False)
-    figure.savefig(path, dpi=150)
+    save_figure(figure, path, tight=False)
     return figure
