@@ -1,23 +1,80 @@
-"""One attribution job: choose the cells, run the method, package the result as an AnnData.
+"""The rules of ``workflow/rules/attribution.smk`` (``attribute``, ``consensus``): one function per rule,
+called as ``run_rule(snakemake, jobs.<rule>)``.
 
-Kept apart from the method registry so ``scrobin.attribution`` stays a pure library of methods
-while this module knows the workflow's conventions (which cells, which target, what is recorded).
+The method registry (``scrobin.attribution``) stays a pure library of methods; this module knows
+the workflow's conventions (which cells, which target, what is recorded). Torch is imported
+inside the jobs that run a model, so ``consensus`` runs in an env without it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import anndata as ad
 import numpy as np
 import pandas as pd
-import torch
 
+from scrobin.cells import class_names, dense_rows, label_codes, sampled_test_rows, split_rows
 from scrobin.contract import ATTRIBUTION_KEY, LABEL_KEY, PREDICTED_KEY, TARGET_KEY
-from scrobin.attribution import compute_attributions
-from scrobin.cells import dense_rows, class_names, label_codes, sampled_test_rows, split_rows
-from scrobin.config import split_method_entry
-from scrobin.inference import predict_logits
+from scrobin.model.check import MODEL_FLAG_COLUMN
+from scrobin.tables import GENE_SYMBOL_COLUMN, read_table, with_gene_symbols, write_table
+
+if TYPE_CHECKING:
+    import torch
+
+
+def attribute(snakemake, log) -> None:
+    """Rule ``attribute``: one method's attributions for one model and, from them, its importance table.
+
+    Writes ``output.attributions`` (explained cells x genes h5ad, see :mod:`scrobin.contract`) and
+    ``output.importance`` (per gene and cell type). The importance is computed here: a job of its
+    own would spend longer starting than computing.
+    """
+    from scrobin.attribution.importance import direction_from_prepared, ranked_importance
+    from scrobin.model.check import explainable_model_flag
+    from scrobin.model.store import load_model_for
+    from scrobin.runtime import resolve_device
+
+    params, method = snakemake.params, snakemake.wildcards.method
+    prepared = ad.read_h5ad(snakemake.input.prepared)
+    model, metadata = load_model_for(snakemake.input.model, prepared, resolve_device(params.device))
+    flag = explainable_model_flag(metadata, params.on_flag)
+    if flag:
+        log.warning("explaining a flagged %s model: %s", metadata["regime"], flag)
+    result = attribute_cells(
+        model, prepared, method, params.entry, params.cells_per_type, params.target, params.seed, params.device,
+    )
+    info = result.uns[ATTRIBUTION_KEY]
+    info[MODEL_FLAG_COLUMN] = flag
+    log.info("%s on %d cells x %d genes in %.2f s", method, result.n_obs, result.n_vars, info["runtime_seconds"])
+    result.write_h5ad(snakemake.output.attributions, compression="gzip")
+    table = ranked_importance(result, direction_from_prepared(prepared), params.importance)
+    table[MODEL_FLAG_COLUMN] = flag
+    write_table(with_gene_symbols(table, prepared.var), snakemake.output.importance)
+
+
+def consensus(snakemake, log) -> None:
+    """Rule ``consensus``: votes of the methods per gene and cell type, and the clustered heatmap.
+
+    Reads every method's importance table (``input`` keyed by method name, besides ``prepared``).
+    """
+    from scrobin.attribution.consensus import consensus_ranking, plot_consensus_heatmap
+
+    settings, ds, regime = snakemake.params.consensus, snakemake.wildcards.ds, snakemake.wildcards.regime
+    importances = {method: read_table(path) for method, path in snakemake.input.items() if method != "prepared"}
+    table = consensus_ranking(importances, top_n=settings["top_n"])
+    # Every importance table of a regime comes from the same model, hence carries the same flag.
+    flag = next(iter(importances.values()))[MODEL_FLAG_COLUMN].fillna("").iloc[0]
+    table[MODEL_FLAG_COLUMN] = flag
+    # The dataset's gene_symbols (or var_names) next to the model's genes, and on the heatmap.
+    table = with_gene_symbols(table, ad.read_h5ad(snakemake.input.prepared, backed="r").var)
+    write_table(table, snakemake.output.table)
+    title = f"{ds}, {regime} model{' (FLAGGED)' if flag else ''}: votes of {len(importances)} methods"
+    plot_consensus_heatmap(
+        table.assign(gene=table[GENE_SYMBOL_COLUMN]), snakemake.output.heatmap, top_k=settings["heatmap_top_k"],
+        max_votes=snakemake.params.n_methods, title=title, direction=snakemake.params.direction,
+    )
 
 
 def attribute_cells(
@@ -36,6 +93,10 @@ def attribute_cells(
     Training cells serve as the background of methods that need one, so the reference
     distribution is the one the model learned from, never the cells being explained.
     """
+    from scrobin.attribution.compute import compute_attributions
+    from scrobin.config import split_method_entry
+    from scrobin.inference import predict_logits
+
     labels = label_codes(prepared)
     rows = sampled_test_rows(prepared, cells_per_type, seed)
     x = dense_rows(prepared.X, rows)

@@ -1,24 +1,147 @@
-"""The workflow's evaluation jobs: which rankings, cells and settings each check is run with.
+"""The rules of ``workflow/rules/evaluation.smk``: one function per rule, called as ``run_rule(snakemake, jobs.<rule>)``.
 
-``scrobin.evaluation`` holds the measures; this module decides what they are applied to, so the
-rule scripts stay thin and the measures stay reusable on their own.
+``scrobin.evaluation`` holds the measures; this module decides what they are applied to (which
+rankings, cells and settings). Every job reads its files from ``snakemake.input`` /
+``snakemake.output`` by name. Torch is imported inside the jobs that run a model, so the table
+and figure rules run in an env without it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import anndata as ad
 import numpy as np
 import pandas as pd
-import torch
 
-from scrobin.attribution import compute_attributions
-from scrobin.attribution.registry import method_spec
-from scrobin.cells import dense_rows, class_names, label_codes, sampled_test_rows, split_rows
-from scrobin.config import split_method_entry
-from scrobin.evaluation.faithfulness import faithfulness, gene_order_from_ranking
-from scrobin.evaluation.stability import stability_scores
+from scrobin.cells import class_names, dense_rows, label_codes, sampled_test_rows, split_rows
+from scrobin.contract import LOGNORM_LAYER
+from scrobin.errors import ScrobinError
+from scrobin.evaluation import CONSENSUS, DE_RANKING
+from scrobin.tables import read_table, with_gene_symbols, write_table
+
+if TYPE_CHECKING:
+    import torch
+
+# Inputs of the faithfulness rule that are not a ranking of the model's genes.
+_NOT_RANKINGS = ("prepared", "model", CONSENSUS)
+
+
+def de_baseline(snakemake, log) -> None:
+    """Rule ``de_baseline``: Wilcoxon rank-sum DE of each cell type against the rest (Benjamini-Hochberg).
+
+    Needs ``layers["lognorm"]`` of the prepared data (see :mod:`scrobin.contract`).
+
+    Raises
+    ------
+    ScrobinError
+        When the dataset has no log-normalised values (scaled input without ``.raw``).
+    """
+    from scrobin.evaluation.de import de_ranking
+
+    prepared = ad.read_h5ad(snakemake.input.prepared)
+    if LOGNORM_LAYER not in prepared.layers:
+        raise ScrobinError(
+            f"dataset '{snakemake.wildcards.ds}' has no log-normalised values for DE (scaled input without .raw): "
+            "start from counts or log-normalised data"
+        )
+    table = de_ranking(prepared, layer=LOGNORM_LAYER, alpha=snakemake.params.alpha)
+    write_table(with_gene_symbols(table, prepared.var), snakemake.output.table)
+
+
+def de_overlap(snakemake, log) -> None:
+    """Rule ``de_overlap``: top DE genes vs top consensus genes per cell type for one regime (paper Fig. 3d,e)."""
+    from scrobin.evaluation.de import de_overlap as overlap_with_de
+    from scrobin.evaluation.figures import plot_de_venn
+
+    regime = snakemake.wildcards.regime
+    overlap = overlap_with_de(
+        read_table(snakemake.input.de), read_table(snakemake.input.consensus), top_n=snakemake.params.top_n
+    )
+    plot_de_venn(overlap, snakemake.output.figure, ranking_label=f"consensus ({regime})")
+    overlap.insert(0, "regime", regime)
+    write_table(overlap, snakemake.output.table)
+
+
+def recovery(snakemake, log) -> None:
+    """Rule ``recovery``: key genes (simulated truth or a markers file) recovered by every ranking, vs chance."""
+    from scrobin.evaluation.figures import plot_recovery
+    from scrobin.evaluation.ground_truth import recovery_reference, recovery_table
+
+    markers = snakemake.input.get("markers")
+    truth, source, notes = recovery_reference(ad.read_h5ad(snakemake.input.prepared), markers)
+    log.info("key genes: %s (%d cell types, %d distinct genes)", source, len(truth),
+             len({gene for genes in truth.values() for gene in genes}))
+    for note in notes:
+        log.info("%s", note)
+    de = read_table(snakemake.input.de)
+    per_regime = {}
+    for key, path in snakemake.input.items():
+        if "__" in key:
+            regime, method = key.split("__")
+            per_regime.setdefault(regime, {})[method] = read_table(path)
+    tables = [
+        recovery_table({**rankings, DE_RANKING: de}, truth, top_n=snakemake.params.top_n, regime=regime,
+                       source=source)
+        for regime, rankings in per_regime.items()
+    ]
+    table = pd.concat(tables, ignore_index=True)
+    write_table(table, snakemake.output.table)
+    plot_recovery(table, snakemake.output.figure)
+    summary = table[table["cell_type"] == "all types"][["regime", "method", "recovered", "expected", "p_value"]]
+    log.info("\n%s", summary.to_string(index=False))
+
+
+def faithfulness(snakemake, log) -> None:
+    """Rule ``faithfulness``: deletion and insertion curves of every ranking of one model, against random.
+
+    The rankings are the rule's inputs besides ``prepared``, ``model`` and ``consensus`` (each
+    method's importance table, keyed by method), then the consensus.
+    """
+    from scrobin.model.store import load_model_for
+    from scrobin.runtime import resolve_device
+
+    params = snakemake.params
+    prepared = ad.read_h5ad(snakemake.input.prepared)
+    model, _ = load_model_for(snakemake.input.model, prepared, resolve_device(params.device))
+    rankings = {name: read_table(path) for name, path in snakemake.input.items() if name not in _NOT_RANKINGS}
+    rankings[CONSENSUS] = read_table(snakemake.input.consensus)
+    curves, areas = regime_faithfulness(
+        model, prepared, rankings, snakemake.wildcards.regime, params.evaluation, params.cells_per_type, params.seed
+    )
+    write_table(curves, snakemake.output.curves)
+    write_table(areas, snakemake.output.areas)
+    log.info("\n%s", areas.to_string(index=False))
+
+
+def stability(snakemake, log) -> None:
+    """Rule ``stability``: captum's sensitivity_max and infidelity of every configured method on one model."""
+    from scrobin.model.store import load_model_for
+    from scrobin.runtime import resolve_device
+
+    params = snakemake.params
+    prepared = ad.read_h5ad(snakemake.input.prepared)
+    model, _ = load_model_for(snakemake.input.model, prepared, resolve_device(params.device))
+    table = regime_stability(model, prepared, params.methods, snakemake.wildcards.regime, params.evaluation, params.seed, params.device)
+    write_table(table, snakemake.output.table)
+    log.info("\n%s", table.to_string(index=False))
+
+
+def evaluation_figures(snakemake, log) -> None:
+    """Rule ``evaluation_figures``: every regime's faithfulness, stability and DE overlap in one table and figure each."""
+    from scrobin.evaluation.figures import plot_faithfulness, plot_stability
+
+    def concatenated(paths):
+        return pd.concat([read_table(path) for path in paths], ignore_index=True)
+
+    stability_table = concatenated(snakemake.input.stability)
+    write_table(concatenated(snakemake.input.de_overlap), snakemake.output.de_overlap)
+    write_table(concatenated(snakemake.input.faithfulness), snakemake.output.faithfulness)
+    write_table(stability_table, snakemake.output.stability)
+    plot_faithfulness(concatenated(snakemake.input.curves), snakemake.output.faithfulness_figure)
+    plot_stability(stability_table, snakemake.output.stability_figure)
+
 
 def evaluation_cells(prepared: ad.AnnData, cells_per_type: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Test cells (a seeded, stratified subset) as a dense matrix, and their class indices."""
@@ -40,10 +163,12 @@ def regime_faithfulness(
     Removed genes take the value 0, the training mean of scaled data, which is also the default
     attribution baseline, so "deleting" a gene means setting it to an average cell's level.
     """
+    from scrobin.evaluation.faithfulness import faithfulness as deletion_insertion, gene_order_from_ranking
+
     x, y = evaluation_cells(prepared, cells_per_type, seed)
     types = np.array(class_names(prepared))[y]
     orders = {name: gene_order_from_ranking(table, prepared.var_names, types) for name, table in rankings.items()}
-    return faithfulness(
+    return deletion_insertion(
         model, x, y, orders, baseline=0.0, max_genes=min(settings["faithfulness_max_genes"], prepared.n_vars),
         n_steps=settings["faithfulness_steps"], n_random=settings["faithfulness_random_draws"], seed=seed, regime=regime,
     )
@@ -66,6 +191,13 @@ def regime_stability(
     perturbation: integrated gradients with ``multiply_by_inputs: false`` is a path-averaged
     gradient and is scored like saliency.
     """
+    import torch
+
+    from scrobin.attribution.compute import compute_attributions
+    from scrobin.attribution.registry import method_spec
+    from scrobin.config import split_method_entry
+    from scrobin.evaluation.stability import stability_scores
+
     x, y = evaluation_cells(prepared, None, seed)
     background = dense_rows(prepared.X, split_rows(prepared, "train"))
     rows = []

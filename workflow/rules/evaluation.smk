@@ -1,8 +1,8 @@
 rule de_baseline:
     input:
-        "results/{ds}/prepared.h5ad",
+        prepared="results/{ds}/prepared.h5ad",
     output:
-        "results/{ds}/evaluation/de_ranking.tsv",
+        table="results/{ds}/evaluation/de_ranking.tsv",
     log:
         "logs/{ds}/de_baseline.log",
     benchmark:
@@ -97,7 +97,6 @@ rule faithfulness:
         "results/{ds}/benchmarks/faithfulness/{regime}.tsv"
     params:
         evaluation=config["evaluation"],
-        methods=METHODS,
         cells_per_type=config["attribution"]["cells_per_type"],
         seed=config["seed"],
         device=config["device"],
@@ -117,7 +116,7 @@ rule stability:
         prepared="results/{ds}/prepared.h5ad",
         model="results/{ds}/models/{regime}.pt",
     output:
-        "results/{ds}/evaluation/stability_{regime}.tsv",
+        table="results/{ds}/evaluation/stability_{regime}.tsv",
     log:
         "logs/{ds}/stability_{regime}.log",
     benchmark:
