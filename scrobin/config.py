@@ -10,21 +10,12 @@ from __future__ import annotations
 import copy
 import difflib
 from collections.abc import Mapping
-from pathlib import Path
 
-import yaml
 from jsonschema import Draft202012Validator, validators
 
 from scrobin.errors import ScrobinError
 from scrobin.paths import resolve_path
-
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
-
-
-def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    with open(path) as handle:
-        return yaml.safe_load(handle)
-
+from scrobin.schema import load_schema
 
 def _with_defaults(validator_class):
     validate_properties = validator_class.VALIDATORS["properties"]

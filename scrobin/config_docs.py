@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from scrobin.config import load_schema
+from scrobin.schema import load_schema
 
 INTRO = """# Configuration reference
 

@@ -105,7 +105,7 @@ def test_config_reference_is_generated_from_the_schema():
 
 
 def test_every_schema_key_is_described():
-    from scrobin.config import load_schema
+    from scrobin.schema import load_schema
 
     def undescribed(properties, prefix=""):
         for name, spec in properties.items():

@@ -94,6 +94,7 @@ def attribute_cells(
     distribution is the one the model learned from, never the cells being explained.
     """
     from scrobin.attribution.compute import compute_attributions
+    from scrobin.attribution.registry import method_spec
     from scrobin.config import split_method_entry
     from scrobin.inference import predict_logits
 
@@ -102,10 +103,10 @@ def attribute_cells(
     x = dense_rows(prepared.X, rows)
     predicted = predict_logits(model, x).argmax(axis=1)
     targets = labels[rows] if target == "true" else predicted
-    train = split_rows(prepared, "train")
     params, baseline = split_method_entry(method, entry)
+    background = dense_rows(prepared.X, split_rows(prepared, "train")) if method_spec(method).needs_background(baseline) else None
     attributions, info = compute_attributions(
-        model, x, targets, method, params, baseline, background=dense_rows(prepared.X, train), seed=seed, device=device
+        model, x, targets, method, params, baseline, background=background, seed=seed, device=device
     )
     classes = np.array(class_names(prepared))
     obs = pd.DataFrame(

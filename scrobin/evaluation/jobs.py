@@ -199,12 +199,15 @@ def regime_stability(
     from scrobin.evaluation.stability import stability_scores
 
     x, y = evaluation_cells(prepared, None, seed)
-    background = dense_rows(prepared.X, split_rows(prepared, "train"))
+    specs = {method: (method_spec(method), *split_method_entry(method, entry)) for method, entry in methods.items()}
+    needs_background = any(spec.needs_background(baseline) for spec, _, baseline in specs.values())
+    training_cells = dense_rows(prepared.X, split_rows(prepared, "train")) if needs_background else None
     rows = []
-    for method, entry in methods.items():
-        params, baseline = split_method_entry(method, entry)
+    for method, (spec, params, baseline) in specs.items():
+        background = training_cells if spec.needs_background(baseline) else None
 
-        def explain(cells: torch.Tensor, target: torch.Tensor, method=method, params=params, baseline=baseline):
+        def explain(cells: torch.Tensor, target: torch.Tensor, method=method, params=params, baseline=baseline,
+                    background=background):
             attributions, _ = compute_attributions(
                 model, cells.detach().cpu().numpy(), target.detach().cpu().numpy(), method, params, baseline,
                 background=background, seed=seed, device=device,
@@ -214,7 +217,7 @@ def regime_stability(
         scores = stability_scores(
             model, explain, x, y, n_cells=settings["stability_cells"],
             n_perturb_samples=settings["stability_perturbations"], perturb_radius=settings["stability_radius"],
-            multiply_by_inputs=method_spec(method).multiplies_by_inputs(params), output=params.get("output", "logits"), seed=seed,
+            multiply_by_inputs=spec.multiplies_by_inputs(params), output=params.get("output", "logits"), seed=seed,
         )
         rows.append({"regime": regime, "method": method, **scores})
     return pd.DataFrame(rows)
