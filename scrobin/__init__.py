@@ -21,7 +21,8 @@ with a ``jobs`` module whose functions are the rules of ``workflow/rules/<stage>
     Gene-set enrichment: g:Profiler online, a GMT file offline.
 
 Shared by the stages: ``contract`` (the AnnData keys), ``cells`` (cell sampling, densifying),
-``inference`` (eval mode, batched prediction), ``metrics``, ``figures``, ``tables``; and
+``inference`` (eval mode, batched prediction), ``metrics``, ``figures``, ``tables``,
+``validators``; and
 ``config``, ``schema``, ``config_docs``, ``checks``, ``entrypoint``, ``errors``, ``runtime``,
 ``paths``. ``compare`` builds the cross-dataset comparison.
 """

@@ -34,6 +34,7 @@ import scipy.sparse as sp
 
 from scrobin.contract import LABEL_KEY, LOGNORM_LAYER
 from scrobin.errors import ScrobinError
+from scrobin.validators import require_obs_and_layer
 
 RANK_RULES = ("positive", "absolute", "signed_abs")
 IMPORTANCE_COLUMNS = ("cell_type", "gene", "mean_signed", "mean_abs", "score", "rank", "n_cells")
@@ -154,12 +155,7 @@ def importance_from_anndata(adata, cell_type_key: str = LABEL_KEY, rank_by: str 
     layer
         Layer holding the attributions; ``None`` uses ``X``.
     """
-    if cell_type_key not in adata.obs:
-        raise ScrobinError(f"obs has no column '{cell_type_key}': set cell_type_key to one of "
-                           f"{', '.join(map(str, adata.obs.columns))}")
-    if layer is not None and layer not in adata.layers:
-        raise ScrobinError(f"layer '{layer}' is missing: use one of "
-                           f"{', '.join(adata.layers) or 'X'}")
+    require_obs_and_layer(adata, cell_type_key, layer, "cell_type_key")
     matrix = adata.X if layer is None else adata.layers[layer]
     if hasattr(matrix, "toarray"):
         matrix = matrix.toarray()

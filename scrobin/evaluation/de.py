@@ -15,6 +15,7 @@ import scanpy as sc
 
 from scrobin.contract import LABEL_KEY, LOGNORM_LAYER
 from scrobin.errors import ScrobinError
+from scrobin.validators import require_obs_and_layer
 from scrobin.evaluation.ground_truth import combined_overlap, overlap_statistics
 from scrobin.attribution.importance import gene_direction, ranked_genes
 
@@ -50,12 +51,7 @@ def de_ranking(adata, label_key: str = LABEL_KEY, layer: str | None = LOGNORM_LA
         positive log fold change, and the last three are ``scrobin.attribution.importance.gene_direction``'s
         (the same direction columns as the importance and consensus tables).
     """
-    if label_key not in adata.obs:
-        raise ScrobinError(f"obs has no column '{label_key}': set the DE label key to one of "
-                           f"{', '.join(map(str, adata.obs.columns))}")
-    if layer is not None and layer not in adata.layers:
-        raise ScrobinError(f"layer '{layer}' is missing: use one of "
-                           f"{', '.join(adata.layers) or 'X'}")
+    require_obs_and_layer(adata, label_key, layer, "the DE label key")
     if not 0.0 < alpha <= 1.0:
         raise ScrobinError(f"DE alpha must be in (0, 1], got {alpha!r}")
     expression = adata.X if layer is None else adata.layers[layer]
