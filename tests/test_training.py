@@ -16,10 +16,18 @@ from scrobin.model.network import MLPClassifier
 from scrobin.data.prepare import prepare_dataset
 from scrobin.inference import predict_logits
 from scrobin.model.training import TrainingSettings, class_weights, train_classifier
+from scrobin.schema import schema_defaults
 
 from conftest import make_counts
 
 SPEC = {"source": "x.h5ad", "label_key": "cell_type", "input_state": "auto"}
+
+
+def training_settings(**overrides) -> TrainingSettings:
+    """The schema's train defaults with the presets' choices fixed (batch 500, no class weights, no
+    minimum of steps), and ``overrides``."""
+    fixed = {"batch_size": 500, "class_weighting": "none", "early_stopping_min_steps": 0}
+    return TrainingSettings.from_config({**schema_defaults("train"), **fixed, **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +73,7 @@ def test_early_stopping_keeps_the_best_epoch(monitor):
     x = rng.normal(size=(60, 5)).astype(np.float32)
     y = rng.integers(0, 2, 60)  # labels unrelated to x: validation scores soon stop improving
     model = MLPClassifier(5, 2, [64], {})
-    settings = TrainingSettings(
+    settings = training_settings(
         batch_size=20, max_epochs=200, early_stopping_patience=3, learning_rate=0.05, early_stopping_monitor=monitor
     )
     history = train_classifier(model, x[:40], y[:40], settings, 0, x[40:], y[40:])
@@ -88,14 +96,14 @@ def test_patience_spans_a_minimum_of_optimiser_steps():
     x = rng.normal(size=(60, 5)).astype(np.float32)
     y = rng.integers(0, 2, 60)
     # 40 training cells in one batch: one optimiser step per epoch, so 3 epochs are 3 steps.
-    settings = TrainingSettings(batch_size=40, max_epochs=300, early_stopping_patience=3, early_stopping_min_steps=12,
+    settings = training_settings(batch_size=40, max_epochs=300, early_stopping_patience=3, early_stopping_min_steps=12,
                                 learning_rate=0.05)
     history = train_classifier(MLPClassifier(5, 2, [64], {}), x[:40], y[:40], settings, 0, x[40:], y[40:])
     assert history.patience_epochs == 12
     assert len(history.epochs) - history.best_epoch == 12
     # Batches of 10 cells give 4 steps per epoch: 3 epochs of patience already span 12 steps.
-    assert TrainingSettings(early_stopping_patience=3, early_stopping_min_steps=12).patience_epochs(4) == 3
-    assert TrainingSettings(early_stopping_patience=0, early_stopping_min_steps=12).patience_epochs(1) == 0
+    assert training_settings(early_stopping_patience=3, early_stopping_min_steps=12).patience_epochs(4) == 3
+    assert training_settings(early_stopping_patience=0, early_stopping_min_steps=12).patience_epochs(1) == 0
 
 
 def _linear_widths(model):
@@ -164,7 +172,7 @@ def test_sparse_and_dense_training_agree(config, prepared):
 
     x = prepared.X[:64]
     y = prepared.obs["cell_type"].cat.codes.to_numpy()[:64].astype(np.int64)
-    settings = TrainingSettings(batch_size=16, max_epochs=2)
+    settings = training_settings(batch_size=16, max_epochs=2)
     models = []
     for matrix in (x, sp.csr_matrix(x)):
         torch.manual_seed(0)

@@ -24,17 +24,22 @@ Adversary = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 @dataclass
 class TrainingSettings:
-    """The ``train`` config section, plus the share of each batch that is adversarial."""
+    """The ``train`` config section, plus the share of each batch that is adversarial.
 
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 500
-    max_epochs: int = 100
-    early_stopping_patience: int = 10
-    early_stopping_min_steps: int = 0
-    early_stopping_monitor: str = "validation_accuracy"
-    class_weighting: str = "none"
-    adversarial_fraction: float = 0.5
+    No defaults here: the config schema fills them (and the model presets choose ``batch_size``
+    and ``class_weighting``); ``adversarial_fraction`` is 0 (clean batches) unless an adversarial
+    regime sets it from ``adversarial_training``.
+    """
+
+    learning_rate: float
+    weight_decay: float
+    batch_size: int
+    max_epochs: int
+    early_stopping_patience: int
+    early_stopping_min_steps: int
+    early_stopping_monitor: str
+    class_weighting: str
+    adversarial_fraction: float = 0.0
 
     @classmethod
     def from_config(cls, train: dict) -> "TrainingSettings":
