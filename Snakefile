@@ -20,9 +20,9 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/robustness.smk"
-include: "workflow/rules/interpret.smk"
-include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/enrich.smk"
+include: "workflow/rules/attribution.smk"
+include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/enrichment.smk"
 include: "workflow/rules/compare.smk"
 
 

@@ -16,8 +16,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from scrobin.attacks import fgsm, pgd, run_attack
-from scrobin.network import MLPClassifier
+from scrobin.robustness.attacks import fgsm, pgd, run_attack
+from scrobin.model.network import MLPClassifier
 from scrobin.runtime import resolve_device, seed_everything
 
 

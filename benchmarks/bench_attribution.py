@@ -14,7 +14,7 @@ network, so the count is what actually ran), next to
     lime.lime_tabular.LimeTabularExplainer, plus captum's per-cell KernelShap and Lime. They are
     slow, so they run on ``--reference-cells`` cells and their per-cell rate is extrapolated.
 
-The network is the paper's MLP (``scrobin.network.MLPClassifier``) with random weights: throughput
+The network is the paper's MLP (``scrobin.model.network.MLPClassifier``) with random weights: throughput
 does not depend on training. Run from the repository root:
 
     .venv/bin/python benchmarks/bench_attribution.py --cells 200 --genes 1200
@@ -35,7 +35,7 @@ from torch import nn
 from scrobin.attribution import METHODS, compute_attributions
 from scrobin.attribution.baselines import baseline_rows
 from scrobin.attribution.kernel_shap import default_kernel_shap_samples
-from scrobin.network import MLPClassifier
+from scrobin.model.network import MLPClassifier
 
 FORWARD_ONLY = ("kernelshap", "lime")
 

@@ -20,10 +20,10 @@ import pandas as pd
 import torch
 import yaml
 
-from scrobin.classifier import fit_classifier, logistic_baseline_metrics
+from scrobin.model.classifier import fit_classifier, logistic_baseline_metrics
 from scrobin.config import validate_config
-from scrobin.datasets import load_dataset
-from scrobin.prepare import prepare_dataset
+from scrobin.data.datasets import load_dataset
+from scrobin.data.prepare import prepare_dataset
 
 # (config file, dataset name in it): the default run's datasets and the test config's real one.
 DATASETS = {

@@ -28,12 +28,12 @@ import torch
 import yaml
 from scipy.stats import spearmanr
 
-from scrobin.attribution_run import attribute_cells
-from scrobin.classifier import fit_classifier
+from scrobin.attribution.jobs import attribute_cells
+from scrobin.model.classifier import fit_classifier
 from scrobin.config import validate_config
-from scrobin.datasets import load_dataset
-from scrobin.importance import cell_type_importance
-from scrobin.prepare import prepare_dataset
+from scrobin.data.datasets import load_dataset
+from scrobin.attribution.importance import cell_type_importance
+from scrobin.data.prepare import prepare_dataset
 
 BUDGET_PARAM = {"kernelshap": "n_samples", "lime": "n_samples", "gradientshap": "n_samples"}
 # KernelSHAP's paired coalitions determine the gene effects only from about twice as many

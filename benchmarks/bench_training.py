@@ -21,10 +21,10 @@ import pandas as pd
 import torch
 import yaml
 
-from scrobin.classifier import fit_classifier
+from scrobin.model.classifier import fit_classifier
 from scrobin.config import validate_config
-from scrobin.datasets import load_dataset
-from scrobin.prepare import prepare_dataset
+from scrobin.data.datasets import load_dataset
+from scrobin.data.prepare import prepare_dataset
 
 
 def parse_args() -> argparse.Namespace:

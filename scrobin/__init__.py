@@ -1,9 +1,33 @@
 """scrobin: robust and explained single-cell cell-type classifiers.
 
-The package holds all logic; the Snakemake workflow only calls it. Each module has one job:
-``datasets`` loads sources, ``checks`` validates inputs, ``preprocess`` builds the model input,
-``simulate`` makes ground-truth data, ``model`` trains and stores classifiers, ``attacks`` crafts
-adversarial examples, ``attribution`` explains predictions, ``enrichment`` annotates gene lists.
+The package holds all logic; the Snakemake workflow only calls it. One subpackage per stage, each
+with a ``jobs`` module whose functions are the rules of ``workflow/rules/<stage>.smk``:
+
+``data``
+    Load a source (``datasets``, ``sources``, ``simulate``), check and preprocess it
+    (``preprocess``, ``prepare``); known marker genes (``markers``).
+``model``
+    Fit (``classifier``, ``network``, ``training``, ``presets``), store (``store``) and check
+    (``check``) classifiers; the logistic-regression reference (``logistic``); figures (``plots``).
+``robustness``
+    Adversarial examples (``attacks``, ``attack_specs``), the attack budget (``budget``),
+    accuracy under attack (``sweep``), structure under attack (``eps_structure``), ``plots``.
+``attribution``
+    The method registry and its methods; per-type gene ``importance`` and the ``consensus``.
+``evaluation``
+    Key-gene recovery (``ground_truth``), DE overlap (``de``), ``faithfulness``, ``stability``,
+    ``figures``.
+``enrichment``
+    Gene-set enrichment: g:Profiler online, a GMT file offline.
+``compare``
+    Every dataset, regime and replicate side by side (``summary``: means and spreads over seeds,
+    the paired adversarial-vs-standard differences, the figure).
+
+Shared by the stages: ``contract`` (the AnnData keys), ``cells`` (cell sampling, densifying),
+``inference`` (eval mode, batched prediction), ``metrics``, ``figures``, ``tables``,
+``validators``; and
+``config``, ``schema``, ``config_docs``, ``checks``, ``entrypoint``, ``errors``, ``runtime``,
+``paths``.
 """
 
 __version__ = "0.1.0"

@@ -1,26 +1,49 @@
-"""Which cells a stage works on: seeded, stratified subsets of a prepared dataset's splits."""
+"""Which cells a stage works on, and as what: the one cell sampler and the one densifier.
+
+Every stage draws its cells here (seeded, stratified or proportional subsets of a split, or a
+plain random subset) and densifies rows here, so two stages given the same settings see the same
+cells. No torch: the plot and table rules import this too.
+"""
 
 from __future__ import annotations
 
 import anndata as ad
 import numpy as np
+import scipy.sparse as sp
 
-from scrobin.datasets import LABEL_COLUMN
+from scrobin.contract import LABEL_KEY, SPLIT_KEY
+
+
+def dense(matrix, dtype=np.float32) -> np.ndarray:
+    """A dense or sparse cells x genes matrix as a dense array of ``dtype`` (no copy when it already is one)."""
+    return np.asarray(matrix.toarray() if sp.issparse(matrix) else matrix, dtype=dtype)
+
+
+def dense_rows(matrix, rows: np.ndarray) -> np.ndarray:
+    """Rows of a dense or sparse matrix as a dense float32 block (rows x genes)."""
+    return dense(matrix[rows])
+
+
+def random_subset(n_total: int, size: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Sorted positions of ``size`` of ``n_total`` items drawn without replacement; all when None or larger."""
+    if size is None or size >= n_total:
+        return np.arange(n_total)
+    return np.sort(rng.choice(n_total, size=size, replace=False))
 
 
 def split_rows(prepared: ad.AnnData, split: str) -> np.ndarray:
     """Row indices of one split (train, validation or test)."""
-    return np.flatnonzero(prepared.obs["split"].to_numpy() == split)
+    return np.flatnonzero(prepared.obs[SPLIT_KEY].to_numpy() == split)
 
 
 def class_names(prepared: ad.AnnData) -> list[str]:
     """The cell types in the order of the label categories: the model's classes, as text."""
-    return [str(c) for c in prepared.obs[LABEL_COLUMN].cat.categories]
+    return [str(c) for c in prepared.obs[LABEL_KEY].cat.categories]
 
 
 def label_codes(prepared: ad.AnnData) -> np.ndarray:
     """Integer class index of every cell, in the order of the label categories (the model's classes)."""
-    return prepared.obs[LABEL_COLUMN].cat.codes.to_numpy().astype(np.int64)
+    return prepared.obs[LABEL_KEY].cat.codes.to_numpy().astype(np.int64)
 
 
 def stratified_subset(labels: np.ndarray, per_type: int | None, seed: int) -> np.ndarray:

@@ -119,7 +119,7 @@ def input_state_of(matrix, name: str, layer: str | None, input_state: str) -> tu
     ScrobinError
         When the values of ``X`` fit no state; the message names ``datasets.<name>.input_state``.
     """
-    from scrobin.preprocess import detect_input_state
+    from scrobin.data.preprocess import detect_input_state
 
     if input_state != "auto":
         return input_state, False
@@ -181,7 +181,7 @@ def check_gene_selection(var: pd.DataFrame, name: str, input_state: str, setting
     input_state
         What the expression matrix holds (counts, lognorm or scaled; detected or declared).
     settings
-        The dataset's ``prepare`` settings (``scrobin.datasets.prepare_settings``).
+        The dataset's ``prepare`` settings (``scrobin.data.datasets.prepare_settings``).
     """
     where = f"dataset '{name}'"
     missing = [g for g in dict.fromkeys(settings["keep_genes"]) if g not in var.index]
@@ -198,7 +198,7 @@ def check_gene_selection(var: pd.DataFrame, name: str, input_state: str, setting
             raise ScrobinError(f"{where}: use_input_hvg is set but the data {problem}: set use_input_hvg: false")
         return
     flavor = settings["hvg_flavor"]
-    from scrobin.preprocess import COUNT_FLAVORS, check_seurat_v3
+    from scrobin.data.preprocess import COUNT_FLAVORS, check_seurat_v3
 
     if flavor in COUNT_FLAVORS and input_state != "counts":
         raise ScrobinError(

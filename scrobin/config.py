@@ -10,21 +10,12 @@ from __future__ import annotations
 import copy
 import difflib
 from collections.abc import Mapping
-from pathlib import Path
 
-import yaml
 from jsonschema import Draft202012Validator, validators
 
 from scrobin.errors import ScrobinError
 from scrobin.paths import resolve_path
-
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
-
-
-def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    with open(path) as handle:
-        return yaml.safe_load(handle)
-
+from scrobin.schema import load_schema
 
 def _with_defaults(validator_class):
     validate_properties = validator_class.VALIDATORS["properties"]
@@ -110,7 +101,7 @@ def validate_config(config: Mapping, schema: dict | None = None) -> dict:
         raise ScrobinError(describe_error(errors[0], schema))
     _check_model(filled)
     _check_stages(filled)
-    from scrobin.datasets import validate_dataset_spec
+    from scrobin.data.datasets import validate_dataset_spec
 
     for name, spec in filled["datasets"].items():
         filled["datasets"][name] = validate_dataset_spec(name, spec, seed=filled["seed"])
@@ -131,7 +122,7 @@ def _sorted_keys(value):
 
 
 def _check_model(config: dict) -> None:
-    from scrobin.model_presets import preset_settings
+    from scrobin.model.presets import preset_settings
 
     model = config["model"]
     if model["dropout"] is None:
@@ -164,7 +155,7 @@ def _check_stages(config: dict) -> None:
     Each stage's own validator runs here, at config time, so a typo in a method parameter or an
     unknown ART attack stops the workflow before the first job rather than hours into a run.
     """
-    from scrobin.attack_specs import validate_attack_spec, validate_eps_grid, validate_sweep
+    from scrobin.robustness.attack_specs import validate_attack_spec, validate_eps_grid, validate_sweep
     from scrobin.attribution.registry import validate_baseline_spec, validate_method_config
     from scrobin.enrichment.config import validate_enrichment_config
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from scrobin.config import load_schema
+from scrobin.schema import load_schema
 
 INTRO = """# Configuration reference
 
@@ -73,7 +73,7 @@ def _method_table() -> str:
 
 
 def _simulation_table() -> str:
-    from scrobin.simulate import SIMULATION_DEFAULTS, SIMULATION_MEANINGS
+    from scrobin.data.simulate import SIMULATION_DEFAULTS, SIMULATION_MEANINGS
 
     lines = ["| parameter | default | meaning |", "| --- | --- | --- |"]
     lines += [
@@ -90,7 +90,7 @@ def render() -> str:
         INTRO,
         "## Datasets\n\n" + " ".join(properties.pop("datasets")["description"].split()) + "\n\n" + DATASET_EXAMPLE,
         "Keys of one dataset:\n\n" + _table(dataset["properties"]),
-        "### Simulation parameters (`source: simulate`)\n\nSee the docstring of `scrobin.simulate.simulate` "
+        "### Simulation parameters (`source: simulate`)\n\nSee the docstring of `scrobin.data.simulate.simulate` "
         "for the model. The simulation seed defaults to the workflow `seed`.\n\n" + _simulation_table(),
         "## Workflow settings\n\n" + _table(properties),
         "## Attribution methods and their parameters\n\nSet under `attribution.methods.<method>`; "

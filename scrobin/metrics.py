@@ -1,26 +1,39 @@
-"""Classification metrics on the test split and the classifier figures (confusion matrix, training curves)."""
+"""Classification metrics: the one accuracy / macro-F1 function every stage reports."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score  # noqa: E402
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, f1_score
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]) -> dict:
-    """Accuracy, macro-F1 and per-class F1 (keyed by class name)."""
-    labels = np.arange(len(classes))
-    per_class = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+def accuracy_macro_f1(y_true: np.ndarray, y_pred: np.ndarray, labels: np.ndarray | None = None) -> dict:
+    """Accuracy, macro-F1 and the number of cells of integer class predictions.
+
+    Parameters
+    ----------
+    y_true, y_pred
+        Class index per cell (length cells).
+    labels
+        The classes macro-F1 averages over; the classes present in ``y_true`` when None (a class
+        absent from the cells then does not count as F1 0).
+    """
+    labels = np.unique(y_true) if labels is None else labels
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
         "n_cells": int(len(y_true)),
+    }
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]) -> dict:
+    """:func:`accuracy_macro_f1` over every class, plus per-class F1 (keyed by class name)."""
+    labels = np.arange(len(classes))
+    per_class = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    return {
+        **accuracy_macro_f1(y_true, y_pred, labels),
         "per_class_f1": {str(c): float(f) for c, f in zip(classes, per_class)},
     }
 
@@ -31,42 +44,3 @@ def per_class_table(metrics: dict, y_true: np.ndarray, classes: Sequence[str]) -
     return pd.DataFrame(
         {"cell_type": list(classes), "f1": [metrics["per_class_f1"][str(c)] for c in classes], "n_test_cells": support}
     )
-
-
-def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str], path, title: str) -> None:
-    """Row-normalised confusion matrix (recall per true type), counts written in the cells."""
-    counts = confusion_matrix(y_true, y_pred, labels=np.arange(len(classes)))
-    fractions = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    size = max(4.0, 0.5 * len(classes) + 2)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
-    image = ax.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(classes)), classes, fontsize=8)
-    for i, j in np.ndindex(counts.shape):
-        ax.text(j, i, counts[i, j], ha="center", va="center", fontsize=7, color="white" if fractions[i, j] > 0.5 else "black")
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    fig.colorbar(image, ax=ax, label="fraction of true type")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def plot_training_curves(history: pd.DataFrame, path, title: str, best_epoch: int | None = None) -> None:
-    """Loss and accuracy per epoch for training and (when present) validation cells."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for ax, quantity in zip(axes, ("loss", "accuracy")):
-        for split in ("train", "validation"):
-            column = f"{split}_{quantity}"
-            if column in history:
-                ax.plot(history["epoch"], history[column], label=split)
-        if best_epoch:
-            ax.axvline(best_epoch, color="grey", linestyle=":", label="kept weights")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(quantity)
-        ax.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

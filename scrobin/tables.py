@@ -10,6 +10,7 @@ empty string, never NaN); every other column is parsed as usual (numbers, boolea
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -53,6 +54,12 @@ _NUMERIC_MISSING = frozenset({"NaN", "nan", "NA", "N/A", "<NA>", "null", "None"}
 def write_table(table: pd.DataFrame, path: str | Path) -> None:
     """Write ``table`` as a TSV with a header and no index (missing numbers as empty cells)."""
     table.to_csv(path, sep="\t", index=False)
+
+
+def write_json(value, path: str | Path) -> None:
+    """Write ``value`` (a JSON-ready dict: a rule's summary or metrics) indented, for people and later rules."""
+    with open(path, "w") as handle:
+        json.dump(value, handle, indent=2)
 
 
 def read_table(path: str | Path, all_text: bool = False, index_col: int | None = None) -> pd.DataFrame:

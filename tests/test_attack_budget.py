@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from scrobin.attack_budget import attack_budget, attack_config_for, load_attack_budget, sweep_grid
+from scrobin.robustness.budget import attack_budget, attack_config_for, load_attack_budget, sweep_grid
 from scrobin.errors import ScrobinError
-from scrobin.structure import figure_eps
+from scrobin.robustness.eps_structure import figure_eps
 
 SUMMARY = {"threshold": 0.85, "largest_structured_eps": 0.1, "scores": {"0.05": 0.95, "0.1": 0.88, "0.2": 0.7}}
 

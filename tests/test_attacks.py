@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from scrobin.attack_specs import to_art_spec, validate_attack_spec
-from scrobin.attacks import fgsm, pgd, run_attack
+from scrobin.robustness.attack_specs import to_art_spec, validate_attack_spec
+from scrobin.robustness.attacks import fgsm, pgd, run_attack
 from scrobin.errors import ScrobinError
-from scrobin.network import MLPClassifier
+from scrobin.model.network import MLPClassifier
 
 N_CELLS, N_GENES, N_TYPES = 400, 50, 4
 # eps per norm at which attacks succeed on part of the cells, so ART agreement is tested on a mix of

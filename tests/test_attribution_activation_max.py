@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from scrobin.attribution import compute_attributions
-from scrobin.network import MLPClassifier
+from scrobin.model.network import MLPClassifier
 
 N_GENES, N_CLASSES = 8, 3
 

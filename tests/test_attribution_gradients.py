@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from scrobin.attribution import compute_attributions
-from scrobin.network import MLPClassifier
+from scrobin.model.network import MLPClassifier
 
 N_GENES, N_CLASSES, N_CELLS = 12, 3, 10
 

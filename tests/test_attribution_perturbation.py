@@ -17,7 +17,7 @@ from scrobin.attribution import compute_attributions
 from scrobin.attribution.kernel_shap import kernel_shap_design, kernel_shap_with_design
 from scrobin.attribution.lime_surrogate import lime_design, lime_with_design
 from scrobin.errors import ScrobinError
-from scrobin.network import MLPClassifier
+from scrobin.model.network import MLPClassifier
 
 N_GENES, N_CLASSES, N_CELLS = 12, 3, 8
 CPU = torch.device("cpu")

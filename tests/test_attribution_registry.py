@@ -12,7 +12,7 @@ from scrobin.attribution import (
 )
 from scrobin.attribution.baselines import baseline_rows
 from scrobin.errors import ScrobinError
-from scrobin.network import MLPClassifier
+from scrobin.model.network import MLPClassifier
 
 N_GENES, N_CLASSES, N_CELLS = 10, 3, 6
 
@@ -239,3 +239,31 @@ def test_background_sampling_follows_the_seed(mlp, cells, method):
         )[0]
 
     assert not np.allclose(run(0), run(1))
+
+
+@pytest.mark.parametrize(
+    "method, entry, needs",
+    [
+        ("saliency", {}, False),
+        ("integrated_gradients", {}, False),
+        ("integrated_gradients", {"baseline": "train_mean"}, True),
+        ("deepshap", {}, True),
+        ("gradientshap", {"baseline": "zeros"}, False),
+    ],
+)
+def test_a_method_declares_whether_it_needs_training_cells(method, entry, needs):
+    """The spec answers from the method's baseline (its default when the entry sets none)."""
+    from scrobin.attribution.registry import method_spec
+    from scrobin.config import split_method_entry
+
+    _, baseline = split_method_entry(method, entry)
+    assert method_spec(method).needs_background(baseline) is needs
+
+
+def test_integrated_gradients_without_input_multiplication_is_a_slope():
+    """multiply_by_inputs: false gives path-averaged gradients, which the spec reports as not input-multiplied."""
+    from scrobin.attribution.registry import method_spec
+
+    spec = method_spec("integrated_gradients")
+    assert spec.multiplies_by_inputs({}) is True
+    assert spec.multiplies_by_inputs({"multiply_by_inputs": False}) is False

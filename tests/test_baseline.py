@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from test_attacks import toy_problem
 
-from scrobin.baseline import (
+from scrobin.model.logistic import (
     attack_logistic_baseline,
     fit_logistic_baseline,
     load_logistic_baseline,

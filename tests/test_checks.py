@@ -5,9 +5,10 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from scrobin.contract import SCROBIN_KEY
 from scrobin.config import validate_config
 from scrobin.errors import ScrobinError
-from scrobin.prepare import prepare_dataset
+from scrobin.data.prepare import prepare_dataset
 
 from conftest import make_counts
 
@@ -48,7 +49,7 @@ def test_rare_types_dropped_when_asked(prepare_params):
     adata.obs["cell_type"] = labels
     prepared = prepare(adata, {**prepare_params, "drop_rare_types": True})
     assert "type_0" not in set(prepared.obs["cell_type"])
-    assert prepared.uns["scrobin"]["dropped_types"] == ["type_0"]
+    assert prepared.uns[SCROBIN_KEY]["dropped_types"] == ["type_0"]
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
@@ -100,7 +101,7 @@ def test_missing_labels(counts_adata, prepare_params):
 
 
 def test_labels_file(tmp_path, counts_adata):
-    from scrobin.datasets import load_dataset
+    from scrobin.data.datasets import load_dataset
 
     path = tmp_path / "cells.h5ad"
     labels = counts_adata.obs["cell_type"].astype(str)
@@ -116,7 +117,7 @@ def test_labels_file(tmp_path, counts_adata):
 
 
 def test_check_sources_caches_a_passed_check(tmp_path, counts_adata):
-    from scrobin.sources import check_sources
+    from scrobin.data.sources import check_sources
 
     path = tmp_path / "cells.h5ad"
     counts_adata.write_h5ad(path)
@@ -131,7 +132,7 @@ def test_check_sources_caches_a_passed_check(tmp_path, counts_adata):
 
 
 def test_keep_genes_missing_from_the_data_are_named_before_any_job(tmp_path, counts_adata):
-    from scrobin.sources import check_sources
+    from scrobin.data.sources import check_sources
 
     path = tmp_path / "cells.h5ad"
     counts_adata.write_h5ad(path)
@@ -149,8 +150,8 @@ def test_keep_genes_missing_from_the_data_are_named_before_any_job(tmp_path, cou
 
 
 def test_hvg_options_the_data_cannot_serve_are_refused(tmp_path, counts_adata, prepare_params, monkeypatch):
-    from scrobin.sources import check_sources
-    from scrobin.preprocess import normalize_log1p
+    from scrobin.data.sources import check_sources
+    from scrobin.data.preprocess import normalize_log1p
 
     path = tmp_path / "cells.h5ad"
     counts_adata.write_h5ad(path)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from scrobin.compare import (
+from scrobin.compare.summary import (
     closest_eps_rows,
     INPUT_KINDS,
     compare_run,

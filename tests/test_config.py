@@ -97,7 +97,7 @@ def test_config_reference_is_generated_from_the_schema():
     from pathlib import Path
 
     from scrobin.config_docs import render
-    from scrobin.simulate import SIMULATION_DEFAULTS, SIMULATION_MEANINGS
+    from scrobin.data.simulate import SIMULATION_DEFAULTS, SIMULATION_MEANINGS
 
     committed = (Path(__file__).parent.parent / "config" / "README.md").read_text()
     assert committed == render(), "config/README.md is stale: run python -m scrobin.config_docs > config/README.md"
@@ -105,7 +105,7 @@ def test_config_reference_is_generated_from_the_schema():
 
 
 def test_every_schema_key_is_described():
-    from scrobin.config import load_schema
+    from scrobin.schema import load_schema
 
     def undescribed(properties, prefix=""):
         for name, spec in properties.items():

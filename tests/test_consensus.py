@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scrobin.consensus import (
+from scrobin.attribution.consensus import (
     CONSENSUS_COLUMNS,
     _type_labels,
     consensus_ranking,
@@ -12,7 +12,7 @@ from scrobin.consensus import (
     top_consensus_genes,
 )
 from scrobin.errors import ScrobinError
-from scrobin.importance import cell_type_importance, flag_few_cells, gene_direction, with_direction
+from scrobin.attribution.importance import cell_type_importance, flag_few_cells, gene_direction, with_direction
 
 
 def _ranking(orders: dict[str, list[str]]) -> pd.DataFrame:

@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import false_discovery_control, hypergeom
 
 from scrobin.enrichment import ENRICHMENT_COLUMNS, benjamini_hochberg, enrich, read_gmt
-from scrobin.enrichment.config import DEFAULT_GMT
+from scrobin.enrichment.config import DEFAULTS
 from scrobin.enrichment.stats import bonferroni, hypergeometric_tail
 from scrobin.errors import ScrobinError
 
@@ -190,7 +190,7 @@ def test_malformed_gmt_line_names_the_line(tmp_path):
 
 
 def test_shipped_library_reads_and_finds_the_proteasome():
-    gene_sets = read_gmt(DEFAULT_GMT)
+    gene_sets = read_gmt(DEFAULTS["gmt_path"])
     assert len(gene_sets) == 2279
     assert {gene_set.source for gene_set in gene_sets} == {"REAC", "WP"}
     background = sorted(set().union(*(gene_set.genes for gene_set in gene_sets)))

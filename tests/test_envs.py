@@ -122,10 +122,43 @@ def script_rules(tmp_path_factory) -> list[ScriptRule]:
     return found
 
 
-def imported_modules(source_file: Path, module_name: str | None) -> Iterator[tuple[str, list[str]]]:
-    """``(module, imported names)`` for every import statement anywhere in the file, made absolute."""
+def called_job(script: Path) -> str | None:
+    """The job a rule script runs (``run_rule(snakemake, jobs.<name>)``), or None."""
+    for node in ast.walk(ast.parse(script.read_text(), filename=str(script))):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "jobs":
+            return node.attr
+    return None
+
+
+def reachable_nodes(tree: ast.Module, job: str | None) -> Iterator[ast.AST]:
+    """Every node of a module, or, for a stage's ``jobs`` module, its top level plus the one job the
+    rule runs and the module's functions that job calls: a jobs module imports what each job needs
+    inside the job, so a torch-free rule beside torch ones stays torch-free."""
+    if job is None:
+        yield from ast.walk(tree)
+        return
+    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    assert job in functions, f"the jobs module has no job {job!r}"
+    for node in tree.body:
+        type_checking = isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+        if not isinstance(node, ast.FunctionDef) and not type_checking:
+            yield from ast.walk(node)
+    pending, seen = [job], set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for node in ast.walk(functions[name]):
+            yield node
+            if isinstance(node, ast.Name) and node.id in functions:
+                pending.append(node.id)
+
+
+def imported_modules(source_file: Path, module_name: str | None, job: str | None = None) -> Iterator[tuple[str, list[str]]]:
+    """``(module, imported names)`` for every import statement reachable in the file, made absolute."""
     tree = ast.parse(source_file.read_text(), filename=str(source_file))
-    for node in ast.walk(tree):
+    for node in reachable_nodes(tree, job):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield alias.name, []
@@ -159,7 +192,8 @@ def third_party_imports(script: Path) -> dict[str, str]:
     while queue:
         source_file, module_name = queue.pop(0)
         chain = chain_to[module_name] if module_name else str(source_file.relative_to(REPO))
-        for module, names in imported_modules(source_file, module_name):
+        job = called_job(script) if module_name and module_name.endswith(".jobs") else None
+        for module, names in imported_modules(source_file, module_name, job):
             top = module.partition(".")[0]
             if top != PACKAGE:
                 if top not in sys.stdlib_module_names:

@@ -8,6 +8,7 @@ import scanpy as sc
 import scipy.sparse as sp
 from scipy import stats
 
+from scrobin.contract import LOGNORM_LAYER
 from scrobin.errors import ScrobinError
 from scrobin.evaluation.de import DE_COLUMNS, de_overlap, de_ranking, de_top_genes
 from scrobin.evaluation.figures import plot_de_venn
@@ -33,7 +34,7 @@ def lognormal_adata():
                        var=pd.DataFrame(index=GENES))
     sc.pp.normalize_total(adata, target_sum=1e4)
     sc.pp.log1p(adata)
-    adata.layers["lognorm"] = sp.csr_matrix(adata.X)  # sparse, as in a prepared dataset
+    adata.layers[LOGNORM_LAYER] = sp.csr_matrix(adata.X)  # sparse, as in a prepared dataset
     adata.X = (adata.X - adata.X.mean(axis=0)) / adata.X.std(axis=0)
     return adata
 

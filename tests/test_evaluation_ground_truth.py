@@ -7,6 +7,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import average_precision_score
 
+from scrobin.contract import GROUND_TRUTH_KEY
 from scrobin.errors import ScrobinError
 from scrobin.evaluation.figures import plot_recovery
 from scrobin.evaluation.ground_truth import (
@@ -104,7 +105,7 @@ def test_summary_p_value_is_exact_for_the_sum_over_types():
 def test_regime_column_and_truth_from_anndata():
     adata = ad.AnnData(X=np.zeros((2, 3)), var=pd.DataFrame(index=["a", "b", "c"]))
     adata.obs_names = ["cell0", "cell1"]
-    adata.uns["ground_truth"] = {"key_genes": {"T": np.array(["b"], dtype=object)}}
+    adata.uns[GROUND_TRUTH_KEY] = {"key_genes": {"T": np.array(["b"], dtype=object)}}
     truth = key_genes_from_anndata(adata)
     assert truth == {"T": ["b"]}
     ranking = pd.DataFrame({"cell_type": "T", "gene": ["b", "a", "c"], "rank": [1, 2, 3]})

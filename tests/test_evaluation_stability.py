@@ -102,7 +102,7 @@ def test_stability_perturbation_follows_the_method_spec(monkeypatch, method, ent
     input-multiplied contributions: the method's own spec decides, given its parameters."""
     import anndata as ad
 
-    from scrobin import evaluation_run
+    from scrobin.evaluation import jobs, stability
 
     seen = {}
 
@@ -110,7 +110,7 @@ def test_stability_perturbation_follows_the_method_spec(monkeypatch, method, ent
         seen.update(settings)
         return {"sensitivity_max": 0.0, "infidelity": 0.0, "n_cells": len(x)}
 
-    monkeypatch.setattr(evaluation_run, "stability_scores", fake_scores)
+    monkeypatch.setattr(stability, "stability_scores", fake_scores)
     rng = np.random.default_rng(0)
     prepared = ad.AnnData(
         X=rng.standard_normal((12, 6)).astype(np.float32),
@@ -118,7 +118,7 @@ def test_stability_perturbation_follows_the_method_spec(monkeypatch, method, ent
                           "split": ["train", "test"] * 6}, index=[f"c{i}" for i in range(12)]),
     )
     settings = {"stability_cells": 4, "stability_perturbations": 2, "stability_radius": 0.02}
-    evaluation_run.regime_stability(nn.Linear(6, 3), prepared, {method: entry}, "standard", settings, 0, "cpu")
+    jobs.regime_stability(nn.Linear(6, 3), prepared, {method: entry}, "standard", settings, 0, "cpu")
     assert seen["multiply_by_inputs"] is multiplied
 
 

@@ -17,14 +17,15 @@ import scipy.sparse as sp
 import yaml
 
 from conftest import REPO, TEST_CONFIG, make_counts
+from scrobin.contract import LOGNORM_LAYER, SCROBIN_KEY, SPLIT_KEY
 from scrobin.config import validate_config
-from scrobin.datasets import load_dataset
+from scrobin.data.datasets import load_dataset
 from scrobin.enrichment import enrich
 from scrobin.enrichment.table import NOT_TESTED
 from scrobin.errors import ScrobinError
-from scrobin.prepare import prepare_dataset
-from scrobin.preprocess import normalize_log1p
-from scrobin.sources import check_sources
+from scrobin.data.prepare import prepare_dataset
+from scrobin.data.preprocess import normalize_log1p
+from scrobin.data.sources import check_sources
 from scrobin.tables import GENE_SYMBOL_COLUMN, gene_labels
 
 FIELD = REPO / "tests" / "data" / "field_cases"
@@ -62,7 +63,7 @@ def assert_sane(adata: ad.AnnData) -> None:
     """Model input finite float32, labels text, every type in every split."""
     assert adata.X.dtype == np.float32 and np.isfinite(adata.X).all()
     assert all(isinstance(label, str) for label in adata.obs["cell_type"].cat.categories)
-    counts = pd.crosstab(adata.obs["cell_type"], adata.obs["split"])
+    counts = pd.crosstab(adata.obs["cell_type"], adata.obs[SPLIT_KEY])
     assert (counts > 0).all().all()
 
 
@@ -118,7 +119,7 @@ def test_empty_cells_are_dropped_in_quality_control(tmp_path, caplog):
         adata = prepared(source, label_key="cell_type")
     assert "quality control drops 12 of 300 cells" in caplog.text
     assert_sane(adata)
-    assert adata.n_obs == 288 and adata.uns["scrobin"]["quality_control"]["dropped_cells"] == 12
+    assert adata.n_obs == 288 and adata.uns[SCROBIN_KEY]["quality_control"]["dropped_cells"] == 12
     counts = ad.read_h5ad(source)[adata.obs_names].X
     assert (np.asarray(counts.sum(axis=1)).ravel() > 0).all()
 
@@ -134,7 +135,7 @@ def test_cell_thresholds_follow_filter_cells(tmp_path):
     checked = validate_config(config)
     spec = checked["datasets"]["x"]
     adata = prepare_dataset(load_dataset(spec), "x", spec, checked["prepare"], 0)
-    kept_genes = adata.uns["scrobin"]["transform"]["counted_genes"]
+    kept_genes = adata.uns[SCROBIN_KEY]["transform"]["counted_genes"]
     raw = ad.read_h5ad(source)
     assert (np.asarray(raw[adata.obs_names, kept_genes].X.sum(axis=1)).ravel() >= threshold).all()
     assert adata.n_obs < 288
@@ -153,12 +154,12 @@ def test_a_declared_layer_is_counts(tmp_path, caplog, case):
         adata = prepared(source, label_key="cell_type", layer="counts")
     assert "holds non-integer values (e.g. ambient-corrected counts): treated as counts" in caplog.text
     assert_sane(adata)
-    transform = adata.uns["scrobin"]["transform"]
+    transform = adata.uns[SCROBIN_KEY]["transform"]
     assert transform["input_state"] == "counts" and "normalize_total" in transform["steps"]
     layer = ad.read_h5ad(source)[adata.obs_names].layers["counts"]
     expected = normalize_log1p(layer[:, pd.Index(ad.read_h5ad(source).var_names).get_indexer(transform["counted_genes"])], 1e4)
     genes = pd.Index(transform["counted_genes"]).get_indexer(adata.var_names)
-    np.testing.assert_allclose(adata.layers["lognorm"].toarray(), expected[:, genes].toarray(), rtol=1e-5)
+    np.testing.assert_allclose(adata.layers[LOGNORM_LAYER].toarray(), expected[:, genes].toarray(), rtol=1e-5)
 
 
 def test_noninteger_values_in_x_are_refused_before_any_job(tmp_path):
@@ -178,7 +179,7 @@ def test_counts_only_in_raw(tmp_path):
     assert refusal(tmp_path, source, label_key="cell_type", use_raw=True) is None
     adata = prepared(source, label_key="cell_type", use_raw=True)
     assert_sane(adata)
-    assert adata.uns["scrobin"]["transform"]["input_state"] == "counts"
+    assert adata.uns[SCROBIN_KEY]["transform"]["input_state"] == "counts"
 
 
 # --- a corpus of odd and bad inputs ----------------------------------------------------------
@@ -317,4 +318,4 @@ def test_corpus(tmp_path, case, change, spec, expected):
     result = prepared(source, **spec)
     assert_sane(result)
     assert set(result.obs["cell_type"].cat.categories) == set(pd.Series(adata.obs["cell_type"]).astype(str))
-    assert result.uns["scrobin"]["quality_control"]["dropped_cells"] == DROPPED_CELLS.get(case, 0)
+    assert result.uns[SCROBIN_KEY]["quality_control"]["dropped_cells"] == DROPPED_CELLS.get(case, 0)

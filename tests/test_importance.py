@@ -8,9 +8,10 @@ import scanpy as sc
 import scipy.sparse as sp
 import torch
 
+from scrobin.contract import LOGNORM_LAYER
 from scrobin.attribution import compute_attributions
 from scrobin.errors import ScrobinError
-from scrobin.importance import (
+from scrobin.attribution.importance import (
     ADDED_COLUMNS,
     IMPORTANCE_COLUMNS,
     cell_type_importance,
@@ -188,7 +189,7 @@ def _absence_data():
                           obs=pd.DataFrame({"cell_type": pd.Categorical(labels)},
                                            index=[f"cell{i}" for i in range(24)]),
                           var=pd.DataFrame(index=["g_marker", "g_absent", "g_noise1", "g_noise2"]))
-    prepared.layers["lognorm"] = sp.csr_matrix(lognorm, dtype=np.float32)
+    prepared.layers[LOGNORM_LAYER] = sp.csr_matrix(lognorm, dtype=np.float32)
     return prepared
 
 

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from scrobin.attribution_run import attribute_cells
-from scrobin.classifier import fit_classifier
+from scrobin.attribution.jobs import attribute_cells
+from scrobin.model.classifier import fit_classifier
 from scrobin.config import validate_config
-from scrobin.consensus import consensus_ranking
-from scrobin.datasets import load_dataset
+from scrobin.attribution.consensus import consensus_ranking
+from scrobin.data.datasets import load_dataset
 from scrobin.evaluation.ground_truth import key_genes_from_anndata, recovery_table
-from scrobin.importance import importance_from_anndata
-from scrobin.prepare import prepare_dataset
+from scrobin.attribution.importance import importance_from_anndata
+from scrobin.data.prepare import prepare_dataset
 
 METHODS = {
     "saliency": {},

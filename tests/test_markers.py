@@ -15,8 +15,8 @@ from scipy import stats
 from scrobin.config import validate_config
 from scrobin.errors import ScrobinError
 from scrobin.evaluation.ground_truth import ALL_TYPES, recovery_reference, recovery_table
-from scrobin.markers import check_marker_types, marker_coverage, read_markers
-from scrobin.sources import check_sources
+from scrobin.data.markers import check_marker_types, marker_coverage, read_markers
+from scrobin.data.sources import check_sources
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "resources" / "markers" / "pbmc68k_bulk_labels.tsv"

@@ -5,9 +5,10 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from scrobin.contract import LOGNORM_LAYER, SCROBIN_KEY, SPLIT_KEY
 from scrobin.errors import ScrobinError
-from scrobin.prepare import prepare_dataset, stratified_split
-from scrobin.preprocess import apply_transform, detect_input_state, normalize_log1p
+from scrobin.data.prepare import prepare_dataset, stratified_split
+from scrobin.data.preprocess import apply_transform, detect_input_state, normalize_log1p
 
 from conftest import make_counts
 
@@ -28,14 +29,14 @@ def test_detects_counts_lognorm_and_scaled(counts_adata):
 
 def test_counts_run_every_step_and_keep_the_requested_number_of_genes(counts_adata, prepare_params):
     prepared = prepare_dataset(counts_adata, "d", SPEC, {**prepare_params, "n_top_genes": 15, "min_gene_counts": 1}, seed=0)
-    transform = prepared.uns["scrobin"]["transform"]
+    transform = prepared.uns[SCROBIN_KEY]["transform"]
     assert transform["steps"] == ["filter_genes", "normalize_total", "log1p", "highly_variable_genes", "scale"]
     assert prepared.n_vars == 15
     assert prepared.X.dtype == np.float32
-    train = prepared.obs["split"].to_numpy() == "train"
+    train = prepared.obs[SPLIT_KEY].to_numpy() == "train"
     assert np.allclose(prepared.X[train].mean(0), 0, atol=1e-4)
     assert np.allclose(prepared.X[train].std(0, ddof=1), 1, atol=1e-3)
-    assert sp.issparse(prepared.layers["lognorm"])
+    assert sp.issparse(prepared.layers[LOGNORM_LAYER])
 
 
 def test_gene_filter_uses_min_counts(counts_adata, prepare_params):
@@ -49,20 +50,20 @@ def test_gene_filter_uses_min_counts(counts_adata, prepare_params):
 def test_lognorm_input_skips_normalisation(counts_adata, prepare_params):
     counts_adata.X = normalize_log1p(counts_adata.X, 1e4)
     prepared = prepare_dataset(counts_adata, "d", SPEC, prepare_params, seed=0)
-    assert prepared.uns["scrobin"]["transform"]["steps"] == ["highly_variable_genes", "scale"]
+    assert prepared.uns[SCROBIN_KEY]["transform"]["steps"] == ["highly_variable_genes", "scale"]
 
 
 def test_scaled_input_is_used_as_is(counts_adata, prepare_params):
     dense = normalize_log1p(counts_adata.X, 1e4).toarray()
     counts_adata.X = ((dense - dense.mean(0)) / dense.std(0)).astype(np.float32)
     prepared = prepare_dataset(counts_adata, "d", SPEC, prepare_params, seed=0)
-    assert prepared.uns["scrobin"]["transform"]["steps"] == ["top_variance_genes"]
+    assert prepared.uns[SCROBIN_KEY]["transform"]["steps"] == ["top_variance_genes"]
     assert np.array_equal(prepared.X, counts_adata.X)
 
 
 def test_config_overrides_detection(counts_adata, prepare_params):
     prepared = prepare_dataset(counts_adata, "d", {**SPEC, "input_state": "lognorm"}, prepare_params, seed=0)
-    assert "normalize_total" not in prepared.uns["scrobin"]["transform"]["steps"]
+    assert "normalize_total" not in prepared.uns[SCROBIN_KEY]["transform"]["steps"]
 
 
 def test_unscaled_output_stays_sparse(counts_adata, prepare_params):
@@ -84,7 +85,7 @@ def test_split_is_stratified_and_deterministic():
 def test_transform_replay_on_new_cells_equals_stored_x(prepare_params):
     adata = make_counts(n_cells=150, n_genes=60, seed=2)
     prepared = prepare_dataset(adata, "d", SPEC, {**prepare_params, "n_top_genes": 20}, seed=0)
-    transform = prepared.uns["scrobin"]["transform"]
+    transform = prepared.uns[SCROBIN_KEY]["transform"]
     shuffled = adata[::-1, ::-1]  # other cell and gene order: matched by name
     replayed = apply_transform(shuffled.X, shuffled.var_names, transform)
     order = pd.Index(shuffled.obs_names).get_indexer(prepared.obs_names)
@@ -99,7 +100,7 @@ def test_transform_survives_h5ad_round_trip(tmp_path, prepare_params):
     adata = make_counts(seed=5)
     prepared = prepare_dataset(adata, "d", SPEC, prepare_params, seed=0)
     prepared.write_h5ad(tmp_path / "p.h5ad")
-    transform = ad.read_h5ad(tmp_path / "p.h5ad").uns["scrobin"]["transform"]
+    transform = ad.read_h5ad(tmp_path / "p.h5ad").uns[SCROBIN_KEY]["transform"]
     assert np.allclose(apply_transform(adata.X, adata.var_names, transform), prepared.X, atol=1e-5)
 
 
@@ -119,7 +120,7 @@ def test_keep_genes_survive_the_count_filter_and_the_hvg_selection(prepare_param
     params = {**prepare_params, "n_top_genes": 10, "min_gene_counts": 5}
     assert "gene39" not in prepare_dataset(adata, "d", SPEC, params, seed=0).var_names
     prepared = prepare_dataset(adata, "d", SPEC, {**params, "keep_genes": ["gene39", "gene20"]}, seed=0)
-    transform = prepared.uns["scrobin"]["transform"]
+    transform = prepared.uns[SCROBIN_KEY]["transform"]
     assert {"gene39", "gene20"} <= set(prepared.var_names)
     assert prepared.n_vars in (11, 12)  # 10 HVGs plus the kept genes not among them
     assert transform["keep_genes"] == ["gene20", "gene39"]
@@ -137,7 +138,7 @@ def test_input_hvg_flags_choose_the_genes(prepare_params):
     params = {**prepare_params, "use_input_hvg": True, "min_gene_counts": 1, "keep_genes": ["gene2"]}
     prepared = prepare_dataset(adata, "d", SPEC, params, seed=0)
     assert list(prepared.var_names) == ["gene1", "gene2", "gene5", "gene7", "gene30"]
-    assert "input_highly_variable" in prepared.uns["scrobin"]["transform"]["steps"]
+    assert "input_highly_variable" in prepared.uns[SCROBIN_KEY]["transform"]["steps"]
 
 
 @pytest.mark.parametrize("flavor", ["pearson_residuals", "seurat_v3"])
@@ -148,7 +149,7 @@ def test_count_flavours_select_from_raw_counts(prepare_params, flavor):
     params = {**prepare_params, "hvg_flavor": flavor, "n_top_genes": 20, "min_gene_counts": 1}
     prepared = prepare_dataset(adata, "d", SPEC, params, seed=0)
     assert prepared.n_vars == 20
-    assert prepared.uns["scrobin"]["transform"]["hvg_flavor"] == flavor
+    assert prepared.uns[SCROBIN_KEY]["transform"]["hvg_flavor"] == flavor
     # The three blocks of 20 type-specific genes vary most; count models find them.
     assert set(prepared.var_names) <= {f"gene{j}" for j in range(60)}
     import scanpy as sc

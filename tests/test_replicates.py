@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from conftest import TEST_CONFIG, snakemake
-from scrobin.model_store import load_model
+from scrobin.model.store import load_model
 from scrobin.tables import read_table
 
 pytestmark = pytest.mark.workflow

@@ -26,7 +26,7 @@ import torch
 import yaml
 
 from conftest import REPO, TEST_CONFIG
-from scrobin.model_store import load_model
+from scrobin.model.store import load_model
 
 DATASET = "tiny"
 pytestmark = pytest.mark.workflow

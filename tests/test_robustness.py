@@ -8,16 +8,16 @@ import pytest
 import scipy.sparse as sp
 from test_attacks import accuracy, toy_problem
 
-from scrobin.attacks import pgd
-from scrobin.baseline import fit_logistic_baseline
+from scrobin.robustness.attacks import pgd
+from scrobin.model.logistic import fit_logistic_baseline
 from scrobin.errors import ScrobinError
-from scrobin.robustness import (
+from scrobin.robustness.sweep import (
     TABLE_COLUMNS,
     baseline_robustness_sweep,
-    predict_classes,
     robustness_sweep,
 )
-from scrobin.robustness_plots import plot_robustness_curves
+from scrobin.inference import predict_classes
+from scrobin.robustness.plots import plot_robustness_curves
 
 EPS_GRID = [0.0, 0.3, 0.6, 1.2]
 ATTACKS = [

@@ -14,8 +14,9 @@ import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
+from scrobin.contract import GROUND_TRUTH_KEY, SIMULATION_KEY
 from scrobin.errors import ScrobinError
-from scrobin.simulate import SIMULATION_DEFAULTS, simulate, validate_simulation_params
+from scrobin.data.simulate import SIMULATION_DEFAULTS, simulate, validate_simulation_params
 
 SMALL = {"n_cells": 300, "n_genes": 200, "n_cell_types": 4}
 
@@ -37,7 +38,7 @@ def _mean_in_and_out(expression: np.ndarray, cell_types: np.ndarray, gene_index:
 
 
 def _edges(adata: ad.AnnData) -> dict[str, np.ndarray]:
-    return {name: np.asarray(values) for name, values in adata.uns["ground_truth"]["edges"].items()}
+    return {name: np.asarray(values) for name, values in adata.uns[GROUND_TRUTH_KEY]["edges"].items()}
 
 
 def test_same_seed_gives_identical_data():
@@ -81,7 +82,7 @@ def test_dropout_and_overdispersion_add_zeros():
 
 
 def test_key_genes_are_regulators_produced_most_in_their_type(small):
-    truth = small.uns["ground_truth"]
+    truth = small.uns[GROUND_TRUTH_KEY]
     production = truth["regulator_production"]
     cell_types = list(production["cell_types"])
     top_type = dict(zip(production["regulator"], np.asarray(cell_types)[
@@ -96,7 +97,7 @@ def test_key_genes_are_regulators_produced_most_in_their_type(small):
 
 
 def test_direct_targets_are_the_edge_targets_of_each_types_regulators(small):
-    truth = small.uns["ground_truth"]
+    truth = small.uns[GROUND_TRUTH_KEY]
     edges = _edges(small)
     for cell_type, key_genes in truth["key_genes"].items():
         edge_targets = set(edges["target"][np.isin(edges["regulator"], key_genes)])
@@ -144,7 +145,7 @@ def test_key_genes_are_not_simply_the_top_de_genes(small):
     sc.pp.log1p(normalised)
     sc.tl.rank_genes_groups(normalised, "cell_type", method="wilcoxon")
     ranked = normalised.uns["rank_genes_groups"]["names"]
-    key_genes = small.uns["ground_truth"]["key_genes"]
+    key_genes = small.uns[GROUND_TRUTH_KEY]["key_genes"]
     found = sum(len(set(key) & set(ranked[cell_type][:20])) for cell_type, key in key_genes.items())
     total = sum(len(key) for key in key_genes.values())
     assert 0 < found < total
@@ -154,7 +155,7 @@ def test_truth_and_parameters_survive_h5ad_round_trip(small, tmp_path):
     path = tmp_path / "sim.h5ad"
     small.write_h5ad(path)
     loaded = ad.read_h5ad(path)
-    truth, loaded_truth = small.uns["ground_truth"], loaded.uns["ground_truth"]
+    truth, loaded_truth = small.uns[GROUND_TRUTH_KEY], loaded.uns[GROUND_TRUTH_KEY]
     for group in ("key_genes", "direct_targets"):
         assert {k: list(v) for k, v in loaded_truth[group].items()} == {
             k: list(v) for k, v in truth[group].items()}
@@ -162,7 +163,7 @@ def test_truth_and_parameters_survive_h5ad_round_trip(small, tmp_path):
         np.testing.assert_array_equal(np.asarray(loaded_truth["edges"][name]), values)
     np.testing.assert_array_equal(loaded_truth["regulator_production"]["rate"],
                                   truth["regulator_production"]["rate"])
-    assert validate_simulation_params(dict(loaded.uns["simulation"])) == small.uns["simulation"]
+    assert validate_simulation_params(dict(loaded.uns[SIMULATION_KEY])) == small.uns[SIMULATION_KEY]
     assert loaded.var.equals(small.var)
     assert (loaded.X != small.X).nnz == 0
 
@@ -170,7 +171,7 @@ def test_truth_and_parameters_survive_h5ad_round_trip(small, tmp_path):
 def test_default_size_matches_the_papers_simulation():
     adata = simulate()
     assert adata.shape == (2700, 1200)
-    assert sum(len(genes) for genes in adata.uns["ground_truth"]["key_genes"].values()) == 63
+    assert sum(len(genes) for genes in adata.uns[GROUND_TRUTH_KEY]["key_genes"].values()) == 63
     assert adata.obs["cell_type"].nunique() == 9
 
 

@@ -8,7 +8,7 @@ import pytest
 from test_attacks import toy_problem
 
 from scrobin.errors import ScrobinError
-from scrobin.structure import (
+from scrobin.robustness.eps_structure import (
     embed,
     eps_structure,
     largest_structured_eps,

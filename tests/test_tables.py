@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scrobin.consensus import consensus_ranking, top_consensus_genes
+from scrobin.attribution.consensus import consensus_ranking, top_consensus_genes
 from scrobin.tables import read_table, write_table
 
 ODD_NAMES = ["0", "1", "007", "1.0", "True", "False", "NA", "nan", "None", "1e3", ""]
@@ -48,7 +48,7 @@ def test_digit_labels_and_entrez_genes_survive_the_consensus_round_trip(tmp_path
 
 
 def test_labels_file_keeps_names_as_text(tmp_path, counts_adata):
-    from scrobin.datasets import attach_labels_file
+    from scrobin.data.datasets import attach_labels_file
 
     counts_adata.obs_names = [f"{i:03d}" for i in range(counts_adata.n_obs)]
     labels = np.where(np.arange(counts_adata.n_obs) % 2, "1", "NA")

@@ -5,19 +5,29 @@ import pandas as pd
 import pytest
 import torch
 
-from scrobin.classifier import build_network, fit_classifier, logistic_baseline_metrics
+from scrobin.contract import SCROBIN_KEY
+from scrobin.model.classifier import build_network, fit_classifier, logistic_baseline_metrics
 from scrobin.config import validate_config
 from scrobin.errors import ScrobinError
-from scrobin.model_check import check_model, explainable_model_flag
-from scrobin.model_presets import preset_settings, resolve_model_config
-from scrobin.model_store import check_compatible, load_model, save_model
-from scrobin.network import MLPClassifier
-from scrobin.prepare import prepare_dataset
-from scrobin.training import TrainingSettings, class_weights, predict_logits, train_classifier
+from scrobin.model.check import check_model, explainable_model_flag
+from scrobin.model.presets import preset_settings, resolve_model_config
+from scrobin.model.store import check_compatible, load_model, save_model
+from scrobin.model.network import MLPClassifier
+from scrobin.data.prepare import prepare_dataset
+from scrobin.inference import predict_logits
+from scrobin.model.training import TrainingSettings, class_weights, train_classifier
+from scrobin.schema import schema_defaults
 
 from conftest import make_counts
 
 SPEC = {"source": "x.h5ad", "label_key": "cell_type", "input_state": "auto"}
+
+
+def training_settings(**overrides) -> TrainingSettings:
+    """The schema's train defaults with the presets' choices fixed (batch 500, no class weights, no
+    minimum of steps), and ``overrides``."""
+    fixed = {"batch_size": 500, "class_weighting": "none", "early_stopping_min_steps": 0}
+    return TrainingSettings.from_config({**schema_defaults("train"), **fixed, **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +73,7 @@ def test_early_stopping_keeps_the_best_epoch(monitor):
     x = rng.normal(size=(60, 5)).astype(np.float32)
     y = rng.integers(0, 2, 60)  # labels unrelated to x: validation scores soon stop improving
     model = MLPClassifier(5, 2, [64], {})
-    settings = TrainingSettings(
+    settings = training_settings(
         batch_size=20, max_epochs=200, early_stopping_patience=3, learning_rate=0.05, early_stopping_monitor=monitor
     )
     history = train_classifier(model, x[:40], y[:40], settings, 0, x[40:], y[40:])
@@ -86,14 +96,14 @@ def test_patience_spans_a_minimum_of_optimiser_steps():
     x = rng.normal(size=(60, 5)).astype(np.float32)
     y = rng.integers(0, 2, 60)
     # 40 training cells in one batch: one optimiser step per epoch, so 3 epochs are 3 steps.
-    settings = TrainingSettings(batch_size=40, max_epochs=300, early_stopping_patience=3, early_stopping_min_steps=12,
+    settings = training_settings(batch_size=40, max_epochs=300, early_stopping_patience=3, early_stopping_min_steps=12,
                                 learning_rate=0.05)
     history = train_classifier(MLPClassifier(5, 2, [64], {}), x[:40], y[:40], settings, 0, x[40:], y[40:])
     assert history.patience_epochs == 12
     assert len(history.epochs) - history.best_epoch == 12
     # Batches of 10 cells give 4 steps per epoch: 3 epochs of patience already span 12 steps.
-    assert TrainingSettings(early_stopping_patience=3, early_stopping_min_steps=12).patience_epochs(4) == 3
-    assert TrainingSettings(early_stopping_patience=0, early_stopping_min_steps=12).patience_epochs(1) == 0
+    assert training_settings(early_stopping_patience=3, early_stopping_min_steps=12).patience_epochs(4) == 3
+    assert training_settings(early_stopping_patience=0, early_stopping_min_steps=12).patience_epochs(1) == 0
 
 
 def _linear_widths(model):
@@ -162,7 +172,7 @@ def test_sparse_and_dense_training_agree(config, prepared):
 
     x = prepared.X[:64]
     y = prepared.obs["cell_type"].cat.codes.to_numpy()[:64].astype(np.int64)
-    settings = TrainingSettings(batch_size=16, max_epochs=2)
+    settings = training_settings(batch_size=16, max_epochs=2)
     models = []
     for matrix in (x, sp.csr_matrix(x)):
         torch.manual_seed(0)
@@ -179,7 +189,7 @@ def test_model_file_round_trip_and_mismatch(tmp_path, config, prepared):
     loaded, meta = load_model(path)
     assert np.allclose(predict_logits(loaded, prepared.X), predict_logits(model, prepared.X))
     assert meta["classes"] == metadata["classes"] and meta["genes"] == metadata["genes"]
-    transform = prepared.uns["scrobin"]["transform"]
+    transform = prepared.uns[SCROBIN_KEY]["transform"]
     check_compatible(meta, prepared.var_names, transform)
     with pytest.raises(ScrobinError, match="model genes missing"):
         check_compatible(meta, list(prepared.var_names[1:]) + ["other"], transform)
@@ -199,8 +209,8 @@ def _robustness_config(config, mode):
 
 
 def test_madry_training_resists_a_fresh_attack(config):
-    from scrobin.attacks import pgd
-    from scrobin.classifier import split_cells
+    from scrobin.robustness.attacks import pgd
+    from scrobin.model.classifier import split_cells
 
     config = _robustness_config(config, "madry")
     prepared = prepare_dataset(make_counts(n_cells=150, n_genes=30, base_rate=30.0), "d", SPEC, config["prepare"], seed=0)
@@ -217,8 +227,8 @@ def test_madry_training_resists_a_fresh_attack(config):
 
 
 def test_one_shot_augmentation_learns_the_standard_models_adversarial_cells(config):
-    from scrobin.attacks import pgd
-    from scrobin.classifier import split_cells
+    from scrobin.robustness.attacks import pgd
+    from scrobin.model.classifier import split_cells
 
     config = _robustness_config(config, "one_shot")
     prepared = prepare_dataset(make_counts(n_cells=150, n_genes=30, base_rate=30.0), "d", SPEC, config["prepare"], seed=0)
@@ -232,7 +242,7 @@ def test_one_shot_augmentation_learns_the_standard_models_adversarial_cells(conf
 
 @pytest.mark.parametrize("same", [True, False])
 def test_adversarial_model_starts_from_the_standard_initialisation(config, prepared, same, monkeypatch):
-    import scrobin.classifier as classifier
+    import scrobin.model.classifier as classifier
 
     starts = []
     original = classifier.build_network

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from conftest import REPO, snakemake
+from scrobin.contract import GROUND_TRUTH_KEY, SCROBIN_KEY, SPLIT_KEY
 
 pytestmark = pytest.mark.workflow
 
@@ -39,10 +40,10 @@ def test_lint_is_clean():
 def test_prepared_output_contract(finished_run):
     prepared = ad.read_h5ad(finished_run / "results/tiny/prepared.h5ad")
     assert prepared.X.dtype == "float32"
-    assert set(prepared.obs["split"]) == {"train", "validation", "test"}
+    assert set(prepared.obs[SPLIT_KEY]) == {"train", "validation", "test"}
     assert prepared.obs["cell_type"].nunique() == 3
-    assert "scale_mean" in prepared.uns["scrobin"]["transform"]
-    assert all(len(genes) for genes in prepared.uns["ground_truth"]["key_genes"].values())
+    assert "scale_mean" in prepared.uns[SCROBIN_KEY]["transform"]
+    assert all(len(genes) for genes in prepared.uns[GROUND_TRUTH_KEY]["key_genes"].values())
 
 
 def test_models_and_metrics(finished_run):

@@ -16,6 +16,8 @@ import numpy as np
 from scrobin.errors import ScrobinError
 
 BASELINE_CHOICES = ("zeros", "train_mean", "train_sample")
+# The baselines computed from the training cells (the ``background`` argument).
+TRAINING_CELL_BASELINES = ("train_mean", "train_sample")
 
 
 def baseline_rows(

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from scrobin.attribution.baselines import baseline_rows
-from scrobin.attribution.explained_model import frozen_for_attribution, with_output
+from scrobin.attribution.explained_model import with_output
+from scrobin.inference import eval_mode
 from scrobin.attribution.registry import (
     COMMON_PARAMS,
     method_spec,
@@ -121,7 +122,7 @@ def compute_attributions(
     )
     method_params = {key: value for key, value in effective.items() if key not in COMMON_PARAMS}
     explained = with_output(model.to(torch_device), effective["output"])
-    with frozen_for_attribution(explained):
+    with eval_mode(explained, frozen=True):
         n_outputs = _n_outputs(explained, cells[:1], torch_device)
         targets = _checked_target(target, len(cells), n_outputs)
         started = time.perf_counter()

@@ -10,8 +10,6 @@ gradients, so backward passes compute input gradients only (about half the work)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -47,18 +45,3 @@ def logits_model(model: nn.Module) -> nn.Module:
     """
     return model.logits_model if isinstance(model, ProbabilityOutput) else model
 
-
-@contextmanager
-def frozen_for_attribution(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode with frozen weights, restoring both on exit."""
-    was_training = model.training
-    grad_flags = [(parameter, parameter.requires_grad) for parameter in model.parameters()]
-    model.eval()
-    for parameter, _ in grad_flags:
-        parameter.requires_grad_(False)
-    try:
-        yield model
-    finally:
-        for parameter, flag in grad_flags:
-            parameter.requires_grad_(flag)
-        model.train(was_training)

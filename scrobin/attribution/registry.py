@@ -90,8 +90,10 @@ class MethodSpec:
     input_multiplied
         Whether, given the method's effective parameters, its attributions are multiplied by the
         input's difference from the baseline (they then add up to an output difference, like
-        captum's ``multiplies_by_inputs``), or are local slopes (gradients). Stability and
-        faithfulness pick their perturbations by it.
+        captum's ``multiplies_by_inputs``), or are local slopes (gradients). The stability job
+        picks its infidelity perturbation by it (:meth:`multiplies_by_inputs`); with
+        :meth:`needs_background` these are the properties callers ask a method, never a list of
+        method names of their own.
     """
 
     implementation: str
@@ -109,6 +111,16 @@ class MethodSpec:
     def multiplies_by_inputs(self, params: Mapping[str, object]) -> bool:
         """Whether attributions with these parameters (defaults filled in) are input-multiplied."""
         return bool(self.input_multiplied({**self.defaults, **params}))
+
+    def needs_background(self, baseline: Mapping[str, object]) -> bool:
+        """Whether the method with these baseline settings (its default baseline when unset) reads training cells.
+
+        Callers pass ``background`` (training cells x genes) only then, so a method explained
+        against zeros never densifies the training split.
+        """
+        from scrobin.attribution.baselines import TRAINING_CELL_BASELINES
+
+        return baseline.get("baseline", self.default_baseline) in TRAINING_CELL_BASELINES
 
     @property
     def all_params(self) -> dict[str, ParamSpec]:

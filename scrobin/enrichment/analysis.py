@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scrobin.enrichment.config import DEFAULTS, ENRICH_KEYS, validate_enrichment_config, validate_organism
+from scrobin.enrichment.config import DEFAULTS, ENRICH_KEYS, SERVICE_KEYS, validate_enrichment_config, validate_organism
 from scrobin.enrichment.gmt import annotated_genes, over_representation, read_gmt
 from scrobin.enrichment.gprofiler import GProfilerUnavailable, query_gprofiler
 from scrobin.enrichment.table import NOT_TESTED, finalize_table, not_tested_rows
@@ -25,18 +25,6 @@ _HUMAN = "hsapiens"
 # Below this share of the background in the gene sets, the names are probably not the library's
 # symbols (typically 60-80% of a panel's symbols are annotated); the results then say so.
 LOW_OVERLAP = 0.25
-# The settings the g:Profiler backend takes from the validated config.
-_SERVICE_KEYS = (
-    "sources",
-    "significance_method",
-    "threshold",
-    "all_results",
-    "gprofiler_url",
-    "timeout_s",
-    "max_attempts",
-    "backoff_s",
-    "cache_dir",
-)
 
 
 def enrich(
@@ -135,7 +123,7 @@ def enrich(
                 background,
                 organism=organism,
                 log=log,
-                **{key: settings[key] for key in _SERVICE_KEYS},
+                **{key: settings[key] for key in SERVICE_KEYS},
             )
         except GProfilerUnavailable as error:
             if backend == "gprofiler":

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from scrobin.schema import schema_defaults
 from scrobin.enrichment.gmt import gmt_sources, read_gmt
 from scrobin.errors import ScrobinError
 
@@ -17,43 +18,23 @@ BACKENDS = ("auto", "gprofiler", "gmt")
 # g:GOSt data-source codes (https://biit.cs.ut.ee/gprofiler/page/docs).
 GPROFILER_SOURCES = ("GO:BP", "GO:CC", "GO:MF", "KEGG", "REAC", "WP", "TF", "MIRNA", "HPA", "CORUM", "HP")
 SIGNIFICANCE_METHODS = ("g_SCS", "fdr", "bonferroni")
-DEFAULT_GMT = "resources/genesets/human_reactome_wikipathways.gmt"
-DEFAULT_GPROFILER_URL = "https://biit.cs.ut.ee/gprofiler"
-
-DEFAULTS: dict[str, object] = {
-    "backend": "auto",
-    "sources": ["GO:BP", "GO:CC", "REAC", "WP"],
-    "significance_method": "fdr",
-    "threshold": 0.05,
-    "all_results": False,
-    "gmt_path": DEFAULT_GMT,
-    "min_set_size": 5,
-    "max_set_size": 500,
-    "gprofiler_url": DEFAULT_GPROFILER_URL,
-    "timeout_s": 30.0,
-    "max_attempts": 4,
-    "backoff_s": 1.0,
-    "cache_dir": ".scrobin_cache/gprofiler",
-    "top_genes": 15,
-    "dotplot_max_terms": 20,
-    "heatmap_max_terms": 30,
-}
-# The keys `enrich` takes; the rest choose the gene lists and size the figures.
-ENRICH_KEYS = (
-    "backend",
+# Every enrichment key and its default, as the config schema writes them (the one place they are).
+DEFAULTS: dict[str, object] = schema_defaults("enrichment")
+# The settings the g:Profiler backend takes from the validated config.
+SERVICE_KEYS = (
     "sources",
     "significance_method",
     "threshold",
     "all_results",
-    "gmt_path",
-    "min_set_size",
-    "max_set_size",
     "gprofiler_url",
     "timeout_s",
     "max_attempts",
     "backoff_s",
     "cache_dir",
 )
+# The keys `enrich` takes: the backend, the service's and the offline GMT test's; the rest choose
+# the gene lists and size the figures.
+ENRICH_KEYS = ("backend", *SERVICE_KEYS, "gmt_path", "min_set_size", "max_set_size")
 _ORGANISM = re.compile(r"^[a-z]+$")
 
 
@@ -99,7 +80,7 @@ def validate_enrichment_config(cfg: Mapping | None) -> dict:
         raise ScrobinError(f"enrichment.backoff_s {backoff_s!r} is not a number >= 0: use seconds, e.g. 1.0")
     url = settings["gprofiler_url"]
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise ScrobinError(f"enrichment.gprofiler_url {url!r} is not an http(s) URL: use {DEFAULT_GPROFILER_URL}")
+        raise ScrobinError(f"enrichment.gprofiler_url {url!r} is not an http(s) URL: use {DEFAULTS['gprofiler_url']}")
     cache_dir = settings["cache_dir"]
     if cache_dir is not None and not isinstance(cache_dir, str):
         raise ScrobinError(f"enrichment.cache_dir {cache_dir!r} is not a path: use a folder, or null for no cache")
@@ -126,7 +107,7 @@ def _check_offline(settings: dict) -> None:
     if not isinstance(gmt_path, str) or not Path(gmt_path).is_file():
         raise ScrobinError(
             f"enrichment.gmt_path '{gmt_path}' does not exist: point it at a GMT file "
-            f"(shipped: {DEFAULT_GMT}) or set backend: gprofiler"
+            f"(shipped: {DEFAULTS['gmt_path']}) or set backend: gprofiler"
         )
     offered = gmt_sources(read_gmt(gmt_path))
     if not offered:

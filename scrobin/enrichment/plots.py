@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from scrobin.enrichment.table import NOT_TESTED  # noqa: E402
+from scrobin.figures import save_figure  # noqa: E402
 
 _LABEL_CHARS = 60
 _SMALLEST_P = np.finfo(float).tiny  # p-values that underflow to 0 still get a finite bar
@@ -181,7 +182,6 @@ def _write_message_figure(path: Path, title: str, message: str) -> Path:
 
 
 def _save(figure: plt.Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=150, bbox_inches="tight")  # legends sit outside the axes
+    save_figure(figure, path)  # tight: legends sit outside the axes
     plt.close(figure)
     return path

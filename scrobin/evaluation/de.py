@@ -13,16 +13,18 @@ import numpy as np
 import pandas as pd
 import scanpy as sc
 
+from scrobin.contract import LABEL_KEY, LOGNORM_LAYER
 from scrobin.errors import ScrobinError
+from scrobin.validators import require_obs_and_layer
 from scrobin.evaluation.ground_truth import combined_overlap, overlap_statistics
-from scrobin.importance import gene_direction, ranked_genes
+from scrobin.attribution.importance import gene_direction, ranked_genes
 
 DE_COLUMNS = ("cell_type", "gene", "score", "logfoldchange", "p_value_adj", "significant", "rank",
               "mean_in_type", "mean_rest", "direction")
 OVERLAP_COLUMNS = ("cell_type", "n_genes", "n_de", "n_ranked", "overlap", "expected", "p_value")
 
 
-def de_ranking(adata, label_key: str = "cell_type", layer: str | None = "lognorm",
+def de_ranking(adata, label_key: str = LABEL_KEY, layer: str | None = LOGNORM_LAYER,
                alpha: float = 0.05) -> pd.DataFrame:
     """Wilcoxon one-vs-rest ranking of every gene for every cell type.
 
@@ -46,15 +48,10 @@ def de_ranking(adata, label_key: str = "cell_type", layer: str | None = "lognorm
         Long table ``cell_type, gene, score, logfoldchange, p_value_adj, significant, rank,
         mean_in_type, mean_rest, direction``, every gene of every type; ``rank`` orders genes by
         Wilcoxon score (1 = most up in the type), ``significant`` marks adjusted p < ``alpha`` with
-        positive log fold change, and the last three are ``scrobin.importance.gene_direction``'s
+        positive log fold change, and the last three are ``scrobin.attribution.importance.gene_direction``'s
         (the same direction columns as the importance and consensus tables).
     """
-    if label_key not in adata.obs:
-        raise ScrobinError(f"obs has no column '{label_key}': set the DE label key to one of "
-                           f"{', '.join(map(str, adata.obs.columns))}")
-    if layer is not None and layer not in adata.layers:
-        raise ScrobinError(f"layer '{layer}' is missing: use one of "
-                           f"{', '.join(adata.layers) or 'X'}")
+    require_obs_and_layer(adata, label_key, layer, "the DE label key")
     if not 0.0 < alpha <= 1.0:
         raise ScrobinError(f"DE alpha must be in (0, 1], got {alpha!r}")
     expression = adata.X if layer is None else adata.layers[layer]

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from scrobin.errors import ScrobinError
-from scrobin.importance import ranked_genes, ranking_score
+from scrobin.inference import eval_mode
+from scrobin.attribution.importance import ranked_genes, ranking_score
 
 RANDOM = "random"
 MODES = ("deletion", "insertion")
@@ -31,7 +32,7 @@ def gene_order_from_attributions(attributions, rank_by: str = "positive") -> np.
     """Per-cell gene order (cells x genes column indices, most important first).
 
     Uses each cell's own attribution, the finest ranking an attribution method offers. ``rank_by``
-    follows ``scrobin.importance`` (``positive`` = largest signed attribution first).
+    follows ``scrobin.attribution.importance`` (``positive`` = largest signed attribution first).
     """
     values = np.asarray(attributions, dtype=np.float64)
     if values.ndim != 2:
@@ -112,22 +113,17 @@ def perturbation_curves(model: nn.Module, x: torch.Tensor, target: torch.Tensor,
     ks_tensor = torch.as_tensor(ks, device=x.device)[:, None, None]
     cells_per_batch = max(1, _MAX_BATCH_VALUES // (len(ks) * n_genes))
     curves = {mode: np.empty((len(ks), n_cells)) for mode in MODES}
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for start in range(0, n_cells, cells_per_batch):
-                batch = slice(start, start + cells_per_batch)
-                in_top_k = position[None, batch] < ks_tensor
-                cells = x[None, batch].expand(len(ks), -1, -1)
-                targets = target[batch].repeat(len(ks))
-                for mode, masked in (("deletion", torch.where(in_top_k, baseline, cells)),
-                                     ("insertion", torch.where(in_top_k, cells, baseline))):
-                    logits = model(masked.reshape(-1, n_genes))
-                    probability = torch.softmax(logits, dim=1).gather(1, targets[:, None])
-                    curves[mode][:, batch] = probability.reshape(len(ks), -1).double().cpu().numpy()
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        for start in range(0, n_cells, cells_per_batch):
+            batch = slice(start, start + cells_per_batch)
+            in_top_k = position[None, batch] < ks_tensor
+            cells = x[None, batch].expand(len(ks), -1, -1)
+            targets = target[batch].repeat(len(ks))
+            for mode, masked in (("deletion", torch.where(in_top_k, baseline, cells)),
+                                 ("insertion", torch.where(in_top_k, cells, baseline))):
+                logits = model(masked.reshape(-1, n_genes))
+                probability = torch.softmax(logits, dim=1).gather(1, targets[:, None])
+                curves[mode][:, batch] = probability.reshape(len(ks), -1).double().cpu().numpy()
     return curves
 
 

@@ -15,15 +15,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
 from scrobin.errors import ScrobinError
+from scrobin.figures import save_figure
 from scrobin.evaluation.ground_truth import ALL_TYPES
-
-
-def save_figure(figure: Figure, path) -> Path:
-    """Write ``figure`` (format from the suffix), creating the folder, and return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=150, bbox_inches="tight")
-    return path
 
 
 def _require(table: pd.DataFrame, columns: set[str], producer: str) -> None:

@@ -1,7 +1,7 @@
 """Key-gene recovery, always next to what chance would give.
 
 The key genes are the simulator's truth for simulated data, or for real data the known markers the
-dataset's ``markers:`` file names (:mod:`scrobin.markers`); both are scored the same way.
+dataset's ``markers:`` file names (:mod:`scrobin.data.markers`); both are scored the same way.
 
 The published Fig. 2 counted key genes in the top 500 of 1,200 genes without a baseline; its counts
 were below what a random ranking recovers. Here every count comes with the hypergeometric
@@ -19,16 +19,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from scrobin.contract import GROUND_TRUTH_KEY, SCROBIN_KEY
 from scrobin.errors import ScrobinError
-from scrobin.importance import ranked_genes
-from scrobin.markers import marker_coverage, read_markers
+from scrobin.attribution.importance import ranked_genes
+from scrobin.data.markers import marker_coverage, read_markers
 
 ALL_TYPES = "all types"
 
 
 def key_genes_from_anndata(adata) -> dict[str, list[str]]:
     """The simulation's key genes per cell type, stored in ``uns["ground_truth"]["key_genes"]``."""
-    truth = adata.uns.get("ground_truth", {}).get("key_genes")
+    truth = adata.uns.get(GROUND_TRUTH_KEY, {}).get("key_genes")
     if truth is None:
         raise ScrobinError("AnnData has no uns['ground_truth']['key_genes']: key-gene recovery "
                            "needs simulated data (source: simulate)")
@@ -52,7 +53,7 @@ def recovery_reference(prepared, markers_path: str | Path | None = None
     key_genes, source, notes
         Cell type -> key genes, restricted to the model's cell types (a marker type dropped as rare
         is not scored); ``"simulation"`` or ``"markers: <file name>"``; log lines from
-        :func:`scrobin.markers.marker_coverage` (genes outside the model, types not scored).
+        :func:`scrobin.data.markers.marker_coverage` (genes outside the model, types not scored).
 
     Raises
     ------
@@ -63,7 +64,7 @@ def recovery_reference(prepared, markers_path: str | Path | None = None
     if markers_path is None:
         return key_genes_from_anndata(prepared), "simulation", []
     markers = read_markers(markers_path)
-    labels = prepared.obs[prepared.uns["scrobin"]["label_key"]]
+    labels = prepared.obs[prepared.uns[SCROBIN_KEY]["label_key"]]
     cell_types = list(labels.astype("category").cat.categories.astype(str))
     scored = {cell_type: genes for cell_type, genes in markers.items() if cell_type in cell_types}
     if not scored:

@@ -29,7 +29,9 @@ from torch import nn
 
 from scrobin.attribution.explained_model import with_output
 from scrobin.attribution.params import OUTPUT_CHOICES
+from scrobin.cells import random_subset
 from scrobin.errors import ScrobinError
+from scrobin.inference import eval_mode
 from scrobin.evaluation.faithfulness import model_inputs
 
 
@@ -47,12 +49,6 @@ def _explanation_for_captum(explain: Callable) -> Callable:
         attributions = torch.as_tensor(attributions, dtype=x.dtype, device=x.device).detach()
         return (attributions,) if isinstance(inputs, tuple) else attributions
     return explanation
-
-
-def _cell_subset(n_cells_total: int, n_cells: int | None, rng: np.random.Generator) -> np.ndarray:
-    if n_cells is None or n_cells >= n_cells_total:
-        return np.arange(n_cells_total)
-    return np.sort(rng.choice(n_cells_total, size=n_cells, replace=False))
 
 
 def stability_scores(model: nn.Module, explain: Callable, x, target, n_cells: int | None = 64,
@@ -109,7 +105,7 @@ def stability_scores(model: nn.Module, explain: Callable, x, target, n_cells: in
         raise ScrobinError(f"removal_fraction must be in (0, 1], got {removal_fraction}")
     x, target, baseline = model_inputs(model, x, target, baseline)
     device = x.device
-    chosen = torch.as_tensor(_cell_subset(x.shape[0], n_cells, np.random.default_rng(seed)),
+    chosen = torch.as_tensor(random_subset(x.shape[0], n_cells, np.random.default_rng(seed)),
                              device=device)
     x, target = x[chosen], target[chosen]
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -128,9 +124,7 @@ def stability_scores(model: nn.Module, explain: Callable, x, target, n_cells: in
         noise = noise_sd * torch.randn(inputs.shape, generator=generator, device=inputs.device)
         return noise, inputs - noise
 
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         explanation = _explanation_for_captum(explain)
         sensitivity = sensitivity_max(explanation, x, perturb_func=sensitivity_perturbation,
                                       perturb_radius=perturb_radius,
@@ -140,8 +134,6 @@ def stability_scores(model: nn.Module, explain: Callable, x, target, n_cells: in
             infidelities = infidelity(with_output(model, output), infidelity_perturbation, x,
                                       attributions, target=target,
                                       n_perturb_samples=n_perturb_samples, normalize=True)
-    finally:
-        model.train(was_training)
     scores = {"n_cells": int(x.shape[0])}
     for name, values in (("sensitivity_max", sensitivity), ("infidelity", infidelities)):
         values = values.double().cpu().numpy()

@@ -8,7 +8,7 @@ sys.path.insert(0, workflow.basedir)
 
 from scrobin.errors import ScrobinError
 from scrobin.config import validate_config
-from scrobin.sources import check_sources
+from scrobin.data.sources import check_sources
 
 
 def fail(message):

@@ -2,7 +2,7 @@ rule prepare:
     input:
         source_files,
     output:
-        "results/{ds}/prepared.h5ad",
+        prepared="results/{ds}/prepared.h5ad",
     log:
         "logs/{ds}/prepare.log",
     benchmark:

@@ -102,4 +102,4 @@ rule adv_train:
     conda:
         "../../envs/torch.yaml"
     script:
-        "../../scripts/train.py"
+        "../../scripts/adv_train.py"

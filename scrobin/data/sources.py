@@ -51,7 +51,7 @@ def check_gene_names(var: pd.DataFrame, name: str, gene_symbols: str | None, enr
 
 def _check_key(name: str, spec, params, seed: int, base_dir) -> str | None:
     """Cache key of a source check: the files' identities plus everything the check reads."""
-    from scrobin.datasets import source_kind
+    from scrobin.data.datasets import source_kind
 
     kind = source_kind(spec["source"])
     if kind == "simulate":
@@ -74,10 +74,10 @@ def check_sources(config, cache_dir, base_dir=".") -> None:
     Simulations are valid by construction and only have their parameters checked.
     """
     from scrobin.checks import check_gene_selection
-    from scrobin.datasets import load_dataset, prepare_settings, source_kind
-    from scrobin.markers import check_marker_types, read_markers
-    from scrobin.prepare import checked_cells
-    from scrobin.simulate import simulated_gene_names
+    from scrobin.data.datasets import load_dataset, prepare_settings, source_kind
+    from scrobin.data.markers import check_marker_types, read_markers
+    from scrobin.data.prepare import checked_cells
+    from scrobin.data.simulate import simulated_gene_names
 
     cache = Path(cache_dir)
     for name, spec in config["datasets"].items():

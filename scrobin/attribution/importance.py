@@ -32,7 +32,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from scrobin.contract import LABEL_KEY, LOGNORM_LAYER
 from scrobin.errors import ScrobinError
+from scrobin.validators import require_obs_and_layer
 
 RANK_RULES = ("positive", "absolute", "signed_abs")
 IMPORTANCE_COLUMNS = ("cell_type", "gene", "mean_signed", "mean_abs", "score", "rank", "n_cells")
@@ -138,7 +140,7 @@ def cell_type_importance(attributions, cell_types: Sequence, genes: Sequence,
     })
 
 
-def importance_from_anndata(adata, cell_type_key: str = "cell_type", rank_by: str = "positive",
+def importance_from_anndata(adata, cell_type_key: str = LABEL_KEY, rank_by: str = "positive",
                             layer: str | None = None) -> pd.DataFrame:
     """``cell_type_importance`` on an attribution AnnData (cells x genes, types in ``obs``).
 
@@ -153,12 +155,7 @@ def importance_from_anndata(adata, cell_type_key: str = "cell_type", rank_by: st
     layer
         Layer holding the attributions; ``None`` uses ``X``.
     """
-    if cell_type_key not in adata.obs:
-        raise ScrobinError(f"obs has no column '{cell_type_key}': set cell_type_key to one of "
-                           f"{', '.join(map(str, adata.obs.columns))}")
-    if layer is not None and layer not in adata.layers:
-        raise ScrobinError(f"layer '{layer}' is missing: use one of "
-                           f"{', '.join(adata.layers) or 'X'}")
+    require_obs_and_layer(adata, cell_type_key, layer, "cell_type_key")
     matrix = adata.X if layer is None else adata.layers[layer]
     if hasattr(matrix, "toarray"):
         matrix = matrix.toarray()
@@ -257,7 +254,7 @@ def gene_direction(expression, cell_types: Sequence, genes: Sequence,
     })
 
 
-def direction_from_prepared(prepared, cell_type_key: str = "cell_type") -> pd.DataFrame:
+def direction_from_prepared(prepared, cell_type_key: str = LABEL_KEY) -> pd.DataFrame:
     """``gene_direction`` over all cells of a prepared dataset.
 
     Uses ``layers["lognorm"]`` when the dataset has it (log-normalised expression, as the DE
@@ -267,8 +264,8 @@ def direction_from_prepared(prepared, cell_type_key: str = "cell_type") -> pd.Da
     if cell_type_key not in prepared.obs:
         raise ScrobinError(f"obs has no column '{cell_type_key}': set cell_type_key to one of "
                            f"{', '.join(map(str, prepared.obs.columns))}")
-    has_lognorm = "lognorm" in prepared.layers
-    expression = prepared.layers["lognorm"] if has_lognorm else prepared.X
+    has_lognorm = LOGNORM_LAYER in prepared.layers
+    expression = prepared.layers[LOGNORM_LAYER] if has_lognorm else prepared.X
     if not (sp.issparse(expression) or isinstance(expression, np.ndarray)):
         expression = expression[:]
     return gene_direction(expression, prepared.obs[cell_type_key], prepared.var_names,
@@ -353,7 +350,7 @@ def flag_few_cells(table: pd.DataFrame, min_cells: int) -> pd.DataFrame:
 
 
 def ranked_importance(attributions, directions: pd.DataFrame, settings: dict,
-                      cell_type_key: str = "cell_type") -> pd.DataFrame:
+                      cell_type_key: str = LABEL_KEY) -> pd.DataFrame:
     """The ``importance`` stage: per-type importance, directions, ranking rule and cell-count flag.
 
     Parameters

@@ -27,49 +27,26 @@ caller's mode afterwards, so adversarial training can call them from inside its 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scrobin.attack_specs import (
+from scrobin.robustness.attack_specs import (
     _check_native_params,
     _instantiate_art,
     art_attack_class,
     canonical_norm,
     validate_attack_spec,
 )
+from scrobin.cells import dense
 from scrobin.errors import ScrobinError
+from scrobin.inference import eval_mode, model_device
 from scrobin.runtime import resolve_device
 
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Run ``model`` in eval mode and give back the mode (and device) it had before.
-
-    Dropout must be off while crafting, or the gradient is that of a random sub-network; ART's
-    estimators also switch modes (and may move the model) without restoring them.
-    """
-    was_training = model.training
-    device = model_device(model)
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.to(device)
-        model.train(was_training)
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device holding the model's parameters (CPU for a parameter-free module)."""
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
 
 
 def fgsm(
@@ -222,22 +199,11 @@ def _uniform_in_ball(shape: torch.Size, eps: float, norm: str, generator: torch.
     return direction * radius
 
 
-def dense_cells(x: Any) -> np.ndarray | torch.Tensor:
-    """The model input as a dense float32 array (a tensor passes through unchanged).
-
-    ``AnnData.X`` may be a sparse matrix; attacks make every entry non-zero, so cells are
-    densified once at the boundary.
-    """
-    if isinstance(x, torch.Tensor):
-        return x
-    return np.asarray(x.toarray() if sp.issparse(x) else x, dtype=np.float32)
-
-
 def _as_tensors(
     x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Check cells x genes input and integer labels, and move both to the model's device."""
-    inputs = dense_cells(x)
+    inputs = x if isinstance(x, torch.Tensor) else dense(x)
     inputs = inputs.detach() if isinstance(inputs, torch.Tensor) else torch.from_numpy(inputs)
     labels = y.detach() if isinstance(y, torch.Tensor) else torch.from_numpy(np.asarray(y))
     if inputs.ndim != 2:

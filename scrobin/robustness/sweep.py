@@ -17,29 +17,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score
 from torch import nn
 
-from scrobin.attack_specs import art_attack_class, canonical_norm, validate_sweep
-from scrobin.attacks import dense_cells, eval_mode, model_device, run_attack
-from scrobin.baseline import attack_logistic_baseline
+from scrobin.robustness.attack_specs import art_attack_class, canonical_norm, validate_sweep
+from scrobin.robustness.attacks import run_attack
+from scrobin.model.logistic import attack_logistic_baseline
+from scrobin.cells import dense
+from scrobin.inference import predict_classes
+from scrobin.metrics import accuracy_macro_f1
 from scrobin.runtime import resolve_device
 
 TABLE_COLUMNS = ("attack", "name", "backend", "norm", "eps", "accuracy", "macro_f1", "n_cells")
-
-
-def predict_classes(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 4096) -> np.ndarray:
-    """Predicted class index per cell, in eval mode, batched, on the model's device."""
-    device = model_device(model)
-    inputs = torch.as_tensor(dense_cells(x), dtype=torch.float32)
-    with eval_mode(model), torch.no_grad():
-        batches = [
-            model(inputs[start:start + batch_size].to(device)).argmax(dim=1).cpu()
-            for start in range(0, len(inputs), batch_size)
-        ]
-    return torch.cat(batches).numpy() if batches else np.zeros(0, dtype=np.int64)
 
 
 def robustness_sweep(
@@ -61,7 +50,7 @@ def robustness_sweep(
     x, y
         Evaluation cells (the test split) and their class indices.
     attacks
-        Attack specs without eps (see :func:`scrobin.attacks.validate_attack_spec`).
+        Attack specs without eps (see :func:`scrobin.robustness.attacks.validate_attack_spec`).
     eps_grid
         Perturbation budgets to evaluate. A spec's ``step_size`` / ``eps_step`` stays fixed across
         the grid; leave the native ``step_size`` null to keep it at eps / 4 for every eps.
@@ -76,7 +65,7 @@ def robustness_sweep(
     """
     specs, eps_values = validate_sweep(attacks, eps_grid)
     model.to(resolve_device(device))
-    x = dense_cells(x)
+    x = dense(x)
 
     def attack(spec: dict[str, Any], params: dict[str, Any]) -> np.ndarray:
         return run_attack(model, x, y, spec["name"], params, backend=spec["backend"])
@@ -99,7 +88,7 @@ def baseline_robustness_sweep(
     identical settings, so the network and the baseline curves are directly comparable.
     """
     specs, eps_values = validate_sweep(attacks, eps_grid, estimator="sklearn")
-    x = dense_cells(x)
+    x = dense(x)
 
     def attack(spec: dict[str, Any], params: dict[str, Any]) -> np.ndarray:
         return attack_logistic_baseline(classifier, x, y, {**spec, "params": params})
@@ -119,7 +108,7 @@ def _sweep(
 ) -> pd.DataFrame:
     """Fill the table: clean metrics once, then each attack at each eps."""
     labels = np.asarray(y)
-    clean = _metrics(labels, predict(x))
+    clean = accuracy_macro_f1(labels, predict(x))
     rows = []
     for spec in specs:
         described = {
@@ -128,7 +117,7 @@ def _sweep(
         rows.append({**described, "eps": 0.0, **clean})
         for eps in eps_values:
             params = {**_run_defaults(spec, batch_size, seed), **spec["params"], "eps": eps}
-            rows.append({**described, "eps": eps, **_metrics(labels, predict(attack(spec, params)))})
+            rows.append({**described, "eps": eps, **accuracy_macro_f1(labels, predict(attack(spec, params)))})
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
 
@@ -151,11 +140,3 @@ def _norm_of(spec: dict[str, Any]) -> str:
         return ""
     return canonical_norm(default.default)
 
-
-def _metrics(labels: np.ndarray, predicted: np.ndarray) -> dict[str, float | int]:
-    """Accuracy and macro-F1 over the cell types present in ``labels``."""
-    return {
-        "accuracy": float(np.mean(predicted == labels)),
-        "macro_f1": float(f1_score(labels, predicted, labels=np.unique(labels), average="macro", zero_division=0)),
-        "n_cells": int(len(labels)),
-    }

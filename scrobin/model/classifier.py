@@ -13,16 +13,17 @@ from collections.abc import Callable, Mapping
 import anndata as ad
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import torch
 
-from scrobin.cells import class_names, label_codes, split_rows
+from scrobin.contract import SCROBIN_KEY
+from scrobin.cells import dense, class_names, label_codes, split_rows
 from scrobin.metrics import classification_metrics
-from scrobin.model_check import check_model
-from scrobin.model_presets import resolve_model_config
-from scrobin.network import MLPClassifier
+from scrobin.model.check import check_model
+from scrobin.model.presets import resolve_model_config
+from scrobin.model.network import MLPClassifier
 from scrobin.runtime import seed_everything
-from scrobin.training import TrainingSettings, predict_logits, train_classifier
+from scrobin.inference import predict_logits
+from scrobin.model.training import TrainingSettings, train_classifier
 
 REGIMES = ("standard", "fgsm", "pgd")
 
@@ -59,7 +60,7 @@ def make_adversary(regime: str, attack_config: Mapping, seed: int) -> Callable:
     One random-start generator serves the whole training run, so every batch draws fresh starts
     while the run as a whole repeats exactly given the seed.
     """
-    from scrobin.attacks import fgsm, pgd
+    from scrobin.robustness.attacks import fgsm, pgd
 
     params = native_attack_params(regime, attack_config, seed)
     if regime == "fgsm":
@@ -71,11 +72,11 @@ def make_adversary(regime: str, attack_config: Mapping, seed: int) -> Callable:
 
 def one_shot_augmentation(standard: torch.nn.Module, x, y: np.ndarray, regime: str, attack_config: Mapping, seed: int):
     """The paper's augmentation: attack the trained standard model once and append the cells."""
-    from scrobin.attacks import run_attack
+    from scrobin.robustness.attacks import run_attack
 
-    dense = x.toarray() if sp.issparse(x) else np.asarray(x)
-    adversarial = run_attack(standard, dense, y, regime, native_attack_params(regime, attack_config, seed))
-    return np.concatenate([dense, adversarial]).astype(np.float32), np.concatenate([y, y])
+    cells = dense(x, dtype=None)
+    adversarial = run_attack(standard, cells, y, regime, native_attack_params(regime, attack_config, seed))
+    return np.concatenate([cells, adversarial]).astype(np.float32), np.concatenate([y, y])
 
 
 def fit_classifier(
@@ -125,10 +126,10 @@ def fit_classifier(
         metrics["model_check"] = check_model(metrics, predicted, y_test, classes, logistic_metrics, config["model_check"])
     metadata = {
         "regime": regime,
-        "dataset": prepared.uns["scrobin"]["dataset"],
+        "dataset": prepared.uns[SCROBIN_KEY]["dataset"],
         "classes": classes,
         "genes": list(map(str, prepared.var_names)),
-        "transform": prepared.uns["scrobin"]["transform"],
+        "transform": prepared.uns[SCROBIN_KEY]["transform"],
         "training": train_config,
         "attack": dict(config["attack"]) if regime != "standard" else None,
         "adversarial_training": dict(config["adversarial_training"]) if regime != "standard" else None,
@@ -146,13 +147,12 @@ def logistic_baseline_metrics(prepared: ad.AnnData, seed: int) -> tuple[object, 
     Returns
     -------
     classifier, metrics
-        The fitted ``LogisticRegression`` (:func:`scrobin.baseline.fit_logistic_baseline`) and
+        The fitted ``LogisticRegression`` (:func:`scrobin.model.logistic.fit_logistic_baseline`) and
         :func:`scrobin.metrics.classification_metrics` of its test predictions.
     """
-    from scrobin.attacks import dense_cells
-    from scrobin.baseline import fit_logistic_baseline
+    from scrobin.model.logistic import fit_logistic_baseline
 
     x_train, y_train = split_cells(prepared, "train")
     classifier = fit_logistic_baseline(x_train, y_train, seed=seed)
     x_test, y_test = split_cells(prepared, "test")
-    return classifier, classification_metrics(y_test, classifier.predict(dense_cells(x_test)), class_names(prepared))
+    return classifier, classification_metrics(y_test, classifier.predict(dense(x_test)), class_names(prepared))

@@ -1,6 +1,6 @@
 """Robustness curves: accuracy or macro-F1 against eps for every model of a dataset (paper Fig. 1d,e).
 
-Apart from ``scrobin.robustness`` (which attacks models) so that drawing the curves from the sweep
+Apart from ``scrobin.robustness.sweep`` (which attacks models) so that drawing the curves from the sweep
 tables needs neither torch nor an attack library.
 """
 
@@ -12,6 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from scrobin.errors import ScrobinError
+from scrobin.figures import save_figure
 
 
 def plot_robustness_curves(sweeps: pd.DataFrame, path: str | Path, metric: str = "accuracy") -> Figure:
@@ -63,5 +64,5 @@ def plot_robustness_curves(sweeps: pd.DataFrame, path: str | Path, metric: str =
     # One legend for the figure: a model missing from the last panel must still be named.
     handles = {line.get_label(): line for axis in axes for line in axis.get_lines()}
     figure.legend(handles.values(), handles.keys(), title="model", loc="outside right center", frameon=False)
-    figure.savefig(path, dpi=150)
+    save_figure(figure, path, tight=False)
     return figure

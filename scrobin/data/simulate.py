@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from scrobin.contract import GROUND_TRUTH_KEY, LABEL_KEY, SIMULATION_KEY
 from scrobin.errors import ScrobinError
 
 SIMULATION_DEFAULTS: dict = {
@@ -434,11 +435,11 @@ def _assemble(counts: np.ndarray, cell_type: np.ndarray, type_names: list[str],
 
     var = pd.DataFrame({"role": role, "key_for": key_for, "is_regulator": is_regulator,
                         "target_of": target_of}, index=pd.Index(gene_name, name="gene"))
-    obs = pd.DataFrame({"cell_type": pd.Categorical.from_codes(cell_type, categories=type_names)},
+    obs = pd.DataFrame({LABEL_KEY: pd.Categorical.from_codes(cell_type, categories=type_names)},
                        index=pd.Index(_names("cell", len(cell_type)), name="cell"))
     adata = ad.AnnData(X=sp.csr_matrix(counts.astype(np.float32)), obs=obs,
                        var=var.iloc[column_gene])
-    adata.uns["ground_truth"] = {
+    adata.uns[GROUND_TRUTH_KEY] = {
         "key_genes": {name: np.array(sorted(gene_name[key_genes[owner_type == t]]), dtype=object)
                       for t, name in enumerate(type_names)},
         "direct_targets": {name: np.array(genes, dtype=object)
@@ -451,7 +452,7 @@ def _assemble(counts: np.ndarray, cell_type: np.ndarray, type_names: list[str],
                                  "cell_types": np.array(type_names, dtype=object),
                                  "rate": regulator_production},
     }
-    adata.uns["simulation"] = dict(params)
+    adata.uns[SIMULATION_KEY] = dict(params)
     return adata# One line per parameter, for the generated configuration reference (config/README.md).
 SIMULATION_MEANINGS: dict = {
     "n_cells": "number of cells, split evenly over the cell types",

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from scrobin.model_presets import PAPER_DROPOUT_AFTER, PAPER_HIDDEN_SIZES
+from scrobin.model.presets import PAPER_DROPOUT_AFTER, PAPER_HIDDEN_SIZES
 
 
 class MLPClassifier(nn.Module):

@@ -1,6 +1,6 @@
 """The attack budget (eps) of a dataset: a number from the config, or chosen from the data.
 
-``attack.eps: auto`` takes the largest eps whose structure score (``scrobin.structure``: how well
+``attack.eps: auto`` takes the largest eps whose structure score (``scrobin.robustness.eps_structure``: how well
 attacked cells still sit among their own type, from the eps-structure check of the dataset's
 standard model) stays at or above ``eps_structure.threshold``. An attack that changes what the
 cells are is not one a classifier should resist, so a budget the check rejects is never used in

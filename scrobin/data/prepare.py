@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from scrobin.contract import GROUND_TRUTH_KEY, LABEL_KEY, LOGNORM_LAYER, SCROBIN_KEY, SPLIT_KEY
 from scrobin.checks import (
     check_cells,
     check_gene_selection,
@@ -25,9 +26,9 @@ from scrobin.checks import (
     matrix_values,
     split_sizes,
 )
-from scrobin.datasets import LABEL_COLUMN, prepare_settings
+from scrobin.data.datasets import prepare_settings
 from scrobin.errors import ScrobinError
-from scrobin.preprocess import cells_passing_qc, prepare_matrix
+from scrobin.data.preprocess import cells_passing_qc, prepare_matrix
 from scrobin.tables import GENE_SYMBOL_COLUMN
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def checked_cells(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping) 
     counts unless ``input_state`` says otherwise), drops cells failing quality control
     (``cells_passing_qc``: empty cells at the defaults) and the types too small to split when
     ``prepare.drop_rare_types`` is set; ``params`` are the dataset's own (``prepare_settings``).
-    ``scrobin.sources.check_sources`` runs exactly this before any job, so
+    ``scrobin.data.sources.check_sources`` runs exactly this before any job, so
     a dataset that QC empties, or whose types QC makes too small, is refused before the DAG runs.
     """
     label_key, layer, input_state = spec["label_key"], spec.get("layer"), spec.get("input_state", "auto")
@@ -141,22 +142,22 @@ def prepare_dataset(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping
 
     genes = pd.Index(transform["genes"])
     var = adata.var.loc[genes].copy()
-    obs = adata.obs.drop(columns=[c for c in (LABEL_COLUMN, "split") if c in adata.obs], errors="ignore").copy()
-    obs[LABEL_COLUMN] = pd.Categorical(labels.to_numpy())
-    obs["split"] = pd.Categorical(split, categories=list(SPLITS))
+    obs = adata.obs.drop(columns=[c for c in (LABEL_KEY, SPLIT_KEY) if c in adata.obs], errors="ignore").copy()
+    obs[LABEL_KEY] = pd.Categorical(labels.to_numpy())
+    obs[SPLIT_KEY] = pd.Categorical(split, categories=list(SPLITS))
     if spec.get("gene_symbols"):
         # Tables, figures and enrichment show these; the model and its transform keep var_names.
         var[GENE_SYMBOL_COLUMN] = gene_symbols(var, spec["gene_symbols"])
     prepared = ad.AnnData(X=model_input, obs=obs, var=var)
     if lognorm is not None:
-        prepared.layers["lognorm"] = sp.csr_matrix(lognorm, dtype=np.float32)
+        prepared.layers[LOGNORM_LAYER] = sp.csr_matrix(lognorm, dtype=np.float32)
     elif state == "scaled" and adata.raw is not None and genes.isin(adata.raw.var_names).all():
         # Scaled inputs such as pbmc68k_reduced keep log-normalised values in .raw: DE needs them.
-        prepared.layers["lognorm"] = sp.csr_matrix(adata.raw[:, genes].X, dtype=np.float32)
-    prepared.uns["scrobin"] = {
+        prepared.layers[LOGNORM_LAYER] = sp.csr_matrix(adata.raw[:, genes].X, dtype=np.float32)
+    prepared.uns[SCROBIN_KEY] = {
         "dataset": name,
         "source": spec["source"],
-        "label_key": LABEL_COLUMN,
+        "label_key": LABEL_KEY,
         "source_label_key": label_key,
         "organism": spec.get("organism", "hsapiens"),
         "seed": seed,
@@ -165,8 +166,8 @@ def prepare_dataset(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping
         "split_fractions": {"test": params["test_fraction"], "validation": params["validation_fraction"]},
         "transform": transform,
     }
-    if "ground_truth" in adata.uns:
-        prepared.uns["ground_truth"] = restrict_truth(adata.uns["ground_truth"], genes)
+    if GROUND_TRUTH_KEY in adata.uns:
+        prepared.uns[GROUND_TRUTH_KEY] = restrict_truth(adata.uns[GROUND_TRUTH_KEY], genes)
     return prepared
 
 

@@ -14,26 +14,32 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from torch import nn
+
+from scrobin.cells import dense_rows
 
 Adversary = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
 class TrainingSettings:
-    """The ``train`` config section, plus the share of each batch that is adversarial."""
+    """The ``train`` config section, plus the share of each batch that is adversarial.
 
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 500
-    max_epochs: int = 100
-    early_stopping_patience: int = 10
-    early_stopping_min_steps: int = 0
-    early_stopping_monitor: str = "validation_accuracy"
-    class_weighting: str = "none"
-    adversarial_fraction: float = 0.5
+    No defaults here: the config schema fills them (and the model presets choose ``batch_size``
+    and ``class_weighting``); ``adversarial_fraction`` is 0 (clean batches) unless an adversarial
+    regime sets it from ``adversarial_training``.
+    """
+
+    learning_rate: float
+    weight_decay: float
+    batch_size: int
+    max_epochs: int
+    early_stopping_patience: int
+    early_stopping_min_steps: int
+    early_stopping_monitor: str
+    class_weighting: str
+    adversarial_fraction: float = 0.0
 
     @classmethod
     def from_config(cls, train: dict) -> "TrainingSettings":
@@ -62,12 +68,6 @@ class TrainingHistory:
     seconds: float = 0.0
 
 
-def dense_rows(matrix, rows: np.ndarray) -> np.ndarray:
-    """Rows of a dense or sparse matrix as a dense float32 block."""
-    block = matrix[rows]
-    return (block.toarray() if sp.issparse(block) else np.asarray(block)).astype(np.float32, copy=False)
-
-
 def batches(n_rows: int, batch_size: int, rng: np.random.Generator | None = None):
     """Row-index batches; shuffled when a generator is given."""
     order = rng.permutation(n_rows) if rng is not None else np.arange(n_rows)
@@ -82,19 +82,6 @@ def class_weights(labels: np.ndarray, n_classes: int, rule: str) -> torch.Tensor
     counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
     weights = np.where(counts > 0, counts.sum() / (n_classes * np.maximum(counts, 1)), 0.0)
     return torch.as_tensor(weights, dtype=torch.float32)
-
-
-def predict_logits(model: nn.Module, matrix, batch_size: int = 4096) -> np.ndarray:
-    """Logits for every row, in eval mode, batched."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    outputs = []
-    with torch.no_grad():
-        for rows in batches(matrix.shape[0], batch_size):
-            outputs.append(model(torch.from_numpy(dense_rows(matrix, rows)).to(device)).cpu().numpy())
-    model.train(was_training)
-    return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
 
 
 def _batch_loss(model, loss_fn, x, y, adversary, adversarial_fraction):

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scrobin.contract import SCROBIN_KEY
 from scrobin.errors import ScrobinError
-from scrobin.network import MLPClassifier
+from scrobin.model.network import MLPClassifier
 
 FORMAT_VERSION = 1
 
@@ -73,7 +74,7 @@ def check_compatible(metadata: Mapping, gene_names, transform: Mapping) -> None:
         detail = f"{len(missing)} model genes missing (e.g. '{missing[0]}')" if missing else "genes in another order"
         raise ScrobinError(
             f"the cells do not match the model: {detail}; prepare them with the model's transform "
-            "(scrobin.preprocess.apply_transform)"
+            "(scrobin.data.preprocess.apply_transform)"
         )
     differing = _same_transform(metadata["transform"], transform)
     if differing is not None:
@@ -86,5 +87,5 @@ def check_compatible(metadata: Mapping, gene_names, transform: Mapping) -> None:
 def load_model_for(path: str | Path, prepared, device: torch.device | str = "cpu") -> tuple[MLPClassifier, dict]:
     """Load a model and refuse it unless ``prepared`` holds cells in the model's input space."""
     model, metadata = load_model(path, device)
-    check_compatible(metadata, prepared.var_names, prepared.uns["scrobin"]["transform"])
+    check_compatible(metadata, prepared.var_names, prepared.uns[SCROBIN_KEY]["transform"])
     return model, metadata

@@ -1,8 +1,8 @@
 rule de_baseline:
     input:
-        "results/{ds}/prepared.h5ad",
+        prepared="results/{ds}/prepared.h5ad",
     output:
-        "results/{ds}/evaluation/de_ranking.tsv",
+        table="results/{ds}/evaluation/de_ranking.tsv",
     log:
         "logs/{ds}/de_baseline.log",
     benchmark:
@@ -99,7 +99,6 @@ rule faithfulness:
         "results/{ds}/benchmarks/faithfulness/seed{seed}_{regime}.tsv"
     params:
         evaluation=config["evaluation"],
-        methods=METHODS,
         cells_per_type=config["attribution"]["cells_per_type"],
         seed=replicate_seed,
         device=config["device"],
@@ -119,7 +118,7 @@ rule stability:
         prepared="results/{ds}/prepared.h5ad",
         model="results/{ds}/seed{seed}/models/{regime}.pt",
     output:
-        "results/{ds}/seed{seed}/evaluation/stability_{regime}.tsv",
+        table="results/{ds}/seed{seed}/evaluation/stability_{regime}.tsv",
     log:
         "logs/{ds}/seed{seed}/stability_{regime}.log",
     benchmark:

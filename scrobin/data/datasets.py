@@ -11,11 +11,11 @@ from pathlib import Path
 
 import anndata as ad
 
+from scrobin.contract import LABEL_KEY
 from scrobin.errors import ScrobinError
 from scrobin.paths import resolve_path
 from scrobin.tables import read_table
 
-LABEL_COLUMN = "cell_type"
 BUNDLED_PREFIX = "scanpy:"
 # Folders under results/ that hold cross-dataset outputs rather than a dataset.
 RESERVED_NAMES = ("comparison",)
@@ -74,9 +74,9 @@ def validate_dataset_spec(name: str, spec: Mapping, seed: int = 0, base_dir: str
             )
         spec.setdefault("label_key", BUNDLED[bundled][1])
     elif kind == "simulate":
-        from scrobin.simulate import validate_simulation_params
+        from scrobin.data.simulate import validate_simulation_params
 
-        spec.setdefault("label_key", LABEL_COLUMN)
+        spec.setdefault("label_key", LABEL_KEY)
         try:
             spec["simulation"] = validate_simulation_params({"seed": seed, **spec.get("simulation", {})})
         except ScrobinError as error:
@@ -107,7 +107,7 @@ def validate_dataset_spec(name: str, spec: Mapping, seed: int = 0, base_dir: str
 
 def _check_markers_file(spec: dict, where: str, kind: str, base_dir: str | Path) -> None:
     """The markers file exists and parses; its types are checked against the data by check_sources."""
-    from scrobin.markers import read_markers
+    from scrobin.data.markers import read_markers
 
     if kind == "simulate":
         raise ScrobinError(f"config: {where}.markers is for real data; a simulation is scored against its own "
@@ -135,7 +135,7 @@ def load_dataset(spec: Mapping, base_dir: str | Path = ".", name: str = "?") -> 
     source = spec["source"]
     kind = source_kind(source)
     if kind == "simulate":
-        from scrobin.simulate import simulate
+        from scrobin.data.simulate import simulate
 
         return simulate(**spec["simulation"])
     if kind == "bundled":
@@ -148,7 +148,7 @@ def load_dataset(spec: Mapping, base_dir: str | Path = ".", name: str = "?") -> 
             )
         adata = ad.AnnData(X=adata.raw.X, obs=adata.obs, var=adata.raw.var, uns=adata.uns)
     if "labels_file" in spec:
-        attach_labels_file(adata, Path(base_dir) / spec["labels_file"], spec.get("label_key", LABEL_COLUMN))
+        attach_labels_file(adata, Path(base_dir) / spec["labels_file"], spec.get("label_key", LABEL_KEY))
     return adata
 
 

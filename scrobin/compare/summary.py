@@ -28,12 +28,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
-from scrobin.attack_budget import attack_budget
+from scrobin.robustness.budget import attack_budget
 from scrobin.errors import ScrobinError
 from scrobin.evaluation.figures import save_figure
 from scrobin.evaluation import CONSENSUS, DE_RANKING
 from scrobin.evaluation.ground_truth import ALL_TYPES
-from scrobin.model_check import MODEL_FLAG_COLUMN, flag_label
+from scrobin.model.check import MODEL_FLAG_COLUMN, flag_label
 from scrobin.tables import read_table
 
 # Measures per ranking (method table columns), renamed from the evaluation tables so that one
@@ -219,7 +219,7 @@ def method_table(datasets: Sequence[DatasetResults]) -> pd.DataFrame:
     Rankings are the attribution methods plus whatever reference the evaluation tables carry
     (consensus, the DE baseline, the random deletion order); a measure a table does not have for a
     ranking is NaN. Recovery is read from the ``all types`` rows. ``model_flag`` gives the reasons
-    the regime's model was flagged as not worth explaining (:func:`scrobin.model_check.check_model`),
+    the regime's model was flagged as not worth explaining (:func:`scrobin.model.check.check_model`),
     empty when it was not. Measures are means over replicate seeds (``n_seeds``), with their
     standard deviation in ``<measure>_sd`` when there is more than one seed.
     """
@@ -354,7 +354,7 @@ def summary_table(
         consensus, DE and random orders are kept apart).
     attack
         The ``attack`` config section; each dataset's headline attack strength is its attack
-        budget (:func:`scrobin.attack_budget.attack_budget`: the configured eps, or with ``auto``
+        budget (:func:`scrobin.robustness.budget.attack_budget`: the configured eps, or with ``auto``
         the one its eps-structure check chose). Robust metrics come from the sweep row nearest to
         it, and the eps actually used is kept in ``robust_eps_<attack>``.
 

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from scrobin.attack_specs import to_art_spec, validate_attack_spec
-from scrobin.attacks import dense_cells, run_art_attack
+from scrobin.robustness.attack_specs import to_art_spec, validate_attack_spec
+from scrobin.cells import dense
+from scrobin.robustness.attacks import run_art_attack
 from scrobin.errors import ScrobinError
 
 # CellTypist's defaults for its lbfgs fit; lbfgs fits the multinomial (softmax) model for > 2 classes.
@@ -48,7 +49,7 @@ def fit_logistic_baseline(x: np.ndarray, y: np.ndarray, seed: int = 0, **params:
     except TypeError as error:
         message = f"logistic baseline params are invalid ({error}): use LogisticRegression arguments"
         raise ScrobinError(message) from None
-    return classifier.fit(dense_cells(x), labels)
+    return classifier.fit(dense(x), labels)
 
 
 def save_logistic_baseline(classifier: LogisticRegression, path: str | Path) -> None:
@@ -90,4 +91,4 @@ def attack_logistic_baseline(
 
     clip = art_spec["params"].get("clip")
     estimator = ScikitlearnLogisticRegression(classifier, clip_values=None if clip is None else tuple(clip))
-    return run_art_attack(estimator, dense_cells(x), y, art_spec["name"], art_spec["params"])
+    return run_art_attack(estimator, dense(x), y, art_spec["name"], art_spec["params"])

@@ -2,7 +2,7 @@
 
 The workflow validates every attack spec (the robustness sweep, the eps-structure check, the
 adversarial training attack) while Snakemake builds the DAG, before any job; keeping the checks
-here, apart from the attack code in ``scrobin.attacks``, means that validation costs no torch
+here, apart from the attack code in ``scrobin.robustness.attacks``, means that validation costs no torch
 import. ART is imported only for specs whose backend is ``art``.
 """
 
@@ -172,7 +172,7 @@ def _validate_art(name: Any, params: dict[str, Any], estimator: str) -> None:
     _check_clip(params.get("clip"))
     _check_seed(params.get("seed"))
     try:
-        from scrobin.attacks import stand_in_estimator
+        from scrobin.robustness.attacks import stand_in_estimator
 
         _instantiate_art(attack_class, stand_in_estimator(estimator, params.get("clip")), params)
     except ScrobinError:

@@ -26,10 +26,12 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 from torch import nn
 
-from scrobin.attack_specs import validate_attack_spec, validate_eps_grid
-from scrobin.attacks import dense_cells, run_attack
+from scrobin.robustness.attack_specs import validate_attack_spec, validate_eps_grid
+from scrobin.robustness.attacks import run_attack
+from scrobin.cells import dense, random_subset
 from scrobin.errors import ScrobinError
-from scrobin.robustness import predict_classes
+from scrobin.figures import save_figure
+from scrobin.inference import predict_classes
 from scrobin.runtime import resolve_device
 
 # The paper's Fig. 1a-c attack: FGSM in the L-inf norm.
@@ -101,9 +103,8 @@ def eps_structure(
     if not (isinstance(n_cells, int) and n_cells >= 2 and isinstance(n_neighbors, int) and n_neighbors >= 1):
         raise ScrobinError("n_cells must be an integer >= 2 and n_neighbors an integer >= 1")
     model.to(resolve_device(device))
-    rng = np.random.default_rng(seed)
-    chosen = np.sort(rng.choice(x.shape[0], size=min(n_cells, x.shape[0]), replace=False))
-    clean = dense_cells(x[chosen])
+    chosen = random_subset(x.shape[0], n_cells, np.random.default_rng(seed))
+    clean = dense(x[chosen])
     labels = np.asarray(y)[chosen]
     if n_neighbors >= len(clean):
         raise ScrobinError(f"n_neighbors {n_neighbors} needs more than {len(clean)} cells: lower it or add cells")
@@ -258,7 +259,7 @@ def plot_eps_structure(
         for code, name in enumerate(names)
     ]
     figure.legend(handles=handles, loc="outside right center", frameon=False, fontsize=8, title="cell type")
-    figure.savefig(path, dpi=150)
+    save_figure(figure, path, tight=False)
     return figure
 
 

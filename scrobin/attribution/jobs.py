@@ -1,0 +1,135 @@
+"""The rules of ``workflow/rules/attribution.smk`` (``attribute``, ``consensus``): one function per rule,
+called as ``run_rule(snakemake, jobs.<rule>)``.
+
+The method registry (``scrobin.attribution``) stays a pure library of methods; this module knows
+the workflow's conventions (which cells, which target, what is recorded). Torch is imported
+inside the jobs that run a model, so ``consensus`` runs in an env without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from scrobin.cells import class_names, dense_rows, label_codes, sampled_test_rows, split_rows
+from scrobin.contract import ATTRIBUTION_KEY, LABEL_KEY, PREDICTED_KEY, TARGET_KEY
+from scrobin.model.check import MODEL_FLAG_COLUMN
+from scrobin.tables import GENE_SYMBOL_COLUMN, read_table, with_gene_symbols, with_labels, write_table
+
+if TYPE_CHECKING:
+    import torch
+
+
+def attribute(snakemake, log) -> None:
+    """Rule ``attribute``: one method's attributions for one model and, from them, its importance table.
+
+    Writes ``output.attributions`` (explained cells x genes h5ad, see :mod:`scrobin.contract`) and
+    ``output.importance`` (per gene and cell type). The importance is computed here: a job of its
+    own would spend longer starting than computing.
+    """
+    from scrobin.attribution.importance import direction_from_prepared, ranked_importance
+    from scrobin.model.check import explainable_model_flag
+    from scrobin.model.store import load_model_for
+    from scrobin.runtime import resolve_device
+
+    params, method = snakemake.params, snakemake.wildcards.method
+    prepared = ad.read_h5ad(snakemake.input.prepared)
+    model, metadata = load_model_for(snakemake.input.model, prepared, resolve_device(params.device))
+    flag = explainable_model_flag(metadata, params.on_flag)
+    if flag:
+        log.warning("explaining a flagged %s model: %s", metadata["regime"], flag)
+    result = attribute_cells(
+        model, prepared, method, params.entry, params.cells_per_type, params.target, params.seed, params.device,
+    )
+    info = result.uns[ATTRIBUTION_KEY]
+    info[MODEL_FLAG_COLUMN] = flag
+    log.info("%s on %d cells x %d genes in %.2f s", method, result.n_obs, result.n_vars, info["runtime_seconds"])
+    result.write_h5ad(snakemake.output.attributions, compression="gzip")
+    table = ranked_importance(result, direction_from_prepared(prepared), params.importance)
+    table[MODEL_FLAG_COLUMN] = flag
+    # Labelled with its replicate, regime and method, so readers of many tables need no path.
+    table = with_labels(table, seed=params.seed, regime=snakemake.wildcards.regime, method=method)
+    write_table(with_gene_symbols(table, prepared.var), snakemake.output.importance)
+
+
+def consensus(snakemake, log) -> None:
+    """Rule ``consensus``: votes of the methods per gene and cell type, and the clustered heatmap.
+
+    Reads every method's importance table (``input`` keyed by method name, besides ``prepared``).
+    """
+    from scrobin.attribution.consensus import consensus_ranking, plot_consensus_heatmap
+
+    settings, ds, regime = snakemake.params.consensus, snakemake.wildcards.ds, snakemake.wildcards.regime
+    importances = {method: read_table(path) for method, path in snakemake.input.items() if method != "prepared"}
+    table = consensus_ranking(importances, top_n=settings["top_n"])
+    # Every importance table of a regime comes from the same model, hence carries the same flag.
+    flag = next(iter(importances.values()))[MODEL_FLAG_COLUMN].fillna("").iloc[0]
+    table[MODEL_FLAG_COLUMN] = flag
+    # The dataset's gene_symbols (or var_names) next to the model's genes, and on the heatmap.
+    table = with_gene_symbols(table, ad.read_h5ad(snakemake.input.prepared, backed="r").var)
+    write_table(with_labels(table, seed=snakemake.params.seed, regime=regime), snakemake.output.table)
+    title = f"{ds}, {regime} model{' (FLAGGED)' if flag else ''}: votes of {len(importances)} methods"
+    plot_consensus_heatmap(
+        table.assign(gene=table[GENE_SYMBOL_COLUMN]), snakemake.output.heatmap, top_k=settings["heatmap_top_k"],
+        max_votes=snakemake.params.n_methods, title=title, direction=snakemake.params.direction,
+    )
+
+
+def attribute_cells(
+    model: torch.nn.Module,
+    prepared: ad.AnnData,
+    method: str,
+    entry: Mapping,
+    cells_per_type: int | None,
+    target: str,
+    seed: int,
+    device: str,
+) -> ad.AnnData:
+    """Attributions of up to ``cells_per_type`` test cells per type, as a cells x genes AnnData.
+
+    The target class is each cell's annotated type (``target="true"``) or the model's prediction.
+    Training cells serve as the background of methods that need one, so the reference
+    distribution is the one the model learned from, never the cells being explained.
+    """
+    from scrobin.attribution.compute import compute_attributions
+    from scrobin.attribution.registry import method_spec
+    from scrobin.config import split_method_entry
+    from scrobin.inference import predict_logits
+
+    labels = label_codes(prepared)
+    rows = sampled_test_rows(prepared, cells_per_type, seed)
+    x = dense_rows(prepared.X, rows)
+    predicted = predict_logits(model, x).argmax(axis=1)
+    targets = labels[rows] if target == "true" else predicted
+    params, baseline = split_method_entry(method, entry)
+    background = dense_rows(prepared.X, split_rows(prepared, "train")) if method_spec(method).needs_background(baseline) else None
+    attributions, info = compute_attributions(
+        model, x, targets, method, params, baseline, background=background, seed=seed, device=device
+    )
+    classes = np.array(class_names(prepared))
+    obs = pd.DataFrame(
+        {
+            LABEL_KEY: prepared.obs[LABEL_KEY].to_numpy()[rows],
+            TARGET_KEY: pd.Categorical(classes[targets], categories=classes),
+            PREDICTED_KEY: pd.Categorical(classes[predicted], categories=classes),
+        },
+        index=prepared.obs_names[rows],
+    )
+    result = ad.AnnData(X=attributions.astype(np.float32), obs=obs, var=pd.DataFrame(index=prepared.var_names))
+    for name, layer in info.pop("layers", {}).items():
+        result.layers[name] = np.asarray(layer, dtype=np.float32)
+    result.uns[ATTRIBUTION_KEY] = _storable(
+        {**info, "target_rule": target, "cells_per_type": cells_per_type if cells_per_type is not None else "all"}
+    )
+    return result
+
+
+def _storable(value):
+    """Drop None values, which h5ad cannot store, keeping the rest of nested dicts."""
+    if isinstance(value, Mapping):
+        return {str(k): _storable(v) for k, v in value.items() if v is not None}
+    return value

@@ -1,0 +1,78 @@
+"""The data contract: every AnnData key the workflow writes and the key later rules read it under.
+
+Every module names these keys through the constants below, never as string literals, so a key is
+renamed in one place. The README's "Data contract" section shows the same table (a test keeps the
+two in step).
+
+``prepared.h5ad`` (rule ``prepare``, :func:`scrobin.data.prepare.prepare_dataset`)
+    Sets the following fields:
+
+    ``.X``
+        The model input, cells x genes float32 (sparse or dense): exactly what the classifier sees.
+    ``.obs[LABEL_KEY]``
+        Categorical cell type; its categories, in order, are the model's classes.
+    ``.obs[SPLIT_KEY]``
+        Categorical ``train`` / ``validation`` / ``test`` (seeded, stratified by cell type).
+    ``.var[GENE_SYMBOL_KEY]``
+        Display symbol of each gene, when the dataset names a ``gene_symbols`` column; tables,
+        figures and enrichment show it, the model and its transform keep ``var_names``.
+    ``.layers[LOGNORM_LAYER]``
+        Log-normalised expression (cells x genes, sparse), when the source allows it: read by the
+        DE ranking and by the direction of importance.
+    ``.uns[SCROBIN_KEY]``
+        ``dataset``, ``source``, ``label_key``, ``source_label_key``, ``organism``, ``seed``,
+        ``dropped_types``, ``quality_control``, ``split_fractions`` and ``transform`` (every
+        preprocessing parameter, :func:`scrobin.data.preprocess.apply_transform` replays it).
+    ``.uns[GROUND_TRUTH_KEY]``
+        Simulated data only: ``key_genes`` and ``direct_targets`` (cell type -> genes the model
+        sees) and ``*_not_selected`` counts, read by key-gene recovery.
+
+Simulated source (:func:`scrobin.data.simulate.simulate`)
+    Sets ``.uns[GROUND_TRUTH_KEY]`` (with the full network) and ``.uns[SIMULATION_KEY]`` (every
+    simulation parameter).
+
+``attributions/{regime}/{method}.h5ad`` (rule ``attribute``, :func:`scrobin.attribution.jobs.attribute_cells`)
+    Sets the following fields:
+
+    ``.X``
+        Attributions, explained cells x genes float32.
+    ``.obs[LABEL_KEY]``
+        The cell's annotated type.
+    ``.obs[TARGET_KEY]``
+        The class explained (annotated type or prediction, per ``attribution.target``).
+    ``.obs[PREDICTED_KEY]``
+        The model's predicted class.
+    ``.layers[...]``
+        Extra per-cell maps some methods return (saliency with ``gradient_of: both``).
+    ``.uns[ATTRIBUTION_KEY]``
+        The method, its parameters and baselines, its runtime in seconds, the target rule and
+        the model-check flag.
+"""
+
+from __future__ import annotations
+
+LABEL_KEY = "cell_type"
+SPLIT_KEY = "split"
+GENE_SYMBOL_KEY = "gene_symbol"
+LOGNORM_LAYER = "lognorm"
+SCROBIN_KEY = "scrobin"
+GROUND_TRUTH_KEY = "ground_truth"
+SIMULATION_KEY = "simulation"
+TARGET_KEY = "target"
+PREDICTED_KEY = "predicted"
+ATTRIBUTION_KEY = "attribution"
+
+# (file, AnnData field) of every key above, in the order the README's table shows them.
+FIELDS: tuple[tuple[str, str], ...] = (
+    ("prepared.h5ad", f'obs["{LABEL_KEY}"]'),
+    ("prepared.h5ad", f'obs["{SPLIT_KEY}"]'),
+    ("prepared.h5ad", f'var["{GENE_SYMBOL_KEY}"]'),
+    ("prepared.h5ad", f'layers["{LOGNORM_LAYER}"]'),
+    ("prepared.h5ad", f'uns["{SCROBIN_KEY}"]'),
+    ("prepared.h5ad", f'uns["{GROUND_TRUTH_KEY}"]'),
+    ("simulated source", f'uns["{SIMULATION_KEY}"]'),
+    ("attributions h5ad", f'obs["{LABEL_KEY}"]'),
+    ("attributions h5ad", f'obs["{TARGET_KEY}"]'),
+    ("attributions h5ad", f'obs["{PREDICTED_KEY}"]'),
+    ("attributions h5ad", f'uns["{ATTRIBUTION_KEY}"]'),
+)

@@ -1,0 +1,230 @@
+"""The rules of ``workflow/rules/evaluation.smk``: one function per rule, called as ``run_rule(snakemake, jobs.<rule>)``.
+
+``scrobin.evaluation`` holds the measures; this module decides what they are applied to (which
+rankings, cells and settings). Every job reads its files from ``snakemake.input`` /
+``snakemake.output`` by name. Torch is imported inside the jobs that run a model, so the table
+and figure rules run in an env without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from scrobin.cells import class_names, dense_rows, label_codes, sampled_test_rows, split_rows
+from scrobin.contract import LOGNORM_LAYER
+from scrobin.errors import ScrobinError
+from scrobin.evaluation import CONSENSUS, DE_RANKING
+from scrobin.tables import concatenated_tables, labels_of, read_table, with_gene_symbols, with_labels, write_table
+
+if TYPE_CHECKING:
+    import torch
+
+# Inputs of the faithfulness rule that are not a ranking of the model's genes.
+_NOT_RANKINGS = ("prepared", "model", CONSENSUS)
+
+
+def de_baseline(snakemake, log) -> None:
+    """Rule ``de_baseline``: Wilcoxon rank-sum DE of each cell type against the rest (Benjamini-Hochberg).
+
+    Needs ``layers["lognorm"]`` of the prepared data (see :mod:`scrobin.contract`).
+
+    Raises
+    ------
+    ScrobinError
+        When the dataset has no log-normalised values (scaled input without ``.raw``).
+    """
+    from scrobin.evaluation.de import de_ranking
+
+    prepared = ad.read_h5ad(snakemake.input.prepared)
+    if LOGNORM_LAYER not in prepared.layers:
+        raise ScrobinError(
+            f"dataset '{snakemake.wildcards.ds}' has no log-normalised values for DE (scaled input without .raw): "
+            "start from counts or log-normalised data"
+        )
+    table = de_ranking(prepared, layer=LOGNORM_LAYER, alpha=snakemake.params.alpha)
+    write_table(with_gene_symbols(table, prepared.var), snakemake.output.table)
+
+
+def de_overlap(snakemake, log) -> None:
+    """Rule ``de_overlap``: top DE genes vs top consensus genes per cell type for one regime (paper Fig. 3d,e)."""
+    from scrobin.evaluation.de import de_overlap as overlap_with_de
+    from scrobin.evaluation.figures import plot_de_venn
+
+    regime = snakemake.wildcards.regime
+    overlap = overlap_with_de(
+        read_table(snakemake.input.de), read_table(snakemake.input.consensus), top_n=snakemake.params.top_n
+    )
+    plot_de_venn(overlap, snakemake.output.figure, ranking_label=f"consensus ({regime})")
+    write_table(with_labels(overlap, seed=snakemake.params.seed, regime=regime), snakemake.output.table)
+
+
+def recovery(snakemake, log) -> None:
+    """Rule ``recovery``: key genes (simulated truth or a markers file) recovered by every ranking of
+    every replicate and regime, vs chance.
+
+    The rankings are the ``importance`` and ``consensus`` inputs; each table names its replicate
+    seed, regime and (importance) method in its own columns, so no path or key is decoded.
+    """
+    from scrobin.evaluation.figures import plot_recovery
+    from scrobin.evaluation.ground_truth import ALL_TYPES, recovery_reference, recovery_table
+
+    truth, source, notes = recovery_reference(ad.read_h5ad(snakemake.input.prepared, backed="r"),
+                                              snakemake.input.get("markers"))
+    log.info("key genes: %s (%d cell types, %d distinct genes)", source, len(truth),
+             len({gene for genes in truth.values() for gene in genes}))
+    for note in notes:
+        log.info("%s", note)
+    rankings = {}
+    for path in snakemake.input.importance:
+        table = read_table(path)
+        seed, regime, method = labels_of(table, "seed", "regime", "method")
+        rankings.setdefault((seed, regime), {})[method] = table
+    for path in snakemake.input.consensus:
+        table = read_table(path)
+        rankings[labels_of(table, "seed", "regime")][CONSENSUS] = table
+    de = read_table(snakemake.input.de)
+    tables = [
+        with_labels(recovery_table({**by_method, DE_RANKING: de}, truth, top_n=snakemake.params.top_n, regime=regime,
+                                   source=source), dataset=snakemake.wildcards.ds, seed=seed)
+        for (seed, regime), by_method in rankings.items()
+    ]
+    table = pd.concat(tables, ignore_index=True)
+    write_table(table, snakemake.output.table)
+    plot_recovery(table, snakemake.output.figure)
+    summary = table[table["cell_type"] == ALL_TYPES][["seed", "regime", "method", "recovered", "expected", "p_value"]]
+    log.info("\n%s", summary.to_string(index=False))
+
+
+def faithfulness(snakemake, log) -> None:
+    """Rule ``faithfulness``: deletion and insertion curves of every ranking of one model, against random.
+
+    The rankings are the rule's inputs besides ``prepared``, ``model`` and ``consensus`` (each
+    method's importance table, keyed by method), then the consensus.
+    """
+    from scrobin.model.store import load_model_for
+    from scrobin.runtime import resolve_device
+
+    params = snakemake.params
+    prepared = ad.read_h5ad(snakemake.input.prepared)
+    model, _ = load_model_for(snakemake.input.model, prepared, resolve_device(params.device))
+    rankings = {name: read_table(path) for name, path in snakemake.input.items() if name not in _NOT_RANKINGS}
+    rankings[CONSENSUS] = read_table(snakemake.input.consensus)
+    curves, areas = regime_faithfulness(
+        model, prepared, rankings, snakemake.wildcards.regime, params.evaluation, params.cells_per_type, params.seed
+    )
+    write_table(with_labels(curves, seed=params.seed), snakemake.output.curves)
+    write_table(with_labels(areas, seed=params.seed), snakemake.output.areas)
+    log.info("\n%s", areas.to_string(index=False))
+
+
+def stability(snakemake, log) -> None:
+    """Rule ``stability``: captum's sensitivity_max and infidelity of every configured method on one model."""
+    from scrobin.model.store import load_model_for
+    from scrobin.runtime import resolve_device
+
+    params = snakemake.params
+    prepared = ad.read_h5ad(snakemake.input.prepared)
+    model, _ = load_model_for(snakemake.input.model, prepared, resolve_device(params.device))
+    table = regime_stability(model, prepared, params.methods, snakemake.wildcards.regime, params.evaluation, params.seed, params.device)
+    table = with_labels(table, seed=params.seed)
+    write_table(table, snakemake.output.table)
+    log.info("\n%s", table.to_string(index=False))
+
+
+def evaluation_figures(snakemake, log) -> None:
+    """Rule ``evaluation_figures``: every replicate's and regime's faithfulness, stability and DE
+    overlap in one table (with a ``dataset`` column) and figure (mean and spread over seeds) each."""
+    from scrobin.evaluation.figures import plot_faithfulness, plot_stability
+
+    dataset = snakemake.wildcards.ds
+    stability_table = concatenated_tables(snakemake.input.stability, dataset)
+    write_table(concatenated_tables(snakemake.input.de_overlap, dataset), snakemake.output.de_overlap)
+    write_table(concatenated_tables(snakemake.input.faithfulness, dataset), snakemake.output.faithfulness)
+    write_table(stability_table, snakemake.output.stability)
+    plot_faithfulness(concatenated_tables(snakemake.input.curves), snakemake.output.faithfulness_figure)
+    plot_stability(stability_table, snakemake.output.stability_figure)
+
+
+def evaluation_cells(prepared: ad.AnnData, cells_per_type: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Test cells (a seeded, stratified subset) as a dense matrix, and their class indices."""
+    rows = sampled_test_rows(prepared, cells_per_type, seed)
+    return dense_rows(prepared.X, rows), label_codes(prepared)[rows]
+
+
+def regime_faithfulness(
+    model: torch.nn.Module,
+    prepared: ad.AnnData,
+    rankings: Mapping[str, pd.DataFrame],
+    regime: str,
+    settings: Mapping,
+    cells_per_type: int | None,
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Deletion / insertion curves of each method's and the consensus's per-type ranking.
+
+    Removed genes take the value 0, the training mean of scaled data, which is also the default
+    attribution baseline, so "deleting" a gene means setting it to an average cell's level.
+    """
+    from scrobin.evaluation.faithfulness import faithfulness as deletion_insertion, gene_order_from_ranking
+
+    x, y = evaluation_cells(prepared, cells_per_type, seed)
+    types = np.array(class_names(prepared))[y]
+    orders = {name: gene_order_from_ranking(table, prepared.var_names, types) for name, table in rankings.items()}
+    return deletion_insertion(
+        model, x, y, orders, baseline=0.0, max_genes=min(settings["faithfulness_max_genes"], prepared.n_vars),
+        n_steps=settings["faithfulness_steps"], n_random=settings["faithfulness_random_draws"], seed=seed, regime=regime,
+    )
+
+
+def regime_stability(
+    model: torch.nn.Module,
+    prepared: ad.AnnData,
+    methods: Mapping[str, Mapping],
+    regime: str,
+    settings: Mapping,
+    seed: int,
+    device: str,
+) -> pd.DataFrame:
+    """captum's sensitivity_max and infidelity of every configured method on this model.
+
+    Every method and regime is scored on the same seeded test cells and perturbations, so a
+    method's numbers compare across regimes. Whether a method's attributions are multiplied by
+    the input (its spec's ``multiplies_by_inputs``, given its parameters) picks the infidelity
+    perturbation: integrated gradients with ``multiply_by_inputs: false`` is a path-averaged
+    gradient and is scored like saliency.
+    """
+    import torch
+
+    from scrobin.attribution.compute import compute_attributions
+    from scrobin.attribution.registry import method_spec
+    from scrobin.config import split_method_entry
+    from scrobin.evaluation.stability import stability_scores
+
+    x, y = evaluation_cells(prepared, None, seed)
+    specs = {method: (method_spec(method), *split_method_entry(method, entry)) for method, entry in methods.items()}
+    needs_background = any(spec.needs_background(baseline) for spec, _, baseline in specs.values())
+    training_cells = dense_rows(prepared.X, split_rows(prepared, "train")) if needs_background else None
+    rows = []
+    for method, (spec, params, baseline) in specs.items():
+        background = training_cells if spec.needs_background(baseline) else None
+
+        def explain(cells: torch.Tensor, target: torch.Tensor, method=method, params=params, baseline=baseline,
+                    background=background):
+            attributions, _ = compute_attributions(
+                model, cells.detach().cpu().numpy(), target.detach().cpu().numpy(), method, params, baseline,
+                background=background, seed=seed, device=device,
+            )
+            return torch.as_tensor(attributions, device=cells.device)
+
+        scores = stability_scores(
+            model, explain, x, y, n_cells=settings["stability_cells"],
+            n_perturb_samples=settings["stability_perturbations"], perturb_radius=settings["stability_radius"],
+            multiply_by_inputs=spec.multiplies_by_inputs(params), output=params.get("output", "logits"), seed=seed,
+        )
+        rows.append({"regime": regime, "method": method, **scores})
+    return pd.DataFrame(rows)

@@ -1,0 +1,6 @@
+"""Stage ``model`` (rules ``train``, ``adv_train``, ``logistic_baseline``): fit and store classifiers.
+
+``jobs`` holds the rules; ``classifier`` fits one regime's network (``network``, ``training``,
+``presets``), ``store`` saves and loads it without pickle, ``check`` flags models not worth
+explaining, ``logistic`` is the logistic-regression classifier every network is checked against.
+"""

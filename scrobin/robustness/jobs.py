@@ -1,0 +1,124 @@
+"""The rules of ``workflow/rules/robustness.smk``: one function per rule, called as ``run_rule(snakemake, jobs.<rule>)``.
+
+Every job reads its files from ``snakemake.input`` / ``snakemake.output`` by name and its settings
+from ``snakemake.params``. Torch is imported inside the jobs that attack a model, so the plot-only
+``robustness_curves`` runs in an env without it.
+"""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from scrobin.cells import class_names, label_codes, proportional_subset, split_rows
+from scrobin.tables import concatenated_tables, with_labels, write_json, write_table
+
+
+def robustness(snakemake, log) -> None:
+    """Rule ``robustness``: accuracy and macro-F1 of one network under every attack over the eps grid."""
+    from scrobin.model.store import load_model_for
+    from scrobin.robustness.sweep import robustness_sweep
+    from scrobin.runtime import resolve_device
+
+    prepared, rows, eps_grid = _sweep_cells(snakemake)
+    model, _ = load_model_for(snakemake.input.model, prepared, resolve_device(snakemake.params.device))
+    log.info("attacking the %s model on %d test cells", snakemake.wildcards.regime, len(rows))
+    table = robustness_sweep(
+        model, prepared.X[rows], label_codes(prepared)[rows], snakemake.params.robustness["attacks"], eps_grid,
+        device=snakemake.params.device, seed=snakemake.params.seed,
+    )
+    _write_sweep(table, snakemake.wildcards.regime, snakemake.output.table, log, seed=snakemake.params.seed)
+
+
+def robustness_baseline(snakemake, log) -> None:
+    """Rule ``robustness_baseline``: the same sweep for the logistic-regression classifier."""
+    from scrobin.model.logistic import load_logistic_baseline
+    from scrobin.robustness.sweep import baseline_robustness_sweep
+
+    prepared, rows, eps_grid = _sweep_cells(snakemake)
+    classifier = load_logistic_baseline(snakemake.input.model)
+    table = baseline_robustness_sweep(
+        classifier, prepared.X[rows], label_codes(prepared)[rows], snakemake.params.robustness["attacks"], eps_grid,
+        seed=snakemake.params.seed,
+    )
+    _write_sweep(table, "logreg", snakemake.output.table, log)
+
+
+def robustness_curves(snakemake, log) -> None:
+    """Rule ``robustness_curves``: every model's sweep, of every replicate seed, in one table (with a
+    ``dataset`` column) and two figures (mean and spread over seeds; no torch)."""
+    from scrobin.robustness.plots import plot_robustness_curves
+
+    table = concatenated_tables([*snakemake.input.models, *snakemake.input.logistic], snakemake.wildcards.ds)
+    plot_robustness_curves(table, snakemake.output.accuracy, metric="accuracy")
+    plot_robustness_curves(table, snakemake.output.macro_f1, metric="macro_f1")
+    write_table(table, snakemake.output.table)
+
+
+def eps_structure(snakemake, log) -> None:
+    """Rule ``eps_structure``: embeddings of clean vs attacked test cells, a structure score per eps,
+    the largest eps that keeps the structure and the attack budget it gives."""
+    from scrobin.errors import ScrobinError
+    from scrobin.model.store import load_model_for
+    from scrobin.robustness.budget import attack_budget
+    from scrobin.robustness.eps_structure import (
+        eps_structure as structure_under_attack,
+        figure_eps,
+        largest_structured_eps,
+        plot_eps_structure,
+    )
+    from scrobin.runtime import resolve_device
+
+    settings, seed = snakemake.params.structure, snakemake.params.seed
+    prepared = ad.read_h5ad(snakemake.input.prepared)
+    model, _ = load_model_for(snakemake.input.model, prepared, resolve_device(snakemake.params.device))
+    rows = split_rows(prepared, "test")
+    # A kNN graph needs fewer neighbours than cells: a small test split lowers n_neighbors.
+    n_neighbors = min(settings["n_neighbors"], min(settings["n_cells"], len(rows)) - 1)
+    result = structure_under_attack(
+        model, prepared.X[rows], label_codes(prepared)[rows], settings["eps"], attack=settings["attack"],
+        n_cells=settings["n_cells"], n_neighbors=n_neighbors, device=snakemake.params.device, seed=seed,
+    )
+    write_table(result.table, snakemake.output.table)
+    largest = largest_structured_eps(result.table, settings["threshold"])
+    summary = {
+        "dataset": snakemake.wildcards.ds, "threshold": settings["threshold"], "largest_structured_eps": largest, "n_neighbors": n_neighbors,
+        "scores": {f"{eps:g}": float(score) for eps, score in zip(result.table["eps"], result.table["score"])},
+    }
+    write_json(summary, snakemake.output.summary)
+    log.info("largest eps keeping structure score >= %s: %s", settings["threshold"], largest)
+    try:
+        chosen = attack_budget(snakemake.params.attack, summary, snakemake.wildcards.ds)
+        log.info("attack budget: %s", chosen["reason"])
+    except ScrobinError as error:
+        # The check itself succeeded; adversarial training is the stage that stops, with this line.
+        chosen = None
+        log.warning("%s", error)
+    plot_eps_structure(
+        result, snakemake.output.figure, method=settings["embedding"], class_names=class_names(prepared),
+        n_neighbors=n_neighbors, seed=seed,
+        eps_shown=figure_eps(settings["eps"], chosen and chosen["eps"], settings["figure_panels"]),
+        chosen=chosen and chosen["eps"],
+    )
+
+
+def _sweep_cells(snakemake) -> tuple[ad.AnnData, np.ndarray, list[float]]:
+    """The prepared data, the test cells a sweep attacks (a seeded share of each type) and its eps grid."""
+    from scrobin.robustness.budget import sweep_grid
+
+    settings, seed = snakemake.params.robustness, snakemake.params.seed
+    eps_grid = sweep_grid(
+        settings["eps_grid"], snakemake.params.attack, snakemake.input.get("eps_structure"), snakemake.wildcards.ds
+    )
+    prepared = ad.read_h5ad(snakemake.input.prepared)
+    rows = split_rows(prepared, "test")
+    rows = rows[proportional_subset(label_codes(prepared)[rows], settings["n_cells"], seed)]
+    return prepared, rows, eps_grid
+
+
+def _write_sweep(table: pd.DataFrame, model: str, path, log, seed: int | None = None) -> None:
+    # A network's sweep names its replicate seed; the logistic baseline belongs to every replicate.
+    table = with_labels(table, model=model, **({} if seed is None else {"seed": seed}))
+    write_table(table, path)
+    log.info("\n%s", table.to_string(index=False))
