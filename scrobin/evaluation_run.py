@@ -73,10 +73,10 @@ def regime_stability(
     for method, entry in methods.items():
         params, baseline = split_method_entry(method, entry)
 
-        def explain(cells: torch.Tensor, target: torch.Tensor, method=method, params=params, baseline=baseline):
+        def explain(cells: torch.Tensor, target: torch.Tensor, scored: torch.Tensor, method=method, params=params, baseline=baseline):
             attributions, _ = compute_attributions(
                 model, cells.detach().cpu().numpy(), target.detach().cpu().numpy(), method, params, baseline,
-                background=background, seed=seed, device=device,
+                background=background, seed=seed, device=device, design_of_cell=scored.cpu().numpy(),
             )
             return torch.as_tensor(attributions, device=cells.device)
 

@@ -92,6 +92,9 @@ class MethodSpec:
         input's difference from the baseline (they then add up to an output difference, like
         captum's ``multiplies_by_inputs``), or are local slopes (gradients). Stability and
         faithfulness pick their perturbations by it.
+    per_cell_design
+        Whether the method samples a design per cell and takes ``design_of_cell`` (which cells
+        share one), so re-explaining a perturbed cell can reuse its design.
     """
 
     implementation: str
@@ -100,6 +103,7 @@ class MethodSpec:
     default_baseline: str
     params: Mapping[str, ParamSpec] = field(default_factory=dict)
     input_multiplied: Callable[[Mapping[str, object]], bool] = lambda params: True
+    per_cell_design: bool = False
 
     @property
     def function(self) -> AttributionMethod:
@@ -212,6 +216,7 @@ METHODS: dict[str, MethodSpec] = {
                 "2^genes - 2 (exact Shapley values).",
             ),
         },
+        per_cell_design=True,
     ),
     "lime": MethodSpec(
         "scrobin.attribution.lime_surrogate:lime",
@@ -224,6 +229,7 @@ METHODS: dict[str, MethodSpec] = {
             "distance": ParamSpec("cosine", one_of(*LIME_DISTANCES), "Distance to the cell."),
             "alpha": ParamSpec(1.0, non_negative_float, "Ridge penalty (LIME's Ridge(alpha=1))."),
         },
+        per_cell_design=True,
     ),
     "activation_maximization": MethodSpec(
         "scrobin.attribution.activation_max:activation_maximization",
