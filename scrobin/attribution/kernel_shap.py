@@ -29,8 +29,13 @@ from scrobin.errors import ScrobinError
 
 
 def default_kernel_shap_samples(n_genes: int) -> int:
-    """shap's default coalition count 2 x genes + 2048, capped at all 2^genes - 2 coalitions."""
-    return min(2 * n_genes + 2048, 2**n_genes - 2)
+    """2 x genes + 64 coalitions per cell, capped at all 2^genes - 2 coalitions.
+
+    About the fewest that determine every gene's effect in each cell's own regression; with a
+    design per cell, a type's mean then converges (benchmarks/bench_convergence.py). shap's
+    default for one explanation is 2 x genes + 2048.
+    """
+    return min(2 * n_genes + 64, 2**n_genes - 2)
 
 
 def _enumerate_size(n_genes: int, size: int) -> np.ndarray:

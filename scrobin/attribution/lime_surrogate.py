@@ -93,7 +93,7 @@ def lime(
     generator: np.random.Generator,
     device: torch.device,
     batch_size: int,
-    n_samples: int = 5000,
+    n_samples: int = 2000,
     kernel_width: float = 0.25,
     distance: str = "cosine",
     alpha: float = 1.0,
