@@ -212,8 +212,8 @@ METHODS: dict[str, MethodSpec] = {
             "n_samples": ParamSpec(
                 None,
                 optional(positive_int),
-                "Coalitions per cell; null = 2 x genes + 64 (measured converged with a design per "
-                "cell; shap's default is 2 x genes + 2048), at most all 2^genes - 2 (exact).",
+                "Coalitions per cell; null = 2 x genes + 2048 (shap's default; 2 x genes + 64 "
+                "measured not converged), at most all 2^genes - 2 (exact Shapley values).",
             ),
         },
         per_cell_design=True,
