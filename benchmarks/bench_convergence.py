@@ -39,8 +39,8 @@ BUDGET_PARAM = {"kernelshap": "n_samples", "lime": "n_samples", "gradientshap": 
 # KernelSHAP's paired coalitions determine the gene effects only from about twice as many
 # coalitions as genes, so its budgets follow the gene count; the others are absolute.
 DEFAULT_BUDGETS = {
-    "kernelshap": lambda n_genes: [2 * n_genes + 64, 3 * n_genes],
-    "lime": lambda n_genes: [250, 500, 1000, 2000],
+    "kernelshap": lambda n_genes: [2 * n_genes + 64, 2 * n_genes + 2048],
+    "lime": lambda n_genes: [2000],
     "gradientshap": lambda n_genes: [25, 50, 100, 200],
 }
 

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from scrobin.attribution import compute_attributions
+from scrobin.attribution.coalitions import cell_gene_columns
 from scrobin.attribution.kernel_shap import kernel_shap_design, kernel_shap_with_design
 from scrobin.attribution.lime_surrogate import lime_design, lime_with_design
 from scrobin.errors import ScrobinError
@@ -179,16 +180,18 @@ def test_batched_equals_one_cell_at_a_time(cells, method, batch_size):
     model = _mlp(N_GENES)
     references = background[:3]
     generator = np.random.default_rng(6)
+    columns = cell_gene_columns(N_CELLS, N_GENES, generator)
     if method == "kernelshap":
         design = kernel_shap_design(N_GENES, 120, generator)
 
-        def explain(cells_x, cells_target, rows_per_pass):
+        def explain(cells_x, cells_target, rows_per_pass, cells=slice(None)):
             return kernel_shap_with_design(
                 model,
                 cells_x,
                 cells_target,
                 references,
                 design,
+                gene_columns=columns[cells],
                 batch_size=rows_per_pass,
                 device=CPU,
             )
@@ -196,7 +199,7 @@ def test_batched_equals_one_cell_at_a_time(cells, method, batch_size):
     else:
         design = lime_design(N_GENES, 200, "cosine", 0.25, generator)
 
-        def explain(cells_x, cells_target, rows_per_pass):
+        def explain(cells_x, cells_target, rows_per_pass, cells=slice(None)):
             return lime_with_design(
                 model,
                 cells_x,
@@ -204,15 +207,54 @@ def test_batched_equals_one_cell_at_a_time(cells, method, batch_size):
                 references,
                 design,
                 alpha=1.0,
+                gene_columns=columns[cells],
                 batch_size=rows_per_pass,
                 device=CPU,
             )
 
     batched = explain(x, target, batch_size)
     one_by_one = np.concatenate(
-        [explain(x[i : i + 1], target[i : i + 1], 100_000) for i in range(N_CELLS)]
+        [explain(x[i : i + 1], target[i : i + 1], 100_000, slice(i, i + 1)) for i in range(N_CELLS)]
     )
     np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["kernelshap", "lime"])
+def test_cells_sharing_a_design_index_share_the_design(cells, method):
+    x, target, _ = cells
+    model = _mlp(N_GENES)
+    copies, copy_target = np.repeat(x[:1], 4, axis=0), np.repeat(target[:1], 4)
+
+    def run(design_of_cell):
+        return compute_attributions(
+            model, copies, copy_target, method, {"n_samples": 60}, seed=0, device="cpu", design_of_cell=design_of_cell
+        )[0]
+
+    shared = run(np.array([2, 2, 2, 2]))
+    np.testing.assert_array_equal(shared, np.repeat(shared[:1], 4, axis=0))
+    own = run(None)
+    assert not np.allclose(own[0], own[1])
+    # The index picks a permutation: the same index gives the same design in another call.
+    np.testing.assert_array_equal(run(np.array([0, 1, 2, 2]))[3], run(np.array([2, 1, 0, 0]))[0])
+
+
+def test_a_design_per_cell_averages_sampling_error_away():
+    """A type's mean over many cells converges with a design per cell, not with one shared design."""
+    rng = np.random.default_rng(9)
+    model = _mlp(N_GENES)
+    cell = rng.normal(size=(1, N_GENES)).astype(np.float32)
+    copies, copy_target = np.repeat(cell, 64, axis=0), np.zeros(64, dtype=int)
+    exact = compute_attributions(
+        model, cell, copy_target[:1], "kernelshap", {"n_samples": 2**N_GENES - 2}, seed=0, device="cpu"
+    )[0][0]
+
+    def mean_error(design_of_cell):
+        attributions = compute_attributions(
+            model, copies, copy_target, "kernelshap", {"n_samples": 40}, seed=0, device="cpu", design_of_cell=design_of_cell
+        )[0]
+        return np.abs(attributions.mean(0) - exact).mean()
+
+    assert mean_error(None) < 0.5 * mean_error(np.zeros(64, dtype=int))
 
 
 def test_lime_design_starts_with_the_cell_and_weights_by_distance():

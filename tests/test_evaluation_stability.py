@@ -26,7 +26,7 @@ def linear_case():
 
 def _gradient_times_input(model):
     """Exact contributions to a logit of a linear model: x_j * W_tj (bias is the baseline)."""
-    return lambda x, target: x * model.weight[target].detach()
+    return lambda x, target, cells: x * model.weight[target].detach()
 
 
 def test_smooth_explanation_has_small_finite_sensitivity(linear_case):
@@ -35,7 +35,7 @@ def test_smooth_explanation_has_small_finite_sensitivity(linear_case):
                               perturb_radius=0.02, output="logits")
     assert np.isfinite(smooth["sensitivity_max"])
     assert 0.0 < smooth["sensitivity_max"] < 0.1
-    noisy = stability_scores(model, lambda x, target: torch.randn_like(x), x, target, n_cells=16,
+    noisy = stability_scores(model, lambda x, target, cells: torch.randn_like(x), x, target, n_cells=16,
                              output="logits")
     assert noisy["sensitivity_max"] > 1.0
     assert smooth["n_cells"] == 16
@@ -46,7 +46,7 @@ def test_exact_attributions_have_zero_infidelity_and_random_ones_do_not(linear_c
     exact = stability_scores(model, _gradient_times_input(model), x, target, output="logits",
                              multiply_by_inputs=True, removal_fraction=0.3)
     assert exact["infidelity"] < 1e-8
-    shuffled = stability_scores(model, lambda x, t: torch.rand_like(x), x, target, output="logits",
+    shuffled = stability_scores(model, lambda x, t, cells: torch.rand_like(x), x, target, output="logits",
                                 multiply_by_inputs=True, removal_fraction=0.3)
     assert shuffled["infidelity"] > 1e-3
 
@@ -55,7 +55,7 @@ def test_gradient_explanations_run_although_captum_disables_grad(linear_case):
     model, x, target = linear_case
     saliency = Saliency(model)
     scores = stability_scores(
-        model, lambda x, target: saliency.attribute(x.requires_grad_(), target=target, abs=False),
+        model, lambda x, target, cells: saliency.attribute(x.requires_grad_(), target=target, abs=False),
         x, target, multiply_by_inputs=False, output="logits", n_cells=8)
     # A linear model's gradient is its weight row: constant in x, and exact for additive noise.
     assert scores["sensitivity_max"] == pytest.approx(0.0, abs=1e-6)
@@ -124,10 +124,31 @@ def test_stability_perturbation_follows_the_method_spec(monkeypatch, method, ent
 
 def test_standard_errors_shrink_with_more_cells(linear_case):
     model, x, target = linear_case
-    noisy = lambda cells, target: torch.randn_like(cells)  # noqa: E731
+    noisy = lambda cells, target, scored: torch.randn_like(cells)  # noqa: E731
     few = stability_scores(model, noisy, x, target, n_cells=4, n_perturb_samples=2)
     many = stability_scores(model, noisy, x, target, n_cells=40, n_perturb_samples=2)
     for metric in ("sensitivity_max", "infidelity"):
         assert few[f"{metric}_se"] == pytest.approx(few[f"{metric}_sd"] / 2.0)
         assert many[f"{metric}_se"] < few[f"{metric}_se"] * 2
         assert many[f"{metric}_se"] == pytest.approx(many[f"{metric}_sd"] / np.sqrt(40))
+
+
+@pytest.mark.parametrize("method", ["kernelshap", "lime"])
+def test_sampling_explainers_reuse_each_cells_design_on_its_perturbations(linear_case, method):
+    """With no perturbation, only a change of design could move the explanation: there is none."""
+    from scrobin.attribution import compute_attributions
+    from scrobin.model.network import MLPClassifier
+
+    _, x, target = linear_case
+    torch.manual_seed(0)
+    model = MLPClassifier(N_GENES, N_CLASSES, hidden_sizes=(16, 8)).eval()
+
+    def explain(cells, target, scored):
+        return torch.as_tensor(compute_attributions(
+            model, cells.numpy(), target.numpy(), method, {"n_samples": 60}, seed=0, device="cpu",
+            design_of_cell=scored.numpy())[0])
+
+    still = stability_scores(model, explain, x, target, n_cells=6, n_perturb_samples=3, perturb_radius=0.0)
+    assert still["sensitivity_max"] == 0.0
+    moved = stability_scores(model, explain, x, target, n_cells=6, n_perturb_samples=3, perturb_radius=0.5)
+    assert moved["sensitivity_max"] > 0.0

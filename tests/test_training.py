@@ -91,6 +91,30 @@ def test_early_stopping_keeps_the_best_epoch(monitor):
     assert kept_accuracy == pytest.approx(best["validation_accuracy"])
 
 
+def test_min_delta_stops_a_creeping_loss_once_accuracy_is_perfect():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 80)
+    x = (rng.normal(size=(80, 5)) + 3.0 * y[:, None]).astype(np.float32)  # separable: accuracy saturates
+
+    def train(min_delta):
+        settings = training_settings(batch_size=20, max_epochs=150, early_stopping_patience=5, learning_rate=0.01,
+                                     weight_decay=0.0, early_stopping_monitor="validation_accuracy",
+                                     early_stopping_min_delta=min_delta)
+        model = MLPClassifier(5, 2, [32], {})
+        return train_classifier(model, x[:60], y[:60], settings, 0, x[60:], y[60:])
+
+    creeping, plateau = train(0.0), train(0.5)
+    # Without min_delta the loss falls a little every epoch and training runs to max_epochs.
+    assert len(creeping.epochs) == 150
+    assert len(plateau.epochs) < 50
+    table = pd.DataFrame(plateau.epochs)
+    assert table["validation_accuracy"].max() == 1.0
+    # The kept weights are still the best epoch's: perfect accuracy, and the lowest loss among those.
+    best = table.loc[table["epoch"] == plateau.best_epoch].iloc[0]
+    perfect = table[table["validation_accuracy"] == 1.0]
+    assert best["validation_loss"] == perfect["validation_loss"].min()
+
+
 def test_patience_spans_a_minimum_of_optimiser_steps():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 5)).astype(np.float32)

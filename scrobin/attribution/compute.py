@@ -75,6 +75,7 @@ def compute_attributions(
     background: np.ndarray | None = None,
     seed: int = 0,
     device: str = "auto",
+    design_of_cell: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Attribute each cell's target output to its genes with a registered method.
 
@@ -98,6 +99,10 @@ def compute_attributions(
         Seeds the background sample and every random draw of the method.
     device
         ``auto``, ``cpu`` or ``cuda``.
+    design_of_cell
+        For methods that sample a design per cell (KernelSHAP, LIME): one integer per cell, cells
+        with the same integer sharing a design (perturbed copies of one cell); default: each cell
+        its own. Other methods ignore it.
 
     Returns
     -------
@@ -121,6 +126,11 @@ def compute_attributions(
         generator,
     )
     method_params = {key: value for key, value in effective.items() if key not in COMMON_PARAMS}
+    if design_of_cell is not None and method_spec(method).per_cell_design:
+        design_of_cell = np.asarray(design_of_cell)
+        if design_of_cell.shape != (len(cells),) or not np.issubdtype(design_of_cell.dtype, np.integer):
+            raise ScrobinError(f"design_of_cell must hold one integer per cell ({len(cells)}), got shape {design_of_cell.shape}")
+        method_params["design_of_cell"] = design_of_cell
     explained = with_output(model.to(torch_device), effective["output"])
     with eval_mode(explained, frozen=True):
         n_outputs = _n_outputs(explained, cells[:1], torch_device)

@@ -1,10 +1,11 @@
-"""KernelSHAP batched over cells: one coalition design, one forward pass, one solve.
+"""KernelSHAP batched over cells: a coalition design per cell, one forward pass, one solve.
 
 Shapley values of the interventional game v(S) = E_b f(x_S, b_rest) are the solution of a weighted
 least-squares problem over coalitions with the Shapley kernel weights (Lundberg & Lee 2017), with
 v(empty) = E_b f(b) fixed and the efficiency constraint sum(phi) = f(x) - E_b f(b) enforced
-exactly by eliminating the last gene. The design does not depend on the cell, so it is drawn once
-and every cell's regression shares one Cholesky factor.
+exactly by eliminating the last design column. Each cell's design is one drawn design with its
+genes relabelled by a permutation of its own (``scrobin.attribution.coalitions``), so every cell's
+regression shares one Cholesky factor while the cells' sampling errors are independent across genes.
 """
 
 from __future__ import annotations
@@ -19,14 +20,22 @@ from torch import nn
 from scrobin.attribution.coalitions import (
     CoalitionDesign,
     SharedDesignSolver,
+    cell_gene_columns,
     iter_coalition_values,
+    per_gene,
     random_subsets,
 )
 from scrobin.errors import ScrobinError
 
 
 def default_kernel_shap_samples(n_genes: int) -> int:
-    """shap's default coalition count 2 x genes + 2048, capped at all 2^genes - 2 coalitions."""
+    """shap's default coalition count 2 x genes + 2048, capped at all 2^genes - 2 coalitions.
+
+    Measured (benchmarks/bench_convergence.py, a design per cell): on pbmc68k's 765 genes the
+    per-type top 20 at this budget keep 0.96 of those at 4x, while 2 x genes + 64 (about the
+    fewest that determine each cell's regression) keeps only 0.835: a cell's regression needs
+    coalitions well beyond the gene count before its noise is small.
+    """
     return min(2 * n_genes + 2048, 2**n_genes - 2)
 
 
@@ -98,17 +107,22 @@ def kernel_shap_with_design(
     background: np.ndarray,
     design: CoalitionDesign,
     *,
+    gene_columns: np.ndarray | None = None,
     batch_size: int,
     device: torch.device,
 ) -> np.ndarray:
     """Shapley value estimates (cells x genes) from a given coalition design.
 
-    The full and empty coalitions ride along with the design's, giving f(x) and E_b f(b) from the
-    same forward passes. Memory grows as coalitions x genes (float64 design for the solve). With
-    phi_last = delta - sum(phi_rest), the regression of
-    v(z) - E_b f(b) - z_last * delta on (z_rest - z_last) has the same design for every cell.
+    ``gene_columns`` (cells x genes, from ``cell_gene_columns``) relabels the design's genes per
+    cell; ``None`` gives every cell the design as drawn. The full and empty coalitions ride along
+    with the design's, giving f(x) and E_b f(b) from the same forward passes. Memory grows as
+    coalitions x genes (float64 design for the solve). With phi_last = delta - sum(phi_rest) for
+    the last design column, the regression of v(z) - E_b f(b) - z_last * delta on
+    (z_rest - z_last) has the same design for every cell.
     """
     n_coalitions, n_genes = design.masks.shape
+    if gene_columns is None:
+        gene_columns = np.tile(np.arange(n_genes), (len(x), 1))
     endpoints = np.stack([np.ones(n_genes), np.zeros(n_genes)]).astype(np.float32)
     masks = np.concatenate([design.masks, endpoints])
     last_gene_kept = torch.as_tensor(design.masks[:, -1], dtype=torch.float64, device=device)
@@ -119,7 +133,7 @@ def kernel_shap_with_design(
     )
     attributions = np.empty(x.shape, dtype=np.float32)
     for cells, values in iter_coalition_values(
-        model, x, target, masks, background, batch_size=batch_size, device=device
+        model, x, target, masks, background, gene_columns=gene_columns, batch_size=batch_size, device=device
     ):
         full_value, empty_value = values[:, n_coalitions], values[:, n_coalitions + 1]
         delta = full_value - empty_value
@@ -127,7 +141,7 @@ def kernel_shap_with_design(
         responses = gains - delta[:, None] * last_gene_kept
         rest = solver.solve(responses)
         shapley = torch.cat([rest, (delta - rest.sum(dim=1))[:, None]], dim=1)
-        attributions[cells] = shapley.cpu().numpy()
+        attributions[cells] = per_gene(shapley, gene_columns[cells])
     return attributions
 
 
@@ -141,17 +155,20 @@ def kernelshap(
     device: torch.device,
     batch_size: int,
     n_samples: int | None = None,
+    design_of_cell: np.ndarray | None = None,
 ) -> np.ndarray:
     """KernelSHAP of every cell against the baseline rows (one reference or a background sample).
 
     ``n_samples`` coalitions (default: ``default_kernel_shap_samples``) cost
     ``n_samples x background rows`` model rows per cell. Attributions sum exactly to
-    f(x) - E_b f(b).
+    f(x) - E_b f(b). ``design_of_cell`` (one integer per cell; default: each cell its own) says
+    which cells share a design, as in ``cell_gene_columns``.
     """
     n_genes = x.shape[1]
     if n_samples is None:
         n_samples = default_kernel_shap_samples(n_genes)
     design = kernel_shap_design(n_genes, n_samples, generator)
+    gene_columns = cell_gene_columns(len(x), n_genes, generator, design_of_cell)
     return kernel_shap_with_design(
-        model, x, target, baseline, design, batch_size=batch_size, device=device
+        model, x, target, baseline, design, gene_columns=gene_columns, batch_size=batch_size, device=device
     )

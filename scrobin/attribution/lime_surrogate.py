@@ -8,8 +8,9 @@ distance to the cell, and a ridge regression with intercept (as LIME's default `
 gives one coefficient per gene. Unlike ``lime.lime_tabular`` (perturbations drawn from training
 feature statistics), the comparison is against the same baseline as the other methods.
 
-The perturbation design is drawn once and shared by all cells: each cell's surrogate is an
-ordinary LIME fit, errors are merely correlated across cells, and all fits are one solve.
+Each cell's perturbations are one drawn design with the genes relabelled by a permutation of its
+own (``scrobin.attribution.coalitions``): each surrogate is an ordinary LIME fit, the cells'
+sampling errors fall on different genes, and all fits are still one solve.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from torch import nn
 from scrobin.attribution.coalitions import (
     CoalitionDesign,
     SharedDesignSolver,
+    cell_gene_columns,
     iter_coalition_values,
+    per_gene,
     random_subsets,
 )
-
-
 
 def lime_design(
     n_genes: int,
@@ -59,23 +60,27 @@ def lime_with_design(
     design: CoalitionDesign,
     *,
     alpha: float,
+    gene_columns: np.ndarray | None = None,
     batch_size: int,
     device: torch.device,
 ) -> np.ndarray:
     """Surrogate coefficients (cells x genes) from a given perturbation design.
 
-    The intercept is removed by centring the design on its weighted mean, after which the
+    ``gene_columns`` (cells x genes, from ``cell_gene_columns``) relabels the design's genes per
+    cell; ``None`` gives every cell the design as drawn. The intercept is removed by centring the design on its weighted mean, after which the
     weighted responses need no centring (centred columns are orthogonal to the constant).
     """
     weights = torch.as_tensor(design.weights, dtype=torch.float64, device=device)
     masks64 = torch.as_tensor(design.masks, dtype=torch.float64, device=device)
     centred = masks64 - (weights @ masks64) / weights.sum()
     solver = SharedDesignSolver(centred, weights, ridge=alpha)
+    if gene_columns is None:
+        gene_columns = np.tile(np.arange(x.shape[1]), (len(x), 1))
     coefficients = np.empty(x.shape, dtype=np.float32)
     for cells, values in iter_coalition_values(
-        model, x, target, design.masks, background, batch_size=batch_size, device=device
+        model, x, target, design.masks, background, gene_columns=gene_columns, batch_size=batch_size, device=device
     ):
-        coefficients[cells] = solver.solve(values).cpu().numpy()
+        coefficients[cells] = per_gene(solver.solve(values), gene_columns[cells])
     return coefficients
 
 
@@ -88,17 +93,20 @@ def lime(
     generator: np.random.Generator,
     device: torch.device,
     batch_size: int,
-    n_samples: int = 5000,
+    n_samples: int = 2000,
     kernel_width: float = 0.25,
     distance: str = "cosine",
     alpha: float = 1.0,
+    design_of_cell: np.ndarray | None = None,
 ) -> np.ndarray:
     """LIME coefficients of every cell: the effect of keeping each gene versus the baseline.
 
-    ``n_samples`` perturbations (LIME's default 5000) cost ``n_samples x baseline rows`` model
-    rows per cell; ``alpha`` is the ridge penalty.
+    ``n_samples`` perturbations cost ``n_samples x baseline rows`` model rows per cell;
+    ``alpha`` is the ridge penalty. ``design_of_cell`` (one integer per cell; default: each cell
+    its own) says which cells share a design, as in ``cell_gene_columns``.
     """
     design = lime_design(x.shape[1], n_samples, distance, kernel_width, generator)
+    gene_columns = cell_gene_columns(len(x), x.shape[1], generator, design_of_cell)
     return lime_with_design(
-        model, x, target, baseline, design, alpha=alpha, batch_size=batch_size, device=device
+        model, x, target, baseline, design, alpha=alpha, gene_columns=gene_columns, batch_size=batch_size, device=device
     )

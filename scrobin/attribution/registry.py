@@ -92,8 +92,11 @@ class MethodSpec:
         input's difference from the baseline (they then add up to an output difference, like
         captum's ``multiplies_by_inputs``), or are local slopes (gradients). The stability job
         picks its infidelity perturbation by it (:meth:`multiplies_by_inputs`); with
-        :meth:`needs_background` these are the properties callers ask a method, never a list of
-        method names of their own.
+        :meth:`needs_background` and ``per_cell_design`` these are the properties callers ask a
+        method, never a list of method names of their own.
+    per_cell_design
+        Whether the method samples a design per cell and takes ``design_of_cell`` (which cells
+        share one), so re-explaining a perturbed cell can reuse its design.
     """
 
     implementation: str
@@ -102,6 +105,7 @@ class MethodSpec:
     default_baseline: str
     params: Mapping[str, ParamSpec] = field(default_factory=dict)
     input_multiplied: Callable[[Mapping[str, object]], bool] = lambda params: True
+    per_cell_design: bool = False
 
     @property
     def function(self) -> AttributionMethod:
@@ -220,10 +224,11 @@ METHODS: dict[str, MethodSpec] = {
             "n_samples": ParamSpec(
                 None,
                 optional(positive_int),
-                "Coalitions per cell; null = 2 x genes + 2048 (shap's default), at most all "
-                "2^genes - 2 (exact Shapley values).",
+                "Coalitions per cell; null = 2 x genes + 2048 (shap's default; 2 x genes + 64 "
+                "measured not converged), at most all 2^genes - 2 (exact Shapley values).",
             ),
         },
+        per_cell_design=True,
     ),
     "lime": MethodSpec(
         "scrobin.attribution.lime_surrogate:lime",
@@ -231,11 +236,14 @@ METHODS: dict[str, MethodSpec] = {
         BASELINE_CHOICES,
         "zeros",
         {
-            "n_samples": ParamSpec(5000, positive_int, "Perturbations per cell (LIME's 5000)."),
+            "n_samples": ParamSpec(
+                2000, positive_int, "Perturbations per cell (LIME's default is 5000; 2000 measured converged)."
+            ),
             "kernel_width": ParamSpec(0.25, positive_float, "Width of exp(-d^2/width^2)."),
             "distance": ParamSpec("cosine", one_of(*LIME_DISTANCES), "Distance to the cell."),
             "alpha": ParamSpec(1.0, non_negative_float, "Ridge penalty (LIME's Ridge(alpha=1))."),
         },
+        per_cell_design=True,
     ),
     "activation_maximization": MethodSpec(
         "scrobin.attribution.activation_max:activation_maximization",

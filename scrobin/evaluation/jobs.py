@@ -213,11 +213,13 @@ def regime_stability(
     for method, (spec, params, baseline) in specs.items():
         background = training_cells if spec.needs_background(baseline) else None
 
-        def explain(cells: torch.Tensor, target: torch.Tensor, method=method, params=params, baseline=baseline,
-                    background=background):
+        # ``scored`` says which scored cell each row is, so a sampling explainer re-explains a
+        # cell's perturbed copies with that cell's own design.
+        def explain(cells: torch.Tensor, target: torch.Tensor, scored: torch.Tensor, method=method, params=params,
+                    baseline=baseline, background=background):
             attributions, _ = compute_attributions(
                 model, cells.detach().cpu().numpy(), target.detach().cpu().numpy(), method, params, baseline,
-                background=background, seed=seed, device=device,
+                background=background, seed=seed, device=device, design_of_cell=scored.cpu().numpy(),
             )
             return torch.as_tensor(attributions, device=cells.device)
 

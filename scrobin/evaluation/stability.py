@@ -35,17 +35,21 @@ from scrobin.inference import eval_mode
 from scrobin.evaluation.faithfulness import model_inputs
 
 
-def _explanation_for_captum(explain: Callable) -> Callable:
-    """Adapt ``explain(x, target)`` to captum, which may pass a 1-tuple of inputs (and then expects
-    a 1-tuple back) and calls it with autograd disabled.
+def _explanation_for_captum(explain: Callable, n_cells: int) -> Callable:
+    """Adapt ``explain(x, target, cells)`` to captum, which may pass a 1-tuple of inputs (and then
+    expects a 1-tuple back) and calls it with autograd disabled.
 
+    captum explains the ``n_cells`` scored cells, then their perturbations, each cell's copies
+    next to each other (``repeat_interleave``); ``cells`` tells the explanation which scored cell
+    each row is, so a sampling explainer can reuse the cell's own design on its perturbed copies.
     Gradient-based explanations need autograd, so it is switched back on inside the call; the
     input arrives detached, so a numpy-based explanation can call ``x.cpu().numpy()``.
     """
     def explanation(inputs, target):
         x = (inputs[0] if isinstance(inputs, tuple) else inputs).detach()
+        cells = torch.arange(n_cells, device=x.device).repeat_interleave(len(x) // n_cells)
         with torch.enable_grad():
-            attributions = explain(x, target)
+            attributions = explain(x, target, cells)
         attributions = torch.as_tensor(attributions, dtype=x.dtype, device=x.device).detach()
         return (attributions,) if isinstance(inputs, tuple) else attributions
     return explanation
@@ -63,8 +67,9 @@ def stability_scores(model: nn.Module, explain: Callable, x, target, n_cells: in
     model
         Classifier returning logits.
     explain
-        ``explain(x_tensor, target_tensor) -> attributions tensor`` (cells x genes); the caller
-        wraps the attribution method and its parameters.
+        ``explain(x_tensor, target_tensor, cells) -> attributions tensor`` (cells x genes); the
+        caller wraps the attribution method and its parameters. ``cells`` holds, per row, the
+        index of the scored cell it is (or perturbs), for explainers that sample per cell.
     x, target
         Cells x genes input (numpy or tensor) and the class explained for each cell.
     n_cells
@@ -125,7 +130,7 @@ def stability_scores(model: nn.Module, explain: Callable, x, target, n_cells: in
         return noise, inputs - noise
 
     with eval_mode(model):
-        explanation = _explanation_for_captum(explain)
+        explanation = _explanation_for_captum(explain, x.shape[0])
         sensitivity = sensitivity_max(explanation, x, perturb_func=sensitivity_perturbation,
                                       perturb_radius=perturb_radius,
                                       n_perturb_samples=n_perturb_samples, target=target)

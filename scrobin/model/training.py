@@ -38,6 +38,7 @@ class TrainingSettings:
     early_stopping_patience: int
     early_stopping_min_steps: int
     early_stopping_monitor: str
+    early_stopping_min_delta: float
     class_weighting: str
     adversarial_fraction: float = 0.0
 
@@ -120,6 +121,18 @@ def _monitored_score(loss: float, accuracy: float, monitor: str) -> tuple[float,
     return (round(accuracy, 6), -loss)
 
 
+def _progressed(score: tuple[float, float], reference: tuple[float, float], monitor: str, min_delta: float) -> bool:
+    """Whether ``score`` improves on ``reference`` enough to reset the patience.
+
+    The loss (monitored, or breaking accuracy ties) must fall by more than ``min_delta`` of the
+    reference's. Once a separable training set is classified perfectly, the validation loss keeps
+    creeping down for as long as training runs (the logits only grow); that is not progress.
+    """
+    if monitor == "validation_loss":
+        return -score[0] < -reference[0] * (1.0 - min_delta)
+    return score[0] > reference[0] or (score[0] == reference[0] and -score[1] < -reference[1] * (1.0 - min_delta))
+
+
 def train_classifier(
     model: nn.Module,
     x_train,
@@ -158,6 +171,7 @@ def train_classifier(
     history = TrainingHistory()
     has_validation = x_val is not None and y_val is not None and len(y_val) > 0
     best_score, best_state, stale = (-np.inf, -np.inf), copy.deepcopy(model.state_dict()), 0
+    reference_score = best_score
     patience = settings.patience_epochs(-(-x_train.shape[0] // settings.batch_size)) if has_validation else 0
     history.patience_epochs = patience
     started = time.perf_counter()
@@ -182,7 +196,9 @@ def train_classifier(
             record.update(validation_loss=val_loss, validation_accuracy=val_accuracy)
             score = _monitored_score(val_loss, val_accuracy, settings.early_stopping_monitor)
             if score > best_score:
-                best_score, best_state, stale, history.best_epoch = score, copy.deepcopy(model.state_dict()), 0, epoch
+                best_score, best_state, history.best_epoch = score, copy.deepcopy(model.state_dict()), epoch
+            if _progressed(score, reference_score, settings.early_stopping_monitor, settings.early_stopping_min_delta):
+                reference_score, stale = score, 0
             else:
                 stale += 1
         else:
