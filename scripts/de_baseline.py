@@ -10,16 +10,19 @@ import anndata as ad
 from scrobin.entrypoint import run_rule
 from scrobin.errors import ScrobinError
 from scrobin.evaluation.de import de_ranking
+from scrobin.sparse_scaling import lognorm_expression
 from scrobin.tables import with_gene_symbols, write_table
 
 
 def main(snakemake, log):
     prepared = ad.read_h5ad(snakemake.input[0])
-    if "lognorm" not in prepared.layers:
+    expression = lognorm_expression(prepared)
+    if expression is None:
         raise ScrobinError(
             f"dataset '{snakemake.wildcards.ds}' has no log-normalised values for DE (scaled input without .raw): "
             "start from counts or log-normalised data"
         )
+    prepared.layers["lognorm"] = expression
     table = de_ranking(prepared, layer="lognorm", alpha=snakemake.params.alpha)
     write_table(with_gene_symbols(table, prepared.var), snakemake.output[0])
 

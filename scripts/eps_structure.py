@@ -15,7 +15,13 @@ from scrobin.entrypoint import run_rule
 from scrobin.errors import ScrobinError
 from scrobin.model_store import load_model_for
 from scrobin.runtime import resolve_device
-from scrobin.structure import eps_structure, figure_eps, largest_structured_eps, plot_eps_structure
+from scrobin.sparse_scaling import model_input
+from scrobin.structure import (
+    eps_structure,
+    figure_eps,
+    largest_structured_eps,
+    plot_eps_structure,
+)
 from scrobin.tables import write_table
 
 
@@ -24,7 +30,7 @@ def main(snakemake, log):
     prepared = ad.read_h5ad(snakemake.input.prepared)
     model, _ = load_model_for(snakemake.input.model, prepared, resolve_device(snakemake.params.device))
     rows = split_rows(prepared, "test")
-    x, y = prepared.X[rows], label_codes(prepared)[rows]
+    x, y = model_input(prepared)[rows], label_codes(prepared)[rows]
     n_neighbors = min(settings["n_neighbors"], min(settings["n_cells"], len(rows)) - 1)
     result = eps_structure(
         model, x, y, settings["eps"], attack=settings["attack"], n_cells=settings["n_cells"],

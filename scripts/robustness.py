@@ -13,6 +13,7 @@ from scrobin.entrypoint import run_rule
 from scrobin.model_store import load_model_for
 from scrobin.robustness import robustness_sweep
 from scrobin.runtime import resolve_device
+from scrobin.sparse_scaling import model_input
 from scrobin.tables import write_table
 
 
@@ -27,7 +28,7 @@ def main(snakemake, log):
     rows = rows[proportional_subset(label_codes(prepared)[rows], settings["n_cells"], seed)]
     log.info("attacking the %s model on %d test cells", snakemake.wildcards.regime, len(rows))
     table = robustness_sweep(
-        model, prepared.X[rows], label_codes(prepared)[rows], settings["attacks"], eps_grid,
+        model, model_input(prepared)[rows], label_codes(prepared)[rows], settings["attacks"], eps_grid,
         device=snakemake.params.device, seed=seed,
     )
     table.insert(0, "model", snakemake.wildcards.regime)

@@ -12,6 +12,7 @@ from scrobin.baseline import load_logistic_baseline
 from scrobin.cells import label_codes, proportional_subset, split_rows
 from scrobin.entrypoint import run_rule
 from scrobin.robustness import baseline_robustness_sweep
+from scrobin.sparse_scaling import model_input
 from scrobin.tables import write_table
 
 
@@ -25,7 +26,7 @@ def main(snakemake, log):
     classifier = load_logistic_baseline(snakemake.input.model)
     rows = split_rows(prepared, "test")
     rows = rows[proportional_subset(labels[rows], settings["n_cells"], seed)]
-    table = baseline_robustness_sweep(classifier, prepared.X[rows], labels[rows], settings["attacks"], eps_grid, seed=seed)
+    table = baseline_robustness_sweep(classifier, model_input(prepared)[rows], labels[rows], settings["attacks"], eps_grid, seed=seed)
     table.insert(0, "model", "logreg")
     write_table(table, snakemake.output.table)
     log.info("\n%s", table.to_string(index=False))

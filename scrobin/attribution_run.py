@@ -17,7 +17,8 @@ from scrobin.attribution import compute_attributions
 from scrobin.cells import class_names, label_codes, sampled_test_rows, split_rows
 from scrobin.config import split_method_entry
 from scrobin.datasets import LABEL_COLUMN
-from scrobin.training import dense_rows, predict_logits
+from scrobin.sparse_scaling import model_input
+from scrobin.training import predict_logits
 
 
 def attribute_cells(
@@ -38,13 +39,13 @@ def attribute_cells(
     """
     labels = label_codes(prepared)
     rows = sampled_test_rows(prepared, cells_per_type, seed)
-    x = dense_rows(prepared.X, rows)
+    x = model_input(prepared)[rows]
     predicted = predict_logits(model, x).argmax(axis=1)
     targets = labels[rows] if target == "true" else predicted
     train = split_rows(prepared, "train")
     params, baseline = split_method_entry(method, entry)
     attributions, info = compute_attributions(
-        model, x, targets, method, params, baseline, background=dense_rows(prepared.X, train), seed=seed, device=device
+        model, x, targets, method, params, baseline, background=model_input(prepared)[train], seed=seed, device=device
     )
     classes = np.array(class_names(prepared))
     obs = pd.DataFrame(

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 import anndata as ad
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import torch
 
 from scrobin.cells import class_names, label_codes, split_rows
@@ -22,15 +21,17 @@ from scrobin.model_check import check_model
 from scrobin.model_presets import resolve_model_config
 from scrobin.network import MLPClassifier
 from scrobin.runtime import seed_everything
+from scrobin.sparse_scaling import model_input
 from scrobin.training import TrainingSettings, predict_logits, train_classifier
 
 REGIMES = ("standard", "fgsm", "pgd")
 
 
 def split_cells(prepared: ad.AnnData, split: str) -> tuple[object, np.ndarray]:
-    """(matrix, integer labels) of one split; the matrix keeps its sparse or dense form."""
+    """(model input, integer labels) of one split; the input is scaled batch by batch as it is read
+    (:func:`scrobin.sparse_scaling.model_input`), so the split is never densified whole."""
     rows = split_rows(prepared, split)
-    return prepared.X[rows], label_codes(prepared)[rows]
+    return model_input(prepared, rows), label_codes(prepared)[rows]
 
 
 def build_network(n_genes: int, n_classes: int, model_config: Mapping, seed: int, device) -> MLPClassifier:
@@ -73,7 +74,7 @@ def one_shot_augmentation(standard: torch.nn.Module, x, y: np.ndarray, regime: s
     """The paper's augmentation: attack the trained standard model once and append the cells."""
     from scrobin.attacks import run_attack
 
-    dense = x.toarray() if sp.issparse(x) else np.asarray(x)
+    dense = np.asarray(x)
     adversarial = run_attack(standard, dense, y, regime, native_attack_params(regime, attack_config, seed))
     return np.concatenate([dense, adversarial]).astype(np.float32), np.concatenate([y, y])
 

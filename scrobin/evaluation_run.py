@@ -19,12 +19,13 @@ from scrobin.cells import class_names, label_codes, sampled_test_rows, split_row
 from scrobin.config import split_method_entry
 from scrobin.evaluation.faithfulness import faithfulness, gene_order_from_ranking
 from scrobin.evaluation.stability import stability_scores
-from scrobin.training import dense_rows
+from scrobin.sparse_scaling import model_input
+
 
 def evaluation_cells(prepared: ad.AnnData, cells_per_type: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Test cells (a seeded, stratified subset) as a dense matrix, and their class indices."""
     rows = sampled_test_rows(prepared, cells_per_type, seed)
-    return dense_rows(prepared.X, rows), label_codes(prepared)[rows]
+    return model_input(prepared)[rows], label_codes(prepared)[rows]
 
 
 def regime_faithfulness(
@@ -68,7 +69,7 @@ def regime_stability(
     gradient and is scored like saliency.
     """
     x, y = evaluation_cells(prepared, None, seed)
-    background = dense_rows(prepared.X, split_rows(prepared, "train"))
+    background = model_input(prepared)[split_rows(prepared, "train")]
     rows = []
     for method, entry in methods.items():
         params, baseline = split_method_entry(method, entry)

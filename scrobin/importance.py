@@ -260,15 +260,19 @@ def gene_direction(expression, cell_types: Sequence, genes: Sequence,
 def direction_from_prepared(prepared, cell_type_key: str = "cell_type") -> pd.DataFrame:
     """``gene_direction`` over all cells of a prepared dataset.
 
-    Uses ``layers["lognorm"]`` when the dataset has it (log-normalised expression, as the DE
-    baseline does), else the model input ``X`` (scaled values: same direction, no fold change).
+    Uses the log-normalised expression when the dataset has it (``layers["lognorm"]``, or ``X``
+    in the sparse layout; as the DE baseline does), else the model input ``X`` (scaled values:
+    same direction, no fold change).
     ``prepared`` may be opened with ``backed="r"``; only the layer or ``X`` is read.
     """
     if cell_type_key not in prepared.obs:
         raise ScrobinError(f"obs has no column '{cell_type_key}': set cell_type_key to one of "
                            f"{', '.join(map(str, prepared.obs.columns))}")
-    has_lognorm = "lognorm" in prepared.layers
-    expression = prepared.layers["lognorm"] if has_lognorm else prepared.X
+    from scrobin.sparse_scaling import lognorm_expression
+
+    lognorm = lognorm_expression(prepared)
+    has_lognorm = lognorm is not None
+    expression = lognorm if has_lognorm else prepared.X
     if not (sp.issparse(expression) or isinstance(expression, np.ndarray)):
         expression = expression[:]
     return gene_direction(expression, prepared.obs[cell_type_key], prepared.var_names,

@@ -28,6 +28,7 @@ from scrobin.checks import (
 from scrobin.datasets import LABEL_COLUMN, prepare_settings
 from scrobin.errors import ScrobinError
 from scrobin.preprocess import cells_passing_qc, prepare_matrix
+from scrobin.sparse_scaling import X_SCALED_KEY
 from scrobin.tables import GENE_SYMBOL_COLUMN
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ def prepare_dataset(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping
     check_gene_selection(adata.var, name, state, params)
     input_hvg = adata.var["highly_variable"].to_numpy(dtype=bool) if params["use_input_hvg"] else None
     split = stratified_split(labels, params["test_fraction"], params["validation_fraction"], seed)
-    model_input, lognorm, transform = prepare_matrix(
+    x, lognorm, transform = prepare_matrix(
         matrix, adata.var_names, state, np.flatnonzero(split == "train"), params, input_hvg
     )
     transform.update({k: v for k, v in (("layer", layer), ("detected_input_state", detected)) if v is not None})
@@ -147,8 +148,11 @@ def prepare_dataset(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping
     if spec.get("gene_symbols"):
         # Tables, figures and enrichment show these; the model and its transform keep var_names.
         var[GENE_SYMBOL_COLUMN] = gene_symbols(var, spec["gene_symbols"])
-    prepared = ad.AnnData(X=model_input, obs=obs, var=var)
-    if lognorm is not None:
+    prepared = ad.AnnData(X=x, obs=obs, var=var)
+    # With a scale step X holds the log-normalised values (sparse) and the model input is scaled
+    # per batch (scrobin.sparse_scaling.model_input), so no lognorm layer duplicates X.
+    x_scaled = "scale" not in transform["steps"]
+    if lognorm is not None and x_scaled:
         prepared.layers["lognorm"] = sp.csr_matrix(lognorm, dtype=np.float32)
     elif state == "scaled" and adata.raw is not None and genes.isin(adata.raw.var_names).all():
         # Scaled inputs such as pbmc68k_reduced keep log-normalised values in .raw: DE needs them.
@@ -164,6 +168,7 @@ def prepare_dataset(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping
         "quality_control": cells.qc,
         "split_fractions": {"test": params["test_fraction"], "validation": params["validation_fraction"]},
         "transform": transform,
+        X_SCALED_KEY: x_scaled,
     }
     if "ground_truth" in adata.uns:
         prepared.uns["ground_truth"] = restrict_truth(adata.uns["ground_truth"], genes)

@@ -163,18 +163,32 @@ def select_by_variance(matrix, n_top_genes: int) -> np.ndarray:
 
 
 def scaling_statistics(matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-gene mean and std (ddof=1, as scanpy) over the given rows; constant genes get std 1."""
+    """Per-gene mean and std (ddof=1, as scanpy) over the given rows; constant genes get std 1.
+
+    Sparse input stays sparse (scikit-learn's ``mean_variance_axis``), so fitting the scaling of a
+    million cells never holds them dense.
+    """
+    from sklearn.utils.sparsefuncs import mean_variance_axis
+
     subset = matrix[rows]
-    subset = subset.toarray() if sp.issparse(subset) else np.asarray(subset)
-    mean = subset.mean(axis=0, dtype=np.float64)
-    std = subset.std(axis=0, ddof=1, dtype=np.float64) if len(rows) > 1 else np.ones_like(mean)
+    if sp.issparse(subset):
+        mean, variance = mean_variance_axis(sp.csr_matrix(subset, dtype=np.float64), axis=0)
+    else:
+        subset = np.asarray(subset, dtype=np.float64)
+        mean, variance = subset.mean(axis=0), subset.var(axis=0)
+    n = len(rows)
+    std = np.sqrt(variance * n / (n - 1)) if n > 1 else np.ones_like(mean)
     std[~(std > 0)] = 1.0
-    return mean, std
+    return np.asarray(mean, np.float64), np.asarray(std, np.float64)
 
 
 def prepare_matrix(matrix, gene_names: pd.Index, state: str, fit_rows: np.ndarray, params: dict,
                    input_hvg: np.ndarray | None = None):
-    """Apply the missing steps to ``matrix``; return (model input, lognorm matrix or None, transform).
+    """Apply the missing steps to ``matrix``; return (X, lognorm matrix or None, transform).
+
+    ``X`` is the model input, except when the transform scales: then it is the log-normalised
+    matrix of the model genes (sparse stays sparse) and the scaling, recorded in the transform,
+    is applied per batch by :func:`apply_scaling` (``scrobin.sparse_scaling.model_input``).
 
     Gene filtering and HVG selection are unsupervised and use all cells (as the paper does);
     scaling statistics come from ``fit_rows`` (the training cells) so nothing of the test split
@@ -223,7 +237,6 @@ def prepare_matrix(matrix, gene_names: pd.Index, state: str, fit_rows: np.ndarra
         transform.update(scale_mean=mean, scale_std=std)
         if params["scale_max_value"] is not None:
             transform["scale_max_value"] = params["scale_max_value"]
-        matrix = _scale(matrix, transform)
     return _as_float32(matrix), lognorm, transform
 
 
@@ -274,5 +287,18 @@ def apply_transform(matrix, gene_names, transform: dict):
         gene_names = pd.Index(transform["counted_genes"])
     matrix = _columns(matrix, transform["genes"], gene_names, "model genes")
     if "scale" in steps:
-        matrix = _scale(matrix, transform)
+        return apply_scaling(matrix, transform)
     return _as_float32(matrix)
+
+
+def apply_scaling(matrix, transform: dict) -> np.ndarray:
+    """Centre and scale cells x model genes as the transform records (clipping if it does).
+
+    The last step of :func:`apply_transform`, and what ``scrobin.sparse_scaling.ModelInput``
+    applies to each batch read from a prepared dataset's log-normalised ``X``.
+
+    Returns
+    -------
+    Cells x genes, dense float32 (scaling turns every zero into ``-mean/std``).
+    """
+    return _as_float32(_scale(matrix, transform))

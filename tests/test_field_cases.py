@@ -25,6 +25,7 @@ from scrobin.errors import ScrobinError
 from scrobin.prepare import prepare_dataset
 from scrobin.preprocess import normalize_log1p
 from scrobin.sources import check_sources
+from scrobin.sparse_scaling import lognorm_expression, model_input
 from scrobin.tables import GENE_SYMBOL_COLUMN, gene_labels
 
 FIELD = REPO / "tests" / "data" / "field_cases"
@@ -60,7 +61,8 @@ def prepared(source, **spec) -> ad.AnnData:
 
 def assert_sane(adata: ad.AnnData) -> None:
     """Model input finite float32, labels text, every type in every split."""
-    assert adata.X.dtype == np.float32 and np.isfinite(adata.X).all()
+    x = model_input(adata)[np.arange(adata.n_obs)]
+    assert x.dtype == np.float32 and np.isfinite(x).all()
     assert all(isinstance(label, str) for label in adata.obs["cell_type"].cat.categories)
     counts = pd.crosstab(adata.obs["cell_type"], adata.obs["split"])
     assert (counts > 0).all().all()
@@ -158,7 +160,7 @@ def test_a_declared_layer_is_counts(tmp_path, caplog, case):
     layer = ad.read_h5ad(source)[adata.obs_names].layers["counts"]
     expected = normalize_log1p(layer[:, pd.Index(ad.read_h5ad(source).var_names).get_indexer(transform["counted_genes"])], 1e4)
     genes = pd.Index(transform["counted_genes"]).get_indexer(adata.var_names)
-    np.testing.assert_allclose(adata.layers["lognorm"].toarray(), expected[:, genes].toarray(), rtol=1e-5)
+    np.testing.assert_allclose(lognorm_expression(adata).toarray(), expected[:, genes].toarray(), rtol=1e-5)
 
 
 def test_noninteger_values_in_x_are_refused_before_any_job(tmp_path):
