@@ -10,7 +10,7 @@ import anndata as ad
 from scrobin.entrypoint import run_rule
 from scrobin.errors import ScrobinError
 from scrobin.evaluation.de import de_ranking
-from scrobin.sparse_scaling import lognorm_expression
+from scrobin.prepared_layout import lognorm_expression
 from scrobin.tables import with_gene_symbols, write_table
 
 

@@ -268,7 +268,7 @@ def direction_from_prepared(prepared, cell_type_key: str = "cell_type") -> pd.Da
     if cell_type_key not in prepared.obs:
         raise ScrobinError(f"obs has no column '{cell_type_key}': set cell_type_key to one of "
                            f"{', '.join(map(str, prepared.obs.columns))}")
-    from scrobin.sparse_scaling import lognorm_expression
+    from scrobin.prepared_layout import lognorm_expression
 
     lognorm = lognorm_expression(prepared)
     has_lognorm = lognorm is not None

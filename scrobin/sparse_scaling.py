@@ -15,9 +15,8 @@ import anndata as ad
 import numpy as np
 import scipy.sparse as sp
 
+from scrobin.prepared_layout import X_SCALED_KEY
 from scrobin.preprocess import apply_scaling
-
-X_SCALED_KEY = "x_scaled"
 
 
 class ModelInput:
@@ -76,18 +75,6 @@ def model_input(prepared: ad.AnnData, rows: np.ndarray | None = None) -> ModelIn
     # Without the record (a hand-built AnnData) X is taken as the model input, as in older files.
     transform = info.get("transform", {"steps": []})
     return ModelInput(prepared.X, transform, bool(info.get(X_SCALED_KEY, True)), rows)
-
-
-def lognorm_expression(prepared: ad.AnnData):
-    """Cells x genes log-normalised expression, or None when the dataset has none.
-
-    ``layers["lognorm"]`` where present (inputs that arrived scaled keep it from ``.raw``), else
-    ``X`` when it holds the unscaled log-normalised values (the sparse layout).
-    """
-    if "lognorm" in prepared.layers:
-        return prepared.layers["lognorm"]
-    scaled_in_x = prepared.uns.get("scrobin", {}).get(X_SCALED_KEY, True)
-    return None if scaled_in_x else prepared.X
 
 
 def _dense_float32(block) -> np.ndarray:

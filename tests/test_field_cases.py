@@ -15,17 +15,18 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import yaml
-
 from conftest import REPO, TEST_CONFIG, make_counts
+
 from scrobin.config import validate_config
 from scrobin.datasets import load_dataset
 from scrobin.enrichment import enrich
 from scrobin.enrichment.table import NOT_TESTED
 from scrobin.errors import ScrobinError
 from scrobin.prepare import prepare_dataset
+from scrobin.prepared_layout import lognorm_expression
 from scrobin.preprocess import normalize_log1p
 from scrobin.sources import check_sources
-from scrobin.sparse_scaling import lognorm_expression, model_input
+from scrobin.sparse_scaling import model_input
 from scrobin.tables import GENE_SYMBOL_COLUMN, gene_labels
 
 FIELD = REPO / "tests" / "data" / "field_cases"

@@ -4,13 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from conftest import make_counts
 
 from scrobin.errors import ScrobinError
 from scrobin.prepare import prepare_dataset, stratified_split
+from scrobin.prepared_layout import lognorm_expression
 from scrobin.preprocess import apply_transform, detect_input_state, normalize_log1p
-from scrobin.sparse_scaling import lognorm_expression, model_input
-
-from conftest import make_counts
+from scrobin.sparse_scaling import model_input
 
 SPEC = {"source": "x.h5ad", "label_key": "cell_type", "input_state": "auto"}
 
