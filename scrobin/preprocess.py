@@ -23,6 +23,7 @@ from scrobin.chunked_io import (
     in_memory,
     lognorm_rows,
     map_blocks,
+    row_blocks,
 )
 from scrobin.errors import ScrobinError
 
@@ -179,17 +180,16 @@ def select_by_variance(matrix, n_top_genes: int) -> np.ndarray:
 def scaling_statistics(matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-gene mean and std (ddof=1, as scanpy) over the given rows; constant genes get std 1.
 
-    Sparse input stays sparse (scikit-learn's ``mean_variance_axis``), so fitting the scaling of a
-    million cells never holds them dense.
+    Accumulated over blocks of ``rows`` (increasing positions) with scikit-learn's
+    ``incr_mean_variance_axis``, sparse staying sparse, so fitting the scaling of a million cells
+    never holds them dense nor copies the training split.
     """
-    from sklearn.utils.sparsefuncs import mean_variance_axis
+    from sklearn.utils.sparsefuncs import incr_mean_variance_axis
 
-    subset = matrix[rows]
-    if sp.issparse(subset):
-        mean, variance = mean_variance_axis(sp.csr_matrix(subset, dtype=np.float64), axis=0)
-    else:
-        subset = np.asarray(subset, dtype=np.float64)
-        mean, variance = subset.mean(axis=0), subset.var(axis=0)
+    mean, variance, n = np.zeros(matrix.shape[1]), np.zeros(matrix.shape[1]), np.zeros(matrix.shape[1])
+    for _, block in row_blocks(matrix, np.sort(rows), what="scaling statistics"):
+        block = sp.csr_matrix(block, dtype=np.float64)
+        mean, variance, n = incr_mean_variance_axis(block, axis=0, last_mean=mean, last_var=variance, last_n=n)
     n = len(rows)
     std = np.sqrt(variance * n / (n - 1)) if n > 1 else np.ones_like(mean)
     std[~(std > 0)] = 1.0
