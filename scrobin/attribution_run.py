@@ -45,7 +45,7 @@ def attribute_cells(
     train = split_rows(prepared, "train")
     params, baseline = split_method_entry(method, entry)
     attributions, info = compute_attributions(
-        model, x, targets, method, params, baseline, background=model_input(prepared)[train], seed=seed, device=device
+        model, x, targets, method, params, baseline, background=model_input(prepared, train), seed=seed, device=device
     )
     classes = np.array(class_names(prepared))
     obs = pd.DataFrame(

@@ -69,7 +69,7 @@ def regime_stability(
     gradient and is scored like saliency.
     """
     x, y = evaluation_cells(prepared, None, seed)
-    background = model_input(prepared)[split_rows(prepared, "train")]
+    background = model_input(prepared, split_rows(prepared, "train"))
     rows = []
     for method, entry in methods.items():
         params, baseline = split_method_entry(method, entry)
