@@ -12,6 +12,7 @@ clean metrics so each curve starts at the clean accuracy. Columns are :data:`TAB
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -27,7 +28,12 @@ from scrobin.attacks import dense_cells, eval_mode, model_device, run_attack
 from scrobin.baseline import attack_logistic_baseline
 from scrobin.runtime import resolve_device
 
-TABLE_COLUMNS = ("attack", "name", "backend", "norm", "eps", "accuracy", "macro_f1", "n_cells")
+TABLE_COLUMNS = ("attack", "name", "backend", "norm", "eps", "accuracy", "macro_f1", "n_cells",
+                 "accuracy_ci_low", "accuracy_ci_high")
+# Wilson score interval of the accuracy: the sweep attacks a sample of test cells (robustness.n_cells).
+CONFIDENCE = 0.95
+
+log = logging.getLogger(__name__)
 
 
 def predict_classes(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 4096) -> np.ndarray:
@@ -129,6 +135,9 @@ def _sweep(
         for eps in eps_values:
             params = {**_run_defaults(spec, batch_size, seed), **spec["params"], "eps": eps}
             rows.append({**described, "eps": eps, **_metrics(labels, predict(attack(spec, params)))})
+            log.info("%s eps %g on %d cells: accuracy %.3f [%.3f, %.3f] (%d/%d)", spec["label"], eps, len(labels),
+                     rows[-1]["accuracy"], rows[-1]["accuracy_ci_low"], rows[-1]["accuracy_ci_high"],
+                     len(rows) - specs.index(spec) - 1, len(specs) * len(eps_values))
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
 
@@ -153,8 +162,14 @@ def _norm_of(spec: dict[str, Any]) -> str:
 
 
 def _metrics(labels: np.ndarray, predicted: np.ndarray) -> dict[str, float | int]:
-    """Accuracy and macro-F1 over the cell types present in ``labels``."""
+    """Accuracy (with its Wilson interval) and macro-F1 over the cell types present in ``labels``."""
+    from scipy.stats import binomtest
+
+    correct = int(np.sum(predicted == labels))
+    interval = binomtest(correct, len(labels)).proportion_ci(CONFIDENCE, method="wilson") if len(labels) else None
     return {
+        "accuracy_ci_low": float(interval.low) if interval else float("nan"),
+        "accuracy_ci_high": float(interval.high) if interval else float("nan"),
         "accuracy": float(np.mean(predicted == labels)),
         "macro_f1": float(f1_score(labels, predicted, labels=np.unique(labels), average="macro", zero_division=0)),
         "n_cells": int(len(labels)),
