@@ -144,7 +144,9 @@ def run_stage(stage: str, workdir: Path, args: argparse.Namespace) -> dict:
         run["attack"] = {**run["attack"], "eps": 0.5}
         model, metadata, history = fit_classifier(prepared, run, regime, device, log=print)
         save_model(models[regime], model, metadata)
-        return {"epochs": len(history), "accuracy": metadata["metrics"]["accuracy"]}
+        seconds = metadata["metrics"]["training_seconds"]
+        return {"epochs": len(history), "s_per_epoch": round(seconds / len(history), 1),
+                "accuracy": round(metadata["metrics"]["accuracy"], 4)}
     model = load_model(models["standard"], device)[0]
     from scrobin.cells import label_codes, proportional_subset, split_rows
     from scrobin.sparse_scaling import model_input
@@ -188,6 +190,9 @@ def measure(stage: str, size: int, workdir: Path, args: argparse.Namespace) -> d
 def main(argv=None) -> None:
     args = parse_args(argv)
     if args.stage:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")  # progress lines
         info = run_stage(args.stage, Path(args.workdir), args)
         info["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print(json.dumps(info))

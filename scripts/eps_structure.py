@@ -30,7 +30,8 @@ def main(snakemake, log):
     prepared = ad.read_h5ad(snakemake.input.prepared)
     model, _ = load_model_for(snakemake.input.model, prepared, resolve_device(snakemake.params.device))
     rows = split_rows(prepared, "test")
-    x, y = model_input(prepared)[rows], label_codes(prepared)[rows]
+    # Read lazily: eps_structure scales only the n_cells it draws, not the whole test split.
+    x, y = model_input(prepared, rows), label_codes(prepared)[rows]
     n_neighbors = min(settings["n_neighbors"], min(settings["n_cells"], len(rows)) - 1)
     result = eps_structure(
         model, x, y, settings["eps"], attack=settings["attack"], n_cells=settings["n_cells"],
