@@ -1,8 +1,10 @@
-"""Build ``prepared.h5ad``: checked cells, model input in ``X``, labels, split and transform.
+"""Build ``prepared.h5ad``: checked cells, ``X``, labels, split and transform.
 
 This is the rule ``prepare``'s logic. Checks run first, so bad data stops before anything is
-written; the output follows the contract in the README (``X`` float32 model input,
-``obs["cell_type"]``, ``obs["split"]``, ``uns["scrobin"]``).
+written; the output follows the contract in the README (``X`` float32: sparse log-normalised
+model genes whose recorded scaling ``scrobin.sparse_scaling.model_input`` applies per batch, or
+the model input itself when nothing is scaled; ``obs["cell_type"]``, ``obs["split"]``,
+``uns["scrobin"]``).
 """
 
 from __future__ import annotations
