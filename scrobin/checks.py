@@ -15,7 +15,12 @@ from scrobin.errors import ScrobinError
 
 
 def matrix_values(matrix) -> np.ndarray:
-    """The stored values of a dense or sparse matrix (zeros of sparse matrices excluded)."""
+    """The stored values of a dense or sparse matrix (zeros of sparse matrices excluded); of a
+    backed (on-disk) matrix, those of its leading cells (``scrobin.chunked_io.sample_values``)."""
+    from scrobin.chunked_io import in_memory, sample_values
+
+    if not in_memory(matrix):
+        return sample_values(matrix)
     return matrix.data if sp.issparse(matrix) else np.asarray(matrix)
 
 
@@ -103,7 +108,7 @@ def _is_empty(matrix) -> bool:
     """True when a matrix is absent or stores no value (an ``X`` left empty when counts went to ``.raw``)."""
     if matrix is None or 0 in matrix.shape:
         return True
-    return matrix.nnz == 0 if sp.issparse(matrix) else not np.asarray(matrix).any()
+    return matrix.nnz == 0 if sp.issparse(matrix) else not matrix_values(matrix).any()
 
 
 def input_state_of(matrix, name: str, layer: str | None, input_state: str) -> tuple[str, bool]:

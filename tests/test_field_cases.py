@@ -15,9 +15,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import yaml
-
 from conftest import REPO, TEST_CONFIG, make_counts
-from scrobin.contract import LOGNORM_LAYER, SCROBIN_KEY, SPLIT_KEY
+from scrobin.contract import SCROBIN_KEY, SPLIT_KEY
 from scrobin.config import validate_config
 from scrobin.data.datasets import load_dataset
 from scrobin.enrichment import enrich
@@ -26,6 +25,8 @@ from scrobin.errors import ScrobinError
 from scrobin.data.prepare import prepare_dataset
 from scrobin.data.preprocess import normalize_log1p
 from scrobin.data.sources import check_sources
+from scrobin.prepared_layout import lognorm_expression
+from scrobin.sparse_scaling import model_input
 from scrobin.tables import GENE_SYMBOL_COLUMN, gene_labels
 
 FIELD = REPO / "tests" / "data" / "field_cases"
@@ -61,7 +62,8 @@ def prepared(source, **spec) -> ad.AnnData:
 
 def assert_sane(adata: ad.AnnData) -> None:
     """Model input finite float32, labels text, every type in every split."""
-    assert adata.X.dtype == np.float32 and np.isfinite(adata.X).all()
+    x = model_input(adata)[np.arange(adata.n_obs)]
+    assert x.dtype == np.float32 and np.isfinite(x).all()
     assert all(isinstance(label, str) for label in adata.obs["cell_type"].cat.categories)
     counts = pd.crosstab(adata.obs["cell_type"], adata.obs[SPLIT_KEY])
     assert (counts > 0).all().all()
@@ -159,7 +161,7 @@ def test_a_declared_layer_is_counts(tmp_path, caplog, case):
     layer = ad.read_h5ad(source)[adata.obs_names].layers["counts"]
     expected = normalize_log1p(layer[:, pd.Index(ad.read_h5ad(source).var_names).get_indexer(transform["counted_genes"])], 1e4)
     genes = pd.Index(transform["counted_genes"]).get_indexer(adata.var_names)
-    np.testing.assert_allclose(adata.layers[LOGNORM_LAYER].toarray(), expected[:, genes].toarray(), rtol=1e-5)
+    np.testing.assert_allclose(lognorm_expression(adata).toarray(), expected[:, genes].toarray(), rtol=1e-5)
 
 
 def test_noninteger_values_in_x_are_refused_before_any_job(tmp_path):

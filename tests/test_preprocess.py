@@ -4,13 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from conftest import make_counts
 
-from scrobin.contract import LOGNORM_LAYER, SCROBIN_KEY, SPLIT_KEY
+from scrobin.contract import SCROBIN_KEY, SPLIT_KEY
 from scrobin.errors import ScrobinError
 from scrobin.data.prepare import prepare_dataset, stratified_split
 from scrobin.data.preprocess import apply_transform, detect_input_state, normalize_log1p
-
-from conftest import make_counts
+from scrobin.prepared_layout import lognorm_expression
+from scrobin.sparse_scaling import model_input
 
 SPEC = {"source": "x.h5ad", "label_key": "cell_type", "input_state": "auto"}
 
@@ -32,11 +33,15 @@ def test_counts_run_every_step_and_keep_the_requested_number_of_genes(counts_ada
     transform = prepared.uns[SCROBIN_KEY]["transform"]
     assert transform["steps"] == ["filter_genes", "normalize_total", "log1p", "highly_variable_genes", "scale"]
     assert prepared.n_vars == 15
-    assert prepared.X.dtype == np.float32
+    # X stays sparse log-normalised; the scaling is applied to the rows read (model_input).
+    assert sp.isspmatrix_csr(prepared.X) and prepared.X.dtype == np.float32
+    assert prepared.uns[SCROBIN_KEY]["x_scaled"] is False and "lognorm" not in prepared.layers
+    assert lognorm_expression(prepared) is prepared.X
     train = prepared.obs[SPLIT_KEY].to_numpy() == "train"
-    assert np.allclose(prepared.X[train].mean(0), 0, atol=1e-4)
-    assert np.allclose(prepared.X[train].std(0, ddof=1), 1, atol=1e-3)
-    assert sp.issparse(prepared.layers[LOGNORM_LAYER])
+    x_train = model_input(prepared)[np.flatnonzero(train)]
+    assert x_train.dtype == np.float32
+    assert np.allclose(x_train.mean(0), 0, atol=1e-4)
+    assert np.allclose(x_train.std(0, ddof=1), 1, atol=1e-3)
 
 
 def test_gene_filter_uses_min_counts(counts_adata, prepare_params):
@@ -89,7 +94,7 @@ def test_transform_replay_on_new_cells_equals_stored_x(prepare_params):
     shuffled = adata[::-1, ::-1]  # other cell and gene order: matched by name
     replayed = apply_transform(shuffled.X, shuffled.var_names, transform)
     order = pd.Index(shuffled.obs_names).get_indexer(prepared.obs_names)
-    assert np.allclose(replayed[order], prepared.X, atol=1e-5)
+    assert np.array_equal(replayed[order], np.asarray(model_input(prepared)))
     with pytest.raises(ScrobinError, match="lack 1 of the"):
         apply_transform(adata.X[:, 1:], adata.var_names[1:], transform)
 
@@ -101,7 +106,7 @@ def test_transform_survives_h5ad_round_trip(tmp_path, prepare_params):
     prepared = prepare_dataset(adata, "d", SPEC, prepare_params, seed=0)
     prepared.write_h5ad(tmp_path / "p.h5ad")
     transform = ad.read_h5ad(tmp_path / "p.h5ad").uns[SCROBIN_KEY]["transform"]
-    assert np.allclose(apply_transform(adata.X, adata.var_names, transform), prepared.X, atol=1e-5)
+    assert np.array_equal(apply_transform(adata.X, adata.var_names, transform), np.asarray(model_input(prepared)))
 
 
 def _with_rare_marker(seed: int = 3):
@@ -124,7 +129,7 @@ def test_keep_genes_survive_the_count_filter_and_the_hvg_selection(prepare_param
     assert {"gene39", "gene20"} <= set(prepared.var_names)
     assert prepared.n_vars in (11, 12)  # 10 HVGs plus the kept genes not among them
     assert transform["keep_genes"] == ["gene20", "gene39"]
-    assert np.allclose(apply_transform(adata.X, adata.var_names, transform), prepared.X, atol=1e-5)
+    assert np.array_equal(apply_transform(adata.X, adata.var_names, transform), np.asarray(model_input(prepared)))
     # A dataset's own list overrides the prepare section's.
     override = prepare_dataset(adata, "d", {**SPEC, "keep_genes": ["gene39"]}, params, seed=0)
     assert "gene39" in override.var_names

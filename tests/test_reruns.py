@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anndata as ad
-import numpy as np
 import pytest
 import torch
 import yaml
@@ -231,7 +230,8 @@ def test_a_killed_run_resumes_with_rerun_incomplete_to_the_same_results(finished
 
     assert (workdir / prepared).stat().st_mtime_ns == prepared_mtime, "the resumed run redid the finished prepare job"
     resumed, original = ad.read_h5ad(workdir / prepared), ad.read_h5ad(finished_dir / prepared)
-    np.testing.assert_array_equal(resumed.X, original.X)
+    # X is sparse (log-normalised; scaled per batch): compare its stored values and structure.
+    assert (resumed.X != original.X).nnz == 0
     assert resumed.obs.equals(original.obs)
     resumed_metrics = json.loads((workdir / metrics).read_text())
     assert without_timings(resumed_metrics) == without_timings(json.loads((finished_dir / metrics).read_text()))

@@ -12,12 +12,17 @@ import sys
 from pathlib import Path
 
 import anndata as ad
+import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import yaml
 
 from conftest import REPO, snakemake
 from scrobin.contract import GROUND_TRUTH_KEY, SCROBIN_KEY, SPLIT_KEY
+from scrobin.data.preprocess import apply_transform
+from scrobin.model.training import batches
+from scrobin.sparse_scaling import model_input
 
 pytestmark = pytest.mark.workflow
 
@@ -44,6 +49,22 @@ def test_prepared_output_contract(finished_run):
     assert prepared.obs["cell_type"].nunique() == 3
     assert "scale_mean" in prepared.uns[SCROBIN_KEY]["transform"]
     assert all(len(genes) for genes in prepared.uns[GROUND_TRUTH_KEY]["key_genes"].values())
+
+
+def test_prepared_matrix_stays_sparse_and_batches_replay_the_transform(finished_run):
+    """The sparse pbmc input's X stays sparse log-normalised; the model input the training loop
+    reads batch by batch equals ``apply_transform`` of the source cells."""
+    prepared = ad.read_h5ad(finished_run / "results/pbmc/prepared.h5ad")
+    assert sp.isspmatrix_csr(prepared.X) and prepared.X.dtype == "float32"
+    assert not prepared.uns["scrobin"]["x_scaled"] and "lognorm" not in prepared.layers
+    transform = prepared.uns["scrobin"]["transform"]
+    assert "scale" in transform["steps"]
+    source = ad.read_h5ad(REPO / "tests/data/pbmc_small.h5ad")[prepared.obs_names]
+    expected = apply_transform(source.X, source.var_names, transform)
+    order = np.concatenate(list(batches(prepared.n_obs, 64, np.random.default_rng(0))))
+    inputs = model_input(prepared)
+    batched = np.concatenate([inputs[rows] for rows in batches(prepared.n_obs, 64, np.random.default_rng(0))])
+    np.testing.assert_array_equal(batched, expected[order])
 
 
 def test_models_and_metrics(finished_run):

@@ -24,7 +24,7 @@ def baseline_rows(
     kind: str,
     n_baseline_samples: int,
     n_genes: int,
-    background: np.ndarray | None,
+    background,
     generator: np.random.Generator,
 ) -> np.ndarray:
     """Return the baseline as a float32 rows x genes array.
@@ -38,7 +38,8 @@ def baseline_rows(
     n_genes
         Gene count of the cells being explained; the background must match it.
     background
-        Training cells x genes; needed by ``train_mean`` and ``train_sample``.
+        Training cells x genes, an array or rows read on demand (``ModelInput``); needed by
+        ``train_mean`` and ``train_sample``.
     generator
         Source of the sample, so the background is fixed by the run's seed.
     """
@@ -48,18 +49,34 @@ def baseline_rows(
         raise ScrobinError(
             f"baseline '{kind}' needs the training cells: pass background (training cells x genes)"
         )
-    background = np.asarray(background)
-    if background.ndim != 2 or background.shape[1] != n_genes or len(background) == 0:
+    if not hasattr(background, "shape"):
+        background = np.asarray(background)
+    if len(background.shape) != 2 or background.shape[1] != n_genes or background.shape[0] == 0:
         raise ScrobinError(
             f"background has shape {background.shape} but the cells have {n_genes} genes: "
             "pass training cells x the same genes"
         )
-    if not np.isfinite(background).all():
-        raise ScrobinError(
-            "background contains NaN or infinite values: pass the prepared training X"
-        )
+    n_cells = background.shape[0]
     if kind == "train_mean":
-        return background.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
-    n_rows = min(n_baseline_samples, len(background))
-    chosen = generator.choice(len(background), size=n_rows, replace=False)
-    return np.ascontiguousarray(background[chosen], dtype=np.float32)
+        total = sum(_checked(block).sum(axis=0, dtype=np.float64) for block in _row_batches(background))
+        return (total / n_cells)[None, :].astype(np.float32)
+    n_rows = min(n_baseline_samples, n_cells)
+    chosen = generator.choice(n_cells, size=n_rows, replace=False)
+    return np.ascontiguousarray(_checked(background[chosen]), dtype=np.float32)
+
+
+def _row_batches(background, batch_cells: int = 20_000):
+    """The background whole when it is an array, else in batches of cells: a prepared dataset's
+    training cells (``scrobin.sparse_scaling.ModelInput``) are scaled as read, never all at once."""
+    if isinstance(background, np.ndarray):
+        yield background
+        return
+    for start in range(0, background.shape[0], batch_cells):
+        yield background[np.arange(start, min(start + batch_cells, background.shape[0]))]
+
+
+def _checked(cells) -> np.ndarray:
+    cells = np.asarray(cells)
+    if not np.isfinite(cells).all():
+        raise ScrobinError("background contains NaN or infinite values: pass the prepared training X")
+    return cells

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from scrobin.contract import LABEL_KEY, LOGNORM_LAYER
+from scrobin.contract import LABEL_KEY
 from scrobin.errors import ScrobinError
 from scrobin.validators import require_obs_and_layer
 
@@ -257,15 +257,19 @@ def gene_direction(expression, cell_types: Sequence, genes: Sequence,
 def direction_from_prepared(prepared, cell_type_key: str = LABEL_KEY) -> pd.DataFrame:
     """``gene_direction`` over all cells of a prepared dataset.
 
-    Uses ``layers["lognorm"]`` when the dataset has it (log-normalised expression, as the DE
-    baseline does), else the model input ``X`` (scaled values: same direction, no fold change).
+    Uses the log-normalised expression when the dataset has it (``layers["lognorm"]``, or ``X``
+    in the sparse layout; as the DE baseline does), else the model input ``X`` (scaled values:
+    same direction, no fold change).
     ``prepared`` may be opened with ``backed="r"``; only the layer or ``X`` is read.
     """
     if cell_type_key not in prepared.obs:
         raise ScrobinError(f"obs has no column '{cell_type_key}': set cell_type_key to one of "
                            f"{', '.join(map(str, prepared.obs.columns))}")
-    has_lognorm = LOGNORM_LAYER in prepared.layers
-    expression = prepared.layers[LOGNORM_LAYER] if has_lognorm else prepared.X
+    from scrobin.prepared_layout import lognorm_expression
+
+    lognorm = lognorm_expression(prepared)
+    has_lognorm = lognorm is not None
+    expression = lognorm if has_lognorm else prepared.X
     if not (sp.issparse(expression) or isinstance(expression, np.ndarray)):
         expression = expression[:]
     return gene_direction(expression, prepared.obs[cell_type_key], prepared.var_names,

@@ -15,9 +15,10 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from scrobin.cells import class_names, dense_rows, label_codes, sampled_test_rows, split_rows
+from scrobin.cells import class_names, label_codes, sampled_test_rows, split_rows
 from scrobin.contract import ATTRIBUTION_KEY, LABEL_KEY, PREDICTED_KEY, TARGET_KEY
 from scrobin.model.check import MODEL_FLAG_COLUMN
+from scrobin.sparse_scaling import model_input
 from scrobin.tables import GENE_SYMBOL_COLUMN, read_table, with_gene_symbols, with_labels, write_table
 
 if TYPE_CHECKING:
@@ -102,11 +103,11 @@ def attribute_cells(
 
     labels = label_codes(prepared)
     rows = sampled_test_rows(prepared, cells_per_type, seed)
-    x = dense_rows(prepared.X, rows)
+    x = model_input(prepared)[rows]
     predicted = predict_logits(model, x).argmax(axis=1)
     targets = labels[rows] if target == "true" else predicted
     params, baseline = split_method_entry(method, entry)
-    background = dense_rows(prepared.X, split_rows(prepared, "train")) if method_spec(method).needs_background(baseline) else None
+    background = model_input(prepared, split_rows(prepared, "train")) if method_spec(method).needs_background(baseline) else None
     attributions, info = compute_attributions(
         model, x, targets, method, params, baseline, background=background, seed=seed, device=device
     )

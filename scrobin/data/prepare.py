@@ -1,8 +1,10 @@
-"""Build ``prepared.h5ad``: checked cells, model input in ``X``, labels, split and transform.
+"""Build ``prepared.h5ad``: checked cells, ``X``, labels, split and transform.
 
 This is the rule ``prepare``'s logic. Checks run first, so bad data stops before anything is
-written; the output follows the contract in the README (``X`` float32 model input,
-``obs["cell_type"]``, ``obs["split"]``, ``uns["scrobin"]``).
+written; the output follows the contract in the README (``X`` float32: sparse log-normalised
+model genes whose recorded scaling ``scrobin.sparse_scaling.model_input`` applies per batch, or
+the model input itself when nothing is scaled; ``obs["cell_type"]``, ``obs["split"]``,
+``uns["scrobin"]``).
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from scrobin.checks import (
     matrix_values,
     split_sizes,
 )
+from scrobin.chunked_io import in_memory
 from scrobin.data.datasets import prepare_settings
 from scrobin.errors import ScrobinError
+from scrobin.prepared_layout import X_SCALED_KEY
 from scrobin.data.preprocess import cells_passing_qc, prepare_matrix
 from scrobin.tables import GENE_SYMBOL_COLUMN
 
@@ -63,6 +67,11 @@ class CheckedCells:
     detected: bool
     qc: dict
     dropped_types: list[str]
+    rows: np.ndarray | None = None
+    """Positions of the kept cells in ``backed_matrix`` (``adata`` is then a view whose matrix
+    is never loaded); None when ``adata`` holds the kept cells in memory."""
+    backed_matrix: object = None
+    """The backed source matrix (X or the layer), read in blocks; None in memory."""
 
 
 def checked_cells(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping) -> CheckedCells:
@@ -74,10 +83,13 @@ def checked_cells(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping) 
     ``prepare.drop_rare_types`` is set; ``params`` are the dataset's own (``prepare_settings``).
     ``scrobin.data.sources.check_sources`` runs exactly this before any job, so
     a dataset that QC empties, or whose types QC makes too small, is refused before the DAG runs.
+    A backed ``adata`` (``load_dataset(backed=True)``) is checked block by block and subset as a
+    view (``CheckedCells.rows``), so its matrix is never loaded whole.
     """
     label_key, layer, input_state = spec["label_key"], spec.get("layer"), spec.get("input_state", "auto")
     check_cells(adata, name, label_key, layer, input_state, spec.get("gene_symbols"))
     matrix = input_matrix(adata, layer)
+    rows = None if in_memory(matrix) else np.arange(adata.n_obs)
     state, detected = input_state_of(matrix, name, layer, input_state)
     try:
         keep = cells_passing_qc(matrix, state, params)
@@ -93,7 +105,7 @@ def checked_cells(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping) 
     if qc["dropped_cells"]:
         log.info("dataset %s: quality control drops %d of %d cells (%s)", name, qc["dropped_cells"], len(keep),
                  "fewer than min_cell_counts counts or min_cell_genes genes after gene filtering")
-        adata = adata[keep].copy()
+        adata, rows = _subset(adata, keep, rows)
     labels = adata.obs[label_key].astype(str)
     min_cells = params["min_cells_per_type"]
     rare = check_type_sizes(
@@ -102,8 +114,15 @@ def checked_cells(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping) 
     if rare:
         log.warning("dataset %s: dropping cell types with fewer than %d cells: %s", name, min_cells, ", ".join(rare))
         keep = ~labels.isin(rare).to_numpy()
-        adata, labels = adata[keep].copy(), labels[keep]
-    return CheckedCells(adata, labels, state, detected, qc, rare)
+        (adata, rows), labels = _subset(adata, keep, rows), labels[keep]
+    return CheckedCells(adata, labels, state, detected, qc, rare, rows, None if rows is None else matrix)
+
+
+def _subset(adata: ad.AnnData, keep: np.ndarray, rows: np.ndarray | None) -> tuple[ad.AnnData, np.ndarray | None]:
+    """The kept cells: an in-memory copy, or for a backed dataset a view and the kept positions."""
+    if rows is None:
+        return adata[keep].copy(), None
+    return adata[keep], rows[keep]
 
 
 def prepare_dataset(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping, seed: int) -> ad.AnnData:
@@ -127,7 +146,7 @@ def prepare_dataset(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping
     cells = checked_cells(adata, name, spec, params)
     adata, labels, state, rare = cells.adata, cells.labels, cells.state, cells.dropped_types
     detected = state if cells.detected else None
-    matrix = input_matrix(adata, layer)
+    matrix = input_matrix(adata, layer) if cells.rows is None else cells.backed_matrix
     if layer is not None and state == "counts" and not _all_integer(matrix):
         log.info("dataset %s: layer '%s' holds non-integer values (e.g. ambient-corrected counts): treated as "
                  "counts as declared; set input_state if it holds log-normalised values", name, layer)
@@ -135,8 +154,8 @@ def prepare_dataset(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping
     check_gene_selection(adata.var, name, state, params)
     input_hvg = adata.var["highly_variable"].to_numpy(dtype=bool) if params["use_input_hvg"] else None
     split = stratified_split(labels, params["test_fraction"], params["validation_fraction"], seed)
-    model_input, lognorm, transform = prepare_matrix(
-        matrix, adata.var_names, state, np.flatnonzero(split == "train"), params, input_hvg
+    x, lognorm, transform = prepare_matrix(
+        matrix, adata.var_names, state, np.flatnonzero(split == "train"), params, input_hvg, cells.rows
     )
     transform.update({k: v for k, v in (("layer", layer), ("detected_input_state", detected)) if v is not None})
 
@@ -148,8 +167,11 @@ def prepare_dataset(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping
     if spec.get("gene_symbols"):
         # Tables, figures and enrichment show these; the model and its transform keep var_names.
         var[GENE_SYMBOL_COLUMN] = gene_symbols(var, spec["gene_symbols"])
-    prepared = ad.AnnData(X=model_input, obs=obs, var=var)
-    if lognorm is not None:
+    prepared = ad.AnnData(X=x, obs=obs, var=var)
+    # With a scale step X holds the log-normalised values (sparse) and the model input is scaled
+    # per batch (scrobin.sparse_scaling.model_input), so no lognorm layer duplicates X.
+    x_scaled = "scale" not in transform["steps"]
+    if lognorm is not None and x_scaled:
         prepared.layers[LOGNORM_LAYER] = sp.csr_matrix(lognorm, dtype=np.float32)
     elif state == "scaled" and adata.raw is not None and genes.isin(adata.raw.var_names).all():
         # Scaled inputs such as pbmc68k_reduced keep log-normalised values in .raw: DE needs them.
@@ -165,6 +187,7 @@ def prepare_dataset(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping
         "quality_control": cells.qc,
         "split_fractions": {"test": params["test_fraction"], "validation": params["validation_fraction"]},
         "transform": transform,
+        X_SCALED_KEY: x_scaled,
     }
     if GROUND_TRUTH_KEY in adata.uns:
         prepared.uns[GROUND_TRUTH_KEY] = restrict_truth(adata.uns[GROUND_TRUTH_KEY], genes)

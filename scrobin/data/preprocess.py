@@ -16,6 +16,15 @@ import pandas as pd
 import scipy.sparse as sp
 
 from scrobin.checks import matrix_values
+from scrobin.chunked_io import (
+    gene_totals,
+    highly_variable_from_moments,
+    hvg_moments,
+    in_memory,
+    lognorm_rows,
+    map_blocks,
+    row_blocks,
+)
 from scrobin.errors import ScrobinError
 
 log = logging.getLogger(__name__)
@@ -51,16 +60,18 @@ def detect_input_state(matrix, max_values: int = 2_000_000, key: str = "input_st
     )
 
 
-def counted_genes(matrix, min_gene_counts: float, always: np.ndarray | None = None) -> np.ndarray:
-    """Indices of the genes with at least ``min_gene_counts`` counts summed over all cells, plus
-    those flagged in ``always`` (one boolean per gene: ``prepare.keep_genes``).
+def counted_genes(matrix, min_gene_counts: float, always: np.ndarray | None = None,
+                  rows: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the genes with at least ``min_gene_counts`` counts summed over the cells
+    ``rows`` (all when None), plus those flagged in ``always`` (one boolean per gene:
+    ``prepare.keep_genes``). Summed block by block, so a backed matrix is never loaded whole.
 
     Raises
     ------
     ScrobinError
         When no gene has that many counts.
     """
-    totals = np.asarray(matrix.sum(axis=0)).ravel()
+    totals = gene_totals(matrix, rows, what="gene totals")
     kept = np.flatnonzero((totals >= min_gene_counts) | (False if always is None else always))
     if kept.size == 0:
         raise ScrobinError(f"no gene has {min_gene_counts} or more counts: lower prepare.min_gene_counts")
@@ -79,12 +90,16 @@ def cells_passing_qc(matrix, state: str, params: dict) -> np.ndarray:
         return np.ones(matrix.shape[0], dtype=bool)
     import scanpy as sc
 
-    if state == "counts":
-        matrix = matrix[:, counted_genes(matrix, params["min_gene_counts"])]
-    keep = sc.pp.filter_cells(matrix, min_genes=params["min_cell_genes"], inplace=False)[0]
-    if state == "counts":
-        keep &= sc.pp.filter_cells(matrix, min_counts=params["min_cell_counts"], inplace=False)[0]
-    return np.asarray(keep, dtype=bool)
+    genes = counted_genes(matrix, params["min_gene_counts"]) if state == "counts" else slice(None)
+
+    def passing(block):
+        block = block[:, genes]
+        keep = sc.pp.filter_cells(block, min_genes=params["min_cell_genes"], inplace=False)[0]
+        if state == "counts":
+            keep &= sc.pp.filter_cells(block, min_counts=params["min_cell_counts"], inplace=False)[0]
+        return keep
+
+    return map_blocks(matrix, passing, what="quality control").astype(bool)
 
 
 def normalize_log1p(counts, target_sum: float):
@@ -163,31 +178,59 @@ def select_by_variance(matrix, n_top_genes: int) -> np.ndarray:
 
 
 def scaling_statistics(matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-gene mean and std (ddof=1, as scanpy) over the given rows; constant genes get std 1."""
-    subset = matrix[rows]
-    subset = subset.toarray() if sp.issparse(subset) else np.asarray(subset)
-    mean = subset.mean(axis=0, dtype=np.float64)
-    std = subset.std(axis=0, ddof=1, dtype=np.float64) if len(rows) > 1 else np.ones_like(mean)
+    """Per-gene mean and std (ddof=1, as scanpy) over the given rows; constant genes get std 1.
+
+    Accumulated over blocks of ``rows`` (increasing positions) with scikit-learn's
+    ``incr_mean_variance_axis``, sparse staying sparse, so fitting the scaling of a million cells
+    never holds them dense nor copies the training split.
+    """
+    from sklearn.utils.sparsefuncs import incr_mean_variance_axis
+
+    mean, variance, n = np.zeros(matrix.shape[1]), np.zeros(matrix.shape[1]), np.zeros(matrix.shape[1])
+    for _, block in row_blocks(matrix, np.sort(rows), what="scaling statistics"):
+        block = sp.csr_matrix(block, dtype=np.float64)
+        mean, variance, n = incr_mean_variance_axis(block, axis=0, last_mean=mean, last_var=variance, last_n=n)
+    n = len(rows)
+    std = np.sqrt(variance * n / (n - 1)) if n > 1 else np.ones_like(mean)
     std[~(std > 0)] = 1.0
-    return mean, std
+    return np.asarray(mean, np.float64), np.asarray(std, np.float64)
 
 
 def prepare_matrix(matrix, gene_names: pd.Index, state: str, fit_rows: np.ndarray, params: dict,
-                   input_hvg: np.ndarray | None = None):
-    """Apply the missing steps to ``matrix``; return (model input, lognorm matrix or None, transform).
+                   input_hvg: np.ndarray | None = None, rows: np.ndarray | None = None):
+    """Apply the missing steps to ``matrix``; return (X, lognorm matrix or None, transform).
+
+    ``X`` is the model input, except when the transform scales: then it is the log-normalised
+    matrix of the model genes (sparse stays sparse) and the scaling, recorded in the transform,
+    is applied per batch by :func:`apply_scaling` (``scrobin.sparse_scaling.model_input``).
 
     Gene filtering and HVG selection are unsupervised and use all cells (as the paper does);
-    scaling statistics come from ``fit_rows`` (the training cells) so nothing of the test split
-    leaks into the transform. Genes come from the HVG selection (``hvg_flavor``, or the input's
-    own flags ``input_hvg`` when ``params["use_input_hvg"]``) plus ``params["keep_genes"]``, which
-    pass the count filter and the selection whatever their counts or variance.
+    scaling statistics come from ``fit_rows`` (the training cells, positions among the prepared
+    cells) so nothing of the test split leaks into the transform. Genes come from the HVG
+    selection (``hvg_flavor``, or the input's own flags ``input_hvg`` when
+    ``params["use_input_hvg"]``) plus ``params["keep_genes"]``, which pass the count filter and
+    the selection whatever their counts or variance.
+
+    A backed matrix (``anndata.read_h5ad(backed="r")``) is read in blocks of cells
+    (``scrobin.chunked_io``): gene totals, HVG moments and the log-normalised model genes of the
+    cells ``rows`` (increasing positions; all when None) are accumulated block by block, and only
+    ``X`` (sparse, model genes) is held whole. An in-memory matrix holds exactly the cells to
+    prepare (``rows`` None).
+
+    Raises
+    ------
+    ScrobinError
+        A backed matrix with a count HVG flavour (``seurat_v3``, ``pearson_residuals``), which
+        needs the whole count matrix in memory.
     """
     transform: dict = {"input_state": state, "steps": []}
     always = gene_names.isin(params["keep_genes"])
+    backed = not in_memory(matrix)
+    source, source_genes, target_sum = matrix, np.arange(len(gene_names)), None
     counts = None
     if state == "counts":
-        kept = counted_genes(matrix, params["min_gene_counts"], always)
-        counts, gene_names, always = matrix[:, kept], gene_names[kept], always[kept]
+        kept = counted_genes(matrix, params["min_gene_counts"], always, rows)
+        gene_names, always = gene_names[kept], always[kept]
         input_hvg = None if input_hvg is None else input_hvg[kept]
         transform["steps"] += ["filter_genes", "normalize_total", "log1p"]
         transform.update(
@@ -195,18 +238,28 @@ def prepare_matrix(matrix, gene_names: pd.Index, state: str, fit_rows: np.ndarra
             counted_genes=list(gene_names),
             target_sum=params["target_sum"],
         )
-        matrix = normalize_log1p(counts, params["target_sum"])
+        source_genes, target_sum = kept, params["target_sum"]
+        if not backed:
+            counts = matrix[:, kept]
+            matrix = normalize_log1p(counts, target_sum)
         state = "lognorm"
-    lognorm = matrix if state == "lognorm" else None
+    lognorm = matrix if state == "lognorm" and not backed else None
     if params["use_input_hvg"]:
         selected = np.flatnonzero(input_hvg)
         transform["steps"].append("input_highly_variable")
     elif state == "lognorm":
-        selected = select_highly_variable(matrix, gene_names, params["n_top_genes"], params["hvg_flavor"], counts)
+        if backed:
+            selected = _backed_highly_variable(source, rows, source_genes, target_sum, params)
+        else:
+            selected = select_highly_variable(matrix, gene_names, params["n_top_genes"], params["hvg_flavor"], counts)
         transform["steps"].append("highly_variable_genes")
         transform.update(n_top_genes=params["n_top_genes"], hvg_flavor=params["hvg_flavor"])
     else:
-        selected = select_by_variance(matrix, params["n_top_genes"])
+        if backed:
+            variance = hvg_moments(source, rows, source_genes, None, "variance", what="gene variances")[1]
+            selected = np.sort(np.argsort(-variance, kind="stable")[:params["n_top_genes"]])
+        else:
+            selected = select_by_variance(matrix, params["n_top_genes"])
         transform["steps"].append("top_variance_genes")
         transform["n_top_genes"] = params["n_top_genes"]
     if always.any():
@@ -214,7 +267,12 @@ def prepare_matrix(matrix, gene_names: pd.Index, state: str, fit_rows: np.ndarra
         log.info("%d of the %d keep_genes were not selected and are kept anyway",
                  int(np.setdiff1d(np.flatnonzero(always), selected).size), int(always.sum()))
         selected = np.union1d(selected, np.flatnonzero(always))
-    matrix, gene_names = matrix[:, selected], gene_names[selected]
+    if backed:
+        matrix = lognorm_rows(source, rows, source_genes, target_sum, selected, what="model genes")
+        matrix = matrix.toarray() if state == "scaled" else matrix
+    else:
+        matrix = matrix[:, selected]
+    gene_names = gene_names[selected]
     lognorm = None if lognorm is None else lognorm[:, selected]
     transform["genes"] = list(gene_names)
     if state == "lognorm" and params["scale"]:
@@ -223,8 +281,21 @@ def prepare_matrix(matrix, gene_names: pd.Index, state: str, fit_rows: np.ndarra
         transform.update(scale_mean=mean, scale_std=std)
         if params["scale_max_value"] is not None:
             transform["scale_max_value"] = params["scale_max_value"]
-        matrix = _scale(matrix, transform)
+    if backed and state == "lognorm" and "scale" not in transform["steps"]:
+        lognorm = matrix  # X holds it, as in memory
     return _as_float32(matrix), lognorm, transform
+
+
+def _backed_highly_variable(matrix, rows, genes: np.ndarray, target_sum: float | None, params: dict) -> np.ndarray:
+    """HVG selection of a backed matrix from moments accumulated in blocks (seurat, cell_ranger)."""
+    flavor, n_top_genes = params["hvg_flavor"], params["n_top_genes"]
+    if flavor in COUNT_FLAVORS:
+        raise ScrobinError(f"hvg_flavor {flavor} needs the whole count matrix in memory, which this file is too "
+                           f"large for: use hvg_flavor seurat or cell_ranger (computed in blocks of cells)")
+    if len(genes) <= n_top_genes:
+        return np.arange(len(genes))
+    mean, variance = hvg_moments(matrix, rows, genes, target_sum, flavor, what="highly variable genes")
+    return highly_variable_from_moments(mean, variance, n_top_genes, flavor)
 
 
 def _scale(matrix, transform: dict) -> np.ndarray:
@@ -274,5 +345,18 @@ def apply_transform(matrix, gene_names, transform: dict):
         gene_names = pd.Index(transform["counted_genes"])
     matrix = _columns(matrix, transform["genes"], gene_names, "model genes")
     if "scale" in steps:
-        matrix = _scale(matrix, transform)
+        return apply_scaling(matrix, transform)
     return _as_float32(matrix)
+
+
+def apply_scaling(matrix, transform: dict) -> np.ndarray:
+    """Centre and scale cells x model genes as the transform records (clipping if it does).
+
+    The last step of :func:`apply_transform`, and what ``scrobin.sparse_scaling.ModelInput``
+    applies to each batch read from a prepared dataset's log-normalised ``X``.
+
+    Returns
+    -------
+    Cells x genes, dense float32 (scaling turns every zero into ``-mean/std``).
+    """
+    return _as_float32(_scale(matrix, transform))

@@ -15,10 +15,11 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from scrobin.cells import class_names, dense_rows, label_codes, sampled_test_rows, split_rows
+from scrobin.cells import class_names, label_codes, sampled_test_rows, split_rows
 from scrobin.contract import LOGNORM_LAYER
 from scrobin.errors import ScrobinError
 from scrobin.evaluation import CONSENSUS, DE_RANKING
+from scrobin.sparse_scaling import model_input
 from scrobin.tables import concatenated_tables, labels_of, read_table, with_gene_symbols, with_labels, write_table
 
 if TYPE_CHECKING:
@@ -31,7 +32,8 @@ _NOT_RANKINGS = ("prepared", "model", CONSENSUS)
 def de_baseline(snakemake, log) -> None:
     """Rule ``de_baseline``: Wilcoxon rank-sum DE of each cell type against the rest (Benjamini-Hochberg).
 
-    Needs ``layers["lognorm"]`` of the prepared data (see :mod:`scrobin.contract`).
+    Needs the log-normalised values of the prepared data (``layers["lognorm"]``, or the sparse
+    ``X`` itself, see :func:`scrobin.prepared_layout.lognorm_expression`).
 
     Raises
     ------
@@ -39,13 +41,16 @@ def de_baseline(snakemake, log) -> None:
         When the dataset has no log-normalised values (scaled input without ``.raw``).
     """
     from scrobin.evaluation.de import de_ranking
+    from scrobin.prepared_layout import lognorm_expression
 
     prepared = ad.read_h5ad(snakemake.input.prepared)
-    if LOGNORM_LAYER not in prepared.layers:
+    expression = lognorm_expression(prepared)
+    if expression is None:
         raise ScrobinError(
             f"dataset '{snakemake.wildcards.ds}' has no log-normalised values for DE (scaled input without .raw): "
             "start from counts or log-normalised data"
         )
+    prepared.layers[LOGNORM_LAYER] = expression
     table = de_ranking(prepared, layer=LOGNORM_LAYER, alpha=snakemake.params.alpha)
     write_table(with_gene_symbols(table, prepared.var), snakemake.output.table)
 
@@ -153,7 +158,7 @@ def evaluation_figures(snakemake, log) -> None:
 def evaluation_cells(prepared: ad.AnnData, cells_per_type: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Test cells (a seeded, stratified subset) as a dense matrix, and their class indices."""
     rows = sampled_test_rows(prepared, cells_per_type, seed)
-    return dense_rows(prepared.X, rows), label_codes(prepared)[rows]
+    return model_input(prepared)[rows], label_codes(prepared)[rows]
 
 
 def regime_faithfulness(
@@ -208,7 +213,7 @@ def regime_stability(
     x, y = evaluation_cells(prepared, None, seed)
     specs = {method: (method_spec(method), *split_method_entry(method, entry)) for method, entry in methods.items()}
     needs_background = any(spec.needs_background(baseline) for spec, _, baseline in specs.values())
-    training_cells = dense_rows(prepared.X, split_rows(prepared, "train")) if needs_background else None
+    training_cells = model_input(prepared, split_rows(prepared, "train")) if needs_background else None
     rows = []
     for method, (spec, params, baseline) in specs.items():
         background = training_cells if spec.needs_background(baseline) else None

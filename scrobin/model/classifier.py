@@ -24,14 +24,16 @@ from scrobin.model.network import MLPClassifier
 from scrobin.runtime import seed_everything
 from scrobin.inference import predict_logits
 from scrobin.model.training import TrainingSettings, train_classifier
+from scrobin.sparse_scaling import model_input
 
 REGIMES = ("standard", "fgsm", "pgd")
 
 
 def split_cells(prepared: ad.AnnData, split: str) -> tuple[object, np.ndarray]:
-    """(matrix, integer labels) of one split; the matrix keeps its sparse or dense form."""
+    """(model input, integer labels) of one split; the input is scaled batch by batch as it is read
+    (:func:`scrobin.sparse_scaling.model_input`), so the split is never densified whole."""
     rows = split_rows(prepared, split)
-    return prepared.X[rows], label_codes(prepared)[rows]
+    return model_input(prepared, rows), label_codes(prepared)[rows]
 
 
 def build_network(n_genes: int, n_classes: int, model_config: Mapping, seed: int, device) -> MLPClassifier:
@@ -74,7 +76,7 @@ def one_shot_augmentation(standard: torch.nn.Module, x, y: np.ndarray, regime: s
     """The paper's augmentation: attack the trained standard model once and append the cells."""
     from scrobin.robustness.attacks import run_attack
 
-    cells = dense(x, dtype=None)
+    cells = np.asarray(x)  # the model input of the training cells (a ModelInput reads them all)
     adversarial = run_attack(standard, cells, y, regime, native_attack_params(regime, attack_config, seed))
     return np.concatenate([cells, adversarial]).astype(np.float32), np.concatenate([y, y])
 

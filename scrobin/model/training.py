@@ -19,6 +19,9 @@ from torch import nn
 
 from scrobin.cells import dense_rows
 
+# An atlas epoch is thousands of batches: a progress line every this many.
+PROGRESS_BATCHES = 500
+
 Adversary = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -172,13 +175,16 @@ def train_classifier(
     has_validation = x_val is not None and y_val is not None and len(y_val) > 0
     best_score, best_state, stale = (-np.inf, -np.inf), copy.deepcopy(model.state_dict()), 0
     reference_score = best_score
-    patience = settings.patience_epochs(-(-x_train.shape[0] // settings.batch_size)) if has_validation else 0
+    n_batches = -(-x_train.shape[0] // settings.batch_size)
+    patience = settings.patience_epochs(n_batches) if has_validation else 0
     history.patience_epochs = patience
     started = time.perf_counter()
     for epoch in range(1, settings.max_epochs + 1):
         model.train()
         seen, loss_sum, correct = 0, 0.0, 0
-        for rows in batches(x_train.shape[0], settings.batch_size, rng):
+        for step, rows in enumerate(batches(x_train.shape[0], settings.batch_size, rng), start=1):
+            if step % PROGRESS_BATCHES == 0:
+                log(f"epoch {epoch}: batch {step}/{n_batches}")
             x = torch.from_numpy(dense_rows(x_train, rows)).to(device)
             y = torch.from_numpy(y_train[rows]).to(device)
             loss, logits = _batch_loss(model, loss_fn, x, y, adversary, settings.adversarial_fraction)

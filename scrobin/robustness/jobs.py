@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from scrobin.cells import class_names, label_codes, proportional_subset, split_rows
+from scrobin.sparse_scaling import model_input
 from scrobin.tables import concatenated_tables, with_labels, write_json, write_table
 
 
@@ -25,7 +26,7 @@ def robustness(snakemake, log) -> None:
     model, _ = load_model_for(snakemake.input.model, prepared, resolve_device(snakemake.params.device))
     log.info("attacking the %s model on %d test cells", snakemake.wildcards.regime, len(rows))
     table = robustness_sweep(
-        model, prepared.X[rows], label_codes(prepared)[rows], snakemake.params.robustness["attacks"], eps_grid,
+        model, model_input(prepared)[rows], label_codes(prepared)[rows], snakemake.params.robustness["attacks"], eps_grid,
         device=snakemake.params.device, seed=snakemake.params.seed,
     )
     _write_sweep(table, snakemake.wildcards.regime, snakemake.output.table, log, seed=snakemake.params.seed)
@@ -39,7 +40,7 @@ def robustness_baseline(snakemake, log) -> None:
     prepared, rows, eps_grid = _sweep_cells(snakemake)
     classifier = load_logistic_baseline(snakemake.input.model)
     table = baseline_robustness_sweep(
-        classifier, prepared.X[rows], label_codes(prepared)[rows], snakemake.params.robustness["attacks"], eps_grid,
+        classifier, model_input(prepared)[rows], label_codes(prepared)[rows], snakemake.params.robustness["attacks"], eps_grid,
         seed=snakemake.params.seed,
     )
     _write_sweep(table, "logreg", snakemake.output.table, log)
@@ -77,7 +78,8 @@ def eps_structure(snakemake, log) -> None:
     # A kNN graph needs fewer neighbours than cells: a small test split lowers n_neighbors.
     n_neighbors = min(settings["n_neighbors"], min(settings["n_cells"], len(rows)) - 1)
     result = structure_under_attack(
-        model, prepared.X[rows], label_codes(prepared)[rows], settings["eps"], attack=settings["attack"],
+        # Read lazily: eps_structure scales only the n_cells it draws, not the whole test split.
+        model, model_input(prepared, rows), label_codes(prepared)[rows], settings["eps"], attack=settings["attack"],
         n_cells=settings["n_cells"], n_neighbors=n_neighbors, device=snakemake.params.device, seed=seed,
     )
     write_table(result.table, snakemake.output.table)

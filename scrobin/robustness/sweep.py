@@ -12,6 +12,7 @@ clean metrics so each curve starts at the clean accuracy. Columns are :data:`TAB
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -28,7 +29,12 @@ from scrobin.inference import predict_classes
 from scrobin.metrics import accuracy_macro_f1
 from scrobin.runtime import resolve_device
 
-TABLE_COLUMNS = ("attack", "name", "backend", "norm", "eps", "accuracy", "macro_f1", "n_cells")
+TABLE_COLUMNS = ("attack", "name", "backend", "norm", "eps", "accuracy", "macro_f1", "n_cells",
+                 "accuracy_ci_low", "accuracy_ci_high")
+# Wilson score interval of the accuracy: the sweep attacks a sample of test cells (robustness.n_cells).
+CONFIDENCE = 0.95
+
+log = logging.getLogger(__name__)
 
 
 def robustness_sweep(
@@ -117,7 +123,10 @@ def _sweep(
         rows.append({**described, "eps": 0.0, **clean})
         for eps in eps_values:
             params = {**_run_defaults(spec, batch_size, seed), **spec["params"], "eps": eps}
-            rows.append({**described, "eps": eps, **accuracy_macro_f1(labels, predict(attack(spec, params)))})
+            rows.append({**described, "eps": eps, **_metrics(labels, predict(attack(spec, params)))})
+            log.info("%s eps %g on %d cells: accuracy %.3f [%.3f, %.3f] (%d/%d)", spec["label"], eps, len(labels),
+                     rows[-1]["accuracy"], rows[-1]["accuracy_ci_low"], rows[-1]["accuracy_ci_high"],
+                     len(rows) - specs.index(spec) - 1, len(specs) * len(eps_values))
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
 
@@ -140,3 +149,15 @@ def _norm_of(spec: dict[str, Any]) -> str:
         return ""
     return canonical_norm(default.default)
 
+
+def _metrics(labels: np.ndarray, predicted: np.ndarray) -> dict[str, float | int]:
+    """Accuracy (with its Wilson interval) and macro-F1 over the cell types present in ``labels``."""
+    from scipy.stats import binomtest
+
+    correct = int(np.sum(predicted == labels))
+    interval = binomtest(correct, len(labels)).proportion_ci(CONFIDENCE, method="wilson") if len(labels) else None
+    return {
+        "accuracy_ci_low": float(interval.low) if interval else float("nan"),
+        "accuracy_ci_high": float(interval.high) if interval else float("nan"),
+        **accuracy_macro_f1(labels, predicted),
+    }

@@ -9,6 +9,7 @@ sys.path.insert(0, workflow.basedir)
 from scrobin.errors import ScrobinError
 from scrobin.config import validate_config
 from scrobin.data.sources import check_sources
+from scrobin.data.datasets import BACKED_ABOVE_BYTES
 
 
 def fail(message):
@@ -131,6 +132,14 @@ def source_files(wildcards):
 def memory_mb(base, per_input_mb):
     """mem_mb growing with the job's input size and doubling with each retry."""
     return lambda wildcards, input, attempt: int((base + per_input_mb * input.size_mb) * 2 ** (attempt - 1))
+
+
+def prepare_memory_mb(wildcards, input, attempt):
+    """prepare's mem_mb: a source read whole takes up to ~30x its size (copies of the counts while
+    normalising and selecting genes); one above BACKED_ABOVE_BYTES is read in blocks and needs the
+    sparse model genes (at most its size) plus a block (bench_scale: 1.6 GB at 100k cells)."""
+    per_input_mb = 30 if input.size_mb * 2**20 <= BACKED_ABOVE_BYTES else 1
+    return int((2000 + per_input_mb * input.size_mb) * 2 ** (attempt - 1))
 
 
 def runtime_minutes(base, per_input_mb):

@@ -12,7 +12,7 @@ rule prepare:
         prepare=config["prepare"],
         seed=config["seed"],
     resources:
-        mem_mb=memory_mb(2000, 30),
+        mem_mb=prepare_memory_mb,
         runtime=runtime_minutes(10, 0.5),
     conda:
         "../../envs/scanpy.yaml"

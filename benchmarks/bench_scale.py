@@ -1,0 +1,224 @@
+"""Atlas scale: wall time and peak memory of each workflow stage at 100k, 300k and 1M cells.
+
+Synthetic raw counts (sparse, negative binomial, ``--genes`` genes, ``--types`` cell types each
+with a marker programme of 50 genes at 6x, ~``--nnz`` non-zeros per cell) are written to an
+``.h5ad`` in blocks of cells, so generating a million cells stays within the memory bound. Each
+stage then runs in its own subprocess (so its peak RSS is its own, read from
+its ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` as it ends) on the previous stage's output, as the workflow's rules do:
+
+- ``prepare``: ``load_dataset`` (backed) + ``prepare_dataset`` + ``write_h5ad`` (the rule's code)
+- ``train``: the standard model (config defaults, wide preset), ``--epochs`` epochs
+- ``robustness``: the default sweep (FGSM and PGD-10, 8 eps) on the default cell budget
+- ``adv_train``: FGSM Madry training, ``--adv-epochs`` epochs
+- ``attribute``: saliency and integrated gradients on ``cells_per_type`` (default 200) cells per type
+
+Run from the repository root (files go under ``--workdir``, deleted at the end unless ``--keep``)::
+
+    nice .venv/bin/python benchmarks/bench_scale.py --sizes 100000 300000 1000000
+    nice .venv/bin/python benchmarks/bench_scale.py --sizes 1000000 --stages prepare train
+
+Prints one table (stage x size -> wall s and peak RSS GB) and appends every measurement to
+``--results`` (JSON lines) as it comes, so a long run can be read while it goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+STAGES = ("prepare", "train", "robustness", "adv_train", "attribute")
+MARKERS_PER_TYPE = 50
+MARKER_FOLD = 6.0
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
+    parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
+    parser.add_argument("--genes", type=int, default=20_000)
+    parser.add_argument("--types", type=int, default=10)
+    parser.add_argument("--nnz", type=int, default=1200, help="mean non-zeros per cell")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--adv-epochs", type=int, default=1)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--workdir", default="/tmp/scrobin_bench_scale")
+    parser.add_argument("--results", default="benchmarks/bench_scale_results.jsonl")
+    parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument("--reuse", action="store_true", help="reuse the counts (and outputs) a --keep run left")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stage", help=argparse.SUPPRESS)  # internal: run one stage in this process
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def generate_counts(path: Path, n_cells: int, n_genes: int, n_types: int, nnz_per_cell: int, seed: int,
+                    block_cells: int = 20_000) -> None:
+    """Write synthetic raw counts to ``path`` block by block (memory: one block).
+
+    Each cell draws ~``nnz_per_cell`` gene positions from its type's gene weights (a shared
+    log-normal base, marker genes of the type x ``MARKER_FOLD``) and a negative-binomial count
+    (size 2) at each, duplicates summed: NB-distributed, sparse, type-specific.
+    """
+    import anndata as ad
+    import h5py
+    import pandas as pd
+    import scipy.sparse as sp
+    from anndata.io import sparse_dataset, write_elem
+
+    rng = np.random.default_rng(seed)
+    base = rng.lognormal(0.0, 1.5, n_genes)
+    markers = rng.permutation(n_genes)[: n_types * MARKERS_PER_TYPE].reshape(n_types, MARKERS_PER_TYPE)
+    weights = np.tile(base, (n_types, 1))
+    for t in range(n_types):
+        weights[t, markers[t]] *= MARKER_FOLD
+    weights /= weights.sum(axis=1, keepdims=True)
+    cumulative = np.cumsum(weights, axis=1)
+    types = rng.integers(0, n_types, n_cells)
+    obs = pd.DataFrame({"cell_type": pd.Categorical([f"type_{t}" for t in types])},
+                       index=pd.RangeIndex(n_cells).astype(str).map(lambda i: f"cell{i}"))
+    var = pd.DataFrame(index=[f"gene{j}" for j in range(n_genes)])
+    ad.AnnData(obs=obs, var=var).write_h5ad(path)
+    with h5py.File(path, "a") as handle:
+        for start in range(0, n_cells, block_cells):
+            block_types = types[start:start + block_cells]
+            per_cell = rng.poisson(nnz_per_cell, len(block_types))
+            rows = np.repeat(np.arange(len(block_types)), per_cell)
+            uniform = rng.random(len(rows))
+            cols = np.empty(len(rows), np.int64)
+            row_types = block_types[rows]
+            for t in np.unique(block_types):
+                at = row_types == t
+                cols[at] = np.minimum(np.searchsorted(cumulative[t], uniform[at]), n_genes - 1)
+            values = (1 + rng.negative_binomial(2, 0.5, len(rows))).astype(np.float32)
+            block = sp.csr_matrix((values, (rows, cols)), shape=(len(block_types), n_genes), dtype=np.float32)
+            block.sum_duplicates()
+            if start == 0:
+                write_elem(handle, "X", block)
+            else:
+                sparse_dataset(handle["X"]).append(block)
+
+
+def stage_config(device: str) -> dict:
+    from scrobin.config import validate_config
+
+    return validate_config({"datasets": {"atlas": {"source": "simulate"}}, "device": device})
+
+
+def run_stage(stage: str, workdir: Path, args: argparse.Namespace) -> dict:
+    """One stage's work, in this process; returns what it measured besides time and memory."""
+    import anndata as ad
+    import torch
+
+    torch.set_num_threads(args.threads)
+    config = stage_config(args.device)
+    counts, prepared_path = workdir / "counts.h5ad", workdir / "prepared.h5ad"
+    models = {regime: workdir / f"{regime}.pt" for regime in ("standard", "fgsm")}
+    from scrobin.runtime import resolve_device
+
+    device = resolve_device(config["device"])
+    if stage == "prepare":
+        from scrobin.data.datasets import load_dataset
+        from scrobin.data.prepare import prepare_dataset
+
+        spec = {"source": str(counts), "label_key": "cell_type", "input_state": "counts"}
+        prepared = prepare_dataset(load_dataset(spec, name="atlas", backed=True), "atlas", spec, config["prepare"],
+                                   config["seed"])
+        prepared.write_h5ad(prepared_path, compression="gzip")
+        return {"prepared_cells": prepared.n_obs, "genes": prepared.n_vars, "nnz_per_cell": round(prepared.X.nnz / prepared.n_obs)}
+    prepared = ad.read_h5ad(prepared_path)
+    from scrobin.model.classifier import fit_classifier
+    from scrobin.model.store import load_model, save_model
+
+    if stage in ("train", "adv_train"):
+        regime = "standard" if stage == "train" else "fgsm"
+        run = {**config, "train": {**config["train"], "max_epochs": args.epochs if regime == "standard" else args.adv_epochs}}
+        run["attack"] = {**run["attack"], "eps": 0.5}
+        model, metadata, history = fit_classifier(prepared, run, regime, device, log=print)
+        save_model(models[regime], model, metadata)
+        seconds = metadata["metrics"]["training_seconds"]
+        return {"epochs": len(history), "s_per_epoch": round(seconds / len(history), 1),
+                "accuracy": round(metadata["metrics"]["accuracy"], 4)}
+    model = load_model(models["standard"], device)[0]
+    from scrobin.cells import label_codes, proportional_subset, split_rows
+    from scrobin.sparse_scaling import model_input
+
+    if stage == "robustness":
+        from scrobin.robustness.sweep import robustness_sweep
+
+        settings = config["robustness"]
+        rows = split_rows(prepared, "test")
+        rows = rows[proportional_subset(label_codes(prepared)[rows], settings["n_cells"], config["seed"])]
+        table = robustness_sweep(model, model_input(prepared)[rows], label_codes(prepared)[rows], settings["attacks"],
+                                 settings["eps_grid"], device=str(device), seed=config["seed"])
+        return {"cells_attacked": len(rows), "accuracy_at_eps_1": float(table.query("eps == 1.0")["accuracy"].min())}
+    from scrobin.attribution.jobs import attribute_cells
+
+    cells = 0
+    for method in ("saliency", "integrated_gradients"):
+        attributed = attribute_cells(model, prepared, method, config["attribution"]["methods"][method],
+                                     config["attribution"]["cells_per_type"], "true", config["seed"], str(device))
+        cells += attributed.n_obs
+    return {"cells_explained": cells}
+
+
+def measure(stage: str, size: int, workdir: Path, args: argparse.Namespace) -> dict:
+    """Run one stage in a subprocess; wall seconds and its peak RSS (GB)."""
+    command = [sys.executable, __file__, "--stage", stage, "--size", str(size), "--workdir", str(workdir),
+               "--device", args.device, "--threads", str(args.threads), "--epochs", str(args.epochs),
+               "--adv-epochs", str(args.adv_epochs)]
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if result.returncode:
+        raise RuntimeError(f"{stage} at {size} cells failed:\n{result.stderr[-3000:]}")
+    (workdir / f"{stage}.log").write_text(result.stdout + result.stderr)
+    info = json.loads(result.stdout.strip().splitlines()[-1])
+    # The child's own ru_maxrss (RUSAGE_SELF, read as it ends): its peak resident memory.
+    peak_gb = info.pop("peak_rss_kb") / 2**20
+    return {"stage": stage, "cells": size, "wall_s": round(wall, 1), "peak_rss_gb": round(peak_gb, 2), **info}
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.stage:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")  # progress lines
+        info = run_stage(args.stage, Path(args.workdir), args)
+        info["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(json.dumps(info))
+        return
+    rows = []
+    for size in args.sizes:
+        workdir = Path(args.workdir) / str(size)
+        workdir.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        if not (args.reuse and (workdir / "counts.h5ad").exists()):
+            generate_counts(workdir / "counts.h5ad", size, args.genes, args.types, args.nnz, args.seed)
+        print(f"counts of {size} cells ready in {time.perf_counter() - started:.0f} s "
+              f"({(workdir / 'counts.h5ad').stat().st_size / 2**30:.1f} GB)", flush=True)
+        for stage in args.stages:
+            row = measure(stage, size, workdir, args)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            with open(args.results, "a") as handle:
+                handle.write(json.dumps(row) + "\n")
+        if not args.keep:
+            shutil.rmtree(workdir)
+    import pandas as pd
+
+    table = pd.DataFrame(rows)
+    print(table.pivot(index="stage", columns="cells", values=["wall_s", "peak_rss_gb"]).to_string())
+
+
+if __name__ == "__main__":
+    main()

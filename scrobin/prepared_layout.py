@@ -1,0 +1,27 @@
+"""Where a prepared dataset keeps its log-normalised values: the key and the one reader.
+
+Kept apart from ``scrobin.sparse_scaling`` (which applies the scaling and needs the
+preprocessing stack) so light stages (importance, consensus, enrichment) read the layout with
+anndata alone.
+"""
+
+from __future__ import annotations
+
+import anndata as ad
+
+X_SCALED_KEY = "x_scaled"
+"""``uns["scrobin"]["x_scaled"]``: False when ``X`` holds the log-normalised values of the model
+genes and the recorded scaling is applied per batch; True (or absent, in older files) when ``X``
+is the model input itself."""
+
+
+def lognorm_expression(prepared: ad.AnnData):
+    """Cells x genes log-normalised expression, or None when the dataset has none.
+
+    ``layers["lognorm"]`` where present (inputs that arrived scaled keep it from ``.raw``), else
+    ``X`` when it holds the unscaled log-normalised values (the sparse layout).
+    """
+    if "lognorm" in prepared.layers:
+        return prepared.layers["lognorm"]
+    scaled_in_x = prepared.uns.get("scrobin", {}).get(X_SCALED_KEY, True)
+    return None if scaled_in_x else prepared.X
