@@ -8,7 +8,11 @@ two in step).
     Sets the following fields:
 
     ``.X``
-        The model input, cells x genes float32 (sparse or dense): exactly what the classifier sees.
+        Cells x model genes float32. With a scaling step (the default) and
+        ``uns[SCROBIN_KEY][X_SCALED_KEY]`` False: the log-normalised values, sparse CSR, and the
+        model input is :func:`scrobin.sparse_scaling.model_input` (the recorded scaling applied to
+        the rows read, batch by batch). Otherwise (``X_SCALED_KEY`` True or absent): the model
+        input itself.
     ``.obs[LABEL_KEY]``
         Categorical cell type; its categories, in order, are the model's classes.
     ``.obs[SPLIT_KEY]``
@@ -21,8 +25,9 @@ two in step).
         DE ranking and by the direction of importance.
     ``.uns[SCROBIN_KEY]``
         ``dataset``, ``source``, ``label_key``, ``source_label_key``, ``organism``, ``seed``,
-        ``dropped_types``, ``quality_control``, ``split_fractions`` and ``transform`` (every
-        preprocessing parameter, :func:`scrobin.data.preprocess.apply_transform` replays it).
+        ``dropped_types``, ``quality_control``, ``split_fractions``, ``transform`` (every
+        preprocessing parameter, :func:`scrobin.data.preprocess.apply_transform` replays it) and
+        ``X_SCALED_KEY`` (whether ``.X`` is already scaled).
     ``.uns[GROUND_TRUTH_KEY]``
         Simulated data only: ``key_genes`` and ``direct_targets`` (cell type -> genes the model
         sees) and ``*_not_selected`` counts, read by key-gene recovery.
@@ -47,6 +52,12 @@ Simulated source (:func:`scrobin.data.simulate.simulate`)
     ``.uns[ATTRIBUTION_KEY]``
         The method, its parameters and baselines, its runtime in seconds, the target rule and
         the model-check flag.
+
+Tables (TSV) name what they hold in leading columns (:func:`scrobin.tables.with_labels`): every
+per-model table has ``seed`` (the replicate) and ``regime`` (importance tables also ``method``,
+sweeps ``model``); the summaries over seeds in ``results/{dataset}/`` add ``dataset``. The
+metrics and enrichment JSON files carry the same keys. Readers group by these columns; no path is
+decoded.
 """
 
 from __future__ import annotations
@@ -61,6 +72,7 @@ SIMULATION_KEY = "simulation"
 TARGET_KEY = "target"
 PREDICTED_KEY = "predicted"
 ATTRIBUTION_KEY = "attribution"
+X_SCALED_KEY = "x_scaled"
 
 # (file, AnnData field) of every key above, in the order the README's table shows them.
 FIELDS: tuple[tuple[str, str], ...] = (
@@ -69,6 +81,7 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("prepared.h5ad", f'var["{GENE_SYMBOL_KEY}"]'),
     ("prepared.h5ad", f'layers["{LOGNORM_LAYER}"]'),
     ("prepared.h5ad", f'uns["{SCROBIN_KEY}"]'),
+    ("prepared.h5ad", f'uns["{SCROBIN_KEY}"]["{X_SCALED_KEY}"]'),
     ("prepared.h5ad", f'uns["{GROUND_TRUTH_KEY}"]'),
     ("simulated source", f'uns["{SIMULATION_KEY}"]'),
     ("attributions h5ad", f'obs["{LABEL_KEY}"]'),

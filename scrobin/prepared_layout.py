@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import anndata as ad
 
-X_SCALED_KEY = "x_scaled"
-"""``uns["scrobin"]["x_scaled"]``: False when ``X`` holds the log-normalised values of the model
-genes and the recorded scaling is applied per batch; True (or absent, in older files) when ``X``
-is the model input itself."""
+from scrobin.contract import LOGNORM_LAYER, SCROBIN_KEY, X_SCALED_KEY
 
 
 def lognorm_expression(prepared: ad.AnnData):
@@ -21,7 +18,7 @@ def lognorm_expression(prepared: ad.AnnData):
     ``layers["lognorm"]`` where present (inputs that arrived scaled keep it from ``.raw``), else
     ``X`` when it holds the unscaled log-normalised values (the sparse layout).
     """
-    if "lognorm" in prepared.layers:
-        return prepared.layers["lognorm"]
-    scaled_in_x = prepared.uns.get("scrobin", {}).get(X_SCALED_KEY, True)
+    if LOGNORM_LAYER in prepared.layers:
+        return prepared.layers[LOGNORM_LAYER]
+    scaled_in_x = prepared.uns.get(SCROBIN_KEY, {}).get(X_SCALED_KEY, True)
     return None if scaled_in_x else prepared.X

@@ -15,7 +15,7 @@ import anndata as ad
 import numpy as np
 import scipy.sparse as sp
 
-from scrobin.prepared_layout import X_SCALED_KEY
+from scrobin.contract import X_SCALED_KEY
 from scrobin.data.preprocess import apply_scaling
 
 

@@ -24,7 +24,7 @@ def test_readme_data_contract_matches_the_module():
     rows = readme_contract_rows()
     assert [(file, field) for file, field, _ in rows] == list(contract.FIELDS)
     for _, field, constant in rows:
-        key = re.search(r'\["(.+)"\]', field).group(1)
+        key = re.findall(r'\["([^"]+)"\]', field)[-1]
         assert getattr(contract, constant) == key, f"README says {field} is {constant}, the module says {getattr(contract, constant)!r}"
 
 

@@ -68,7 +68,7 @@ def test_prepared_matrix_stays_sparse_and_batches_replay_the_transform(finished_
 
 
 def test_models_and_metrics(finished_run):
-    for regime in ("standard", "fgsm", "pgd"):
+    for regime in ("standard", "pgd"):
         assert (finished_run / f"results/tiny/seed1/models/{regime}.pt").stat().st_size > 0
         metrics = json.loads((finished_run / f"results/tiny/seed1/metrics/{regime}.json").read_text())
         assert metrics["accuracy"] > 0.6, (regime, metrics)
@@ -87,7 +87,7 @@ def test_real_data_with_markers_get_recovery_enrichment_and_a_comparison_row(fin
     recovery = pd.read_csv(finished_run / "results/pbmc/evaluation/recovery.tsv", sep="\t")
     markers = pd.read_csv(REPO / "tests/data/pbmc_small_markers.tsv", sep="\t")
     assert set(recovery["key_genes_source"]) == {"markers: pbmc_small_markers.tsv"}
-    assert set(recovery["regime"]) == {"standard", "fgsm", "pgd"}
+    assert set(recovery["regime"]) == {"standard", "pgd"}
     assert {"consensus", "DE (wilcoxon)", "saliency", "kernelshap"} <= set(recovery["method"])
     assert set(recovery["cell_type"]) == set(markers["cell_type"]) | {"all types"}
     totals = recovery[recovery["cell_type"] == "all types"]
@@ -164,7 +164,7 @@ def test_attack_budget_chosen_per_dataset_reaches_models_sweep_and_comparison(fi
         structure = json.loads((finished_run / f"results/{ds}/eps_structure/summary.json").read_text())
         chosen = structure["largest_structured_eps"]
         assert chosen is not None and structure["scores"][f"{chosen:g}"] >= structure["threshold"]
-        for regime in ("fgsm", "pgd"):
+        for regime in ("pgd",):
             assert json.loads((finished_run / f"results/{ds}/seed1/metrics/{regime}.json").read_text())["attack_eps"] == chosen
         sweep = pd.read_csv(finished_run / f"results/{ds}/seed1/robustness/standard.tsv", sep="\t")
         assert chosen in set(sweep["eps"])

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from scrobin.contract import GROUND_TRUTH_KEY, LABEL_KEY, LOGNORM_LAYER, SCROBIN_KEY, SPLIT_KEY
+from scrobin.contract import GROUND_TRUTH_KEY, LABEL_KEY, LOGNORM_LAYER, SCROBIN_KEY, SPLIT_KEY, X_SCALED_KEY
 from scrobin.checks import (
     check_cells,
     check_gene_selection,
@@ -31,7 +31,6 @@ from scrobin.checks import (
 from scrobin.chunked_io import in_memory
 from scrobin.data.datasets import prepare_settings
 from scrobin.errors import ScrobinError
-from scrobin.prepared_layout import X_SCALED_KEY
 from scrobin.data.preprocess import cells_passing_qc, prepare_matrix
 from scrobin.tables import GENE_SYMBOL_COLUMN
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import anndata as ad
 import numpy as np
 import pandas as pd
-import scanpy as sc
 
 from scrobin.contract import LABEL_KEY, LOGNORM_LAYER
 from scrobin.errors import ScrobinError
@@ -64,6 +63,9 @@ def de_ranking(adata, label_key: str = LABEL_KEY, layer: str | None = LOGNORM_LA
                            f"two groups")
     tested = ad.AnnData(X=expression, obs=pd.DataFrame({"label": labels}, index=adata.obs_names),
                         var=pd.DataFrame(index=adata.var_names.astype(str)))
+    # scanpy takes seconds to import; de_overlap (in every replicate and regime) does not need it.
+    import scanpy as sc
+
     sc.tl.rank_genes_groups(tested, "label", method="wilcoxon", corr_method="benjamini-hochberg",
                             use_raw=False, n_genes=tested.n_vars)
     result = sc.get.rank_genes_groups_df(tested, group=None)
