@@ -62,9 +62,9 @@ SEED = yaml.safe_load((REPO / "config" / "test.yaml").read_text())["seed"]
 # figure's view button; returns each row's labels and, for figures, the path and decoded size shown.
 WALK_REPORT = """
 async () => {
-  const waitFor = async (check, what) => {
+  const waitFor = async (check, what, limit = 10000) => {
     for (let waited = 0; !check(); waited += 20) {
-      if (waited > 10000) throw new Error(`timed out waiting for ${what}`);
+      if (waited > limit) throw new Error(`timed out waiting for ${what}`);
       await new Promise(resolve => setTimeout(resolve, 20));
     }
   };
@@ -96,22 +96,34 @@ async () => {
       }
       await waitFor(() => document.querySelector("nav table tbody tr"), `${category} / ${subcategory}`);
       const entries = [];
-      for (const row of document.querySelectorAll("nav table tbody tr")) {
-        const labels = [...row.querySelectorAll("td")].slice(0, -1).map(td => td.textContent.trim());
-        const view = row.querySelector("td:last-child a");
-        const entry = {labels};
-        if (view.getAttribute("href") === "#") {
-          const previous = app.state.resultPath;
-          view.click();
-          await waitFor(
-            () => app.state.resultPath !== previous && shownImage()?.getAttribute("src") === app.state.contentPath,
-            `the figure of ${labels}`,
-          );
-          const image = shownImage();
-          await image.decode();
-          Object.assign(entry, {path: app.state.resultPath, width: image.naturalWidth, height: image.naturalHeight});
+      // A label with two values in half the rows each (e.g. model: standard / pgd) becomes a
+      // toggle above the table: a reader flips it to reach the other half of the figures.
+      const toggleValues = [...document.querySelectorAll("nav fieldset input[type=radio]")].map(input => input.value);
+      for (const toggle of toggleValues.length ? toggleValues : [null]) {
+        if (toggle !== null) {
+          [...document.querySelectorAll("nav fieldset input[type=radio]")].find(input => input.value === toggle).click();
+          await new Promise(resolve => setTimeout(resolve, 100));
         }
-        entries.push(entry);
+        for (const row of document.querySelectorAll("nav table tbody tr")) {
+          const labels = [...row.querySelectorAll("td")].slice(0, -1).map(td => td.textContent.trim());
+          if (toggle !== null) labels.push(toggle);
+          const view = row.querySelector("td:last-child a");
+          const entry = {labels};
+          if (view.getAttribute("href") === "#") {
+            const previous = app.state.resultPath;
+            view.click();
+            // Flipping a toggle may already show the row's figure: then the path does not change.
+            const changed = await waitFor(() => app.state.resultPath !== previous, "a new figure", 500).then(() => true, () => false);
+            await waitFor(
+              () => (changed || app.state.resultPath) && shownImage()?.getAttribute("src") === app.state.contentPath,
+              `the figure of ${labels}`,
+            );
+            const image = shownImage();
+            await image.decode();
+            Object.assign(entry, {path: app.state.resultPath, width: image.naturalWidth, height: image.naturalHeight});
+          }
+          entries.push(entry);
+        }
       }
       shown[category][subcategory] = entries;
     }
