@@ -108,7 +108,7 @@ class DatasetResults:
         def rows(table: pd.DataFrame | None) -> pd.DataFrame | None:
             if table is None or "seed" not in table:
                 return table
-            return table[table["seed"].isna() | (table["seed"] == seed)]
+            return table[_same_seed(table["seed"], seed)]
 
         def keyed(values: dict) -> dict:
             return {key: value for key, value in values.items() if key[0] == seed}
