@@ -88,7 +88,7 @@ def main() -> None:
                 name, overrides = candidate_overrides(candidate)
                 config = dataset_config(config_file, dataset, seed, overrides)
                 started = time.perf_counter()
-                _, metadata, _ = fit_classifier(prepared, config, "standard", torch.device("cpu"))
+                _, metadata, _, _ = fit_classifier(prepared, config, "standard", torch.device("cpu"))
                 metrics = metadata["metrics"]
                 rows.append({"dataset": label, "seed": seed, "model": name, "accuracy": metrics["accuracy"],
                              "macro_f1": metrics["macro_f1"], "seconds": time.perf_counter() - started,

@@ -85,7 +85,7 @@ def main() -> None:
     for name in args.datasets or sorted(config["datasets"]):
         spec = config["datasets"][name]
         prepared = prepare_dataset(load_dataset(spec), name, spec, config["prepare"], config["seed"])
-        model, metadata, _ = fit_classifier(prepared, config, "standard", torch.device("cpu"))
+        model, metadata, _, _ = fit_classifier(prepared, config, "standard", torch.device("cpu"))
         print(f"{name}: {prepared.n_obs} cells x {prepared.n_vars} genes, standard model accuracy "
               f"{metadata['metrics']['accuracy']:.3f}", flush=True)
         for method in args.methods:

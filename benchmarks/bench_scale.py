@@ -142,7 +142,7 @@ def run_stage(stage: str, workdir: Path, args: argparse.Namespace) -> dict:
         regime = "standard" if stage == "train" else "fgsm"
         run = {**config, "train": {**config["train"], "max_epochs": args.epochs if regime == "standard" else args.adv_epochs}}
         run["attack"] = {**run["attack"], "eps": 0.5}
-        model, metadata, history = fit_classifier(prepared, run, regime, device, log=print)
+        model, metadata, history, _ = fit_classifier(prepared, run, regime, device, log=print)
         save_model(models[regime], model, metadata)
         seconds = metadata["metrics"]["training_seconds"]
         return {"epochs": len(history), "s_per_epoch": round(seconds / len(history), 1),

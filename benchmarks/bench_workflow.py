@@ -50,7 +50,7 @@ def rule_table(results: Path) -> pd.DataFrame:
 def main() -> None:
     args = parse_args()
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="scrobin-bench-"))
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir),
                "--configfile", str(Path(args.configfile).resolve()), "--cores", str(args.cores)]
     started = time.perf_counter()
     run = subprocess.run(command, capture_output=True, text=True)

@@ -4,8 +4,9 @@ The package holds all logic; the Snakemake workflow only calls it. One subpackag
 with a ``jobs`` module whose functions are the rules of ``workflow/rules/<stage>.smk``:
 
 ``data``
-    Load a source (``datasets``, ``sources``, ``simulate``), check and preprocess it
-    (``preprocess``, ``prepare``); known marker genes (``markers``).
+    Load a source (``datasets``, ``sources``, ``simulate``), check it (``checks``), preprocess it
+    (``preprocess``, block-wise for large files with ``chunked_io``; ``prepare``); known marker
+    genes (``markers``).
 ``model``
     Fit (``classifier``, ``network``, ``training``, ``presets``), store (``store``) and check
     (``check``) classifiers; the logistic-regression reference (``logistic``); figures (``plots``).
@@ -23,11 +24,11 @@ with a ``jobs`` module whose functions are the rules of ``workflow/rules/<stage>
     Every dataset, regime and replicate side by side (``summary``: means and spreads over seeds,
     the paired adversarial-vs-standard differences, the figure).
 
-Shared by the stages: ``contract`` (the AnnData keys), ``cells`` (cell sampling, densifying),
-``inference`` (eval mode, batched prediction), ``metrics``, ``figures``, ``tables``,
-``validators``; and
-``config``, ``schema``, ``config_docs``, ``checks``, ``entrypoint``, ``errors``, ``runtime``,
-``paths``.
+Shared by the stages: ``contract`` (the AnnData keys), ``prepared_layout`` (where the
+log-normalised values are) and ``sparse_scaling`` (the one reader of model input), ``cells`` (cell
+sampling, densifying), ``inference`` (eval mode, batched prediction), ``metrics``, ``figures``,
+``tables``, ``validators`` (value checks); and ``config``, ``schema``, ``config_docs``,
+``entrypoint``, ``errors``, ``runtime``, ``paths``.
 """
 
 __version__ = "0.1.0"

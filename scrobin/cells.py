@@ -81,3 +81,10 @@ def sampled_test_rows(prepared: ad.AnnData, per_type: int | None, seed: int) -> 
     """
     test = split_rows(prepared, "test")
     return test[stratified_subset(label_codes(prepared)[test], per_type, seed)]
+
+
+def random_test_rows(prepared: ad.AnnData, n_cells: int | None, seed: int) -> np.ndarray:
+    """Rows of ``n_cells`` test cells drawn uniformly without replacement (seeded), in row order;
+    every test cell when None. The stability metrics score these, one draw for every method."""
+    test = split_rows(prepared, "test")
+    return test[random_subset(len(test), n_cells, np.random.default_rng(seed))]

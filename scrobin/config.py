@@ -8,82 +8,11 @@ defaults are filled in the same pass (also inside the per-dataset specs).
 from __future__ import annotations
 
 import copy
-import difflib
 from collections.abc import Mapping
-
-from jsonschema import Draft202012Validator, validators
 
 from scrobin.errors import ScrobinError
 from scrobin.paths import resolve_path
-from scrobin.schema import load_schema
-
-def _with_defaults(validator_class):
-    validate_properties = validator_class.VALIDATORS["properties"]
-
-    def set_defaults(validator, properties, instance, schema):
-        if isinstance(instance, dict):
-            for name, subschema in properties.items():
-                if "default" in subschema and name not in instance:
-                    instance[name] = copy.deepcopy(subschema["default"])
-        yield from validate_properties(validator, properties, instance, schema)
-
-    return validators.extend(validator_class, {"properties": set_defaults})
-
-
-_DefaultFillingValidator = _with_defaults(Draft202012Validator)
-
-
-def _key_path(path) -> str:
-    return ".".join(str(part) for part in path) or "config"
-
-
-def _subschema_at(schema: dict, path) -> dict:
-    """Follow properties / additionalProperties / $ref down to the schema of ``path``."""
-    node = schema
-    for part in path:
-        if "$ref" in node:
-            node = schema["$defs"][node["$ref"].split("/")[-1]]
-        if isinstance(part, str) and part in node.get("properties", {}):
-            node = node["properties"][part]
-        elif isinstance(node.get("additionalProperties"), dict):
-            node = node["additionalProperties"]
-        elif "items" in node:
-            node = node["items"]
-    if "$ref" in node:
-        node = schema["$defs"][node["$ref"].split("/")[-1]]
-    return node
-
-
-def describe_error(error, schema: dict) -> str:
-    """Turn a jsonschema error into one line naming the key, the problem and the fix."""
-    where = _key_path(error.absolute_path)
-    if error.validator == "additionalProperties":
-        allowed = sorted(_subschema_at(schema, error.absolute_path).get("properties", {}))
-        unknown = sorted(set(error.instance) - set(allowed))
-        name = unknown[0] if unknown else "?"
-        close = difflib.get_close_matches(name, allowed, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        return f"config: unknown key '{name}' in {where}: {hint}valid keys are {', '.join(allowed)}"
-    if error.validator == "required":
-        return f"config: {where} is missing the required key {error.message.split(' ')[0]}: add it"
-    if error.validator == "enum":
-        return (
-            f"config: {where} = {error.instance!r} is not allowed: use one of "
-            f"{', '.join(map(str, error.validator_value))}"
-        )
-    if error.validator == "type":
-        return f"config: {where} = {error.instance!r} has the wrong type: expected {error.validator_value}"
-    if error.validator == "oneOf":
-        options = [
-            repr(option["const"]) if "const" in option
-            else option["type"] + (f" > {option['exclusiveMinimum']:g}" if "exclusiveMinimum" in option else "")
-            for option in error.validator_value
-        ]
-        return f"config: {where} = {error.instance!r} is not allowed: use a {' or '.join(options)}"
-    if "propertyNames" in error.schema_path:
-        return f"config: name {error.instance!r} in {where} must use only letters, digits, '_' or '-'"
-    return f"config: {where}: {error.message}"
-
+from scrobin.schema import DefaultFillingValidator, describe_error, load_schema
 
 def validate_config(config: Mapping, schema: dict | None = None) -> dict:
     """Return a deep copy of ``config`` with defaults filled, or raise ``ScrobinError``.
@@ -95,7 +24,7 @@ def validate_config(config: Mapping, schema: dict | None = None) -> dict:
     schema = load_schema() if schema is None else schema
     filled = copy.deepcopy(dict(config))
     errors = sorted(
-        _DefaultFillingValidator(schema).iter_errors(filled), key=lambda e: (len(e.absolute_path), e.path)
+        DefaultFillingValidator(schema).iter_errors(filled), key=lambda e: (len(e.absolute_path), e.path)
     )
     if errors:
         raise ScrobinError(describe_error(errors[0], schema))

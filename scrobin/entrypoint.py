@@ -7,9 +7,30 @@ any other exception is a bug and keeps its traceback in the log.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+
+# The thread pools of OpenMP (torch), OpenBLAS, MKL and Apple's Accelerate (numpy, scipy) size
+# themselves from these when their library loads.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+
+
+def limit_threads(threads: int) -> None:
+    """Keep the job within its ``threads`` (Snakemake's count for this job).
+
+    Snakemake sets ``OMP_NUM_THREADS`` and its kin for ``shell`` jobs only; a ``script`` job's
+    numpy and torch would otherwise each start one thread per core, so two parallel jobs on a
+    2-core laptop would run four busy threads. Call it before numpy or torch is imported (the rule
+    scripts do, first thing); torch, if already loaded, is limited directly.
+    """
+    threads = max(1, int(threads))
+    for variable in THREAD_VARIABLES:
+        os.environ[variable] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
 
 
 def run_rule(snakemake, main: Callable[[object, logging.Logger], None]) -> None:
@@ -24,9 +45,6 @@ def run_rule(snakemake, main: Callable[[object, logging.Logger], None]) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers, force=True)
     logging.captureWarnings(True)
     log = logging.getLogger(f"scrobin.rule.{snakemake.rule}")
-    if "torch" in sys.modules:
-        # Stay within the job's threads: parallel jobs would otherwise each take every core.
-        sys.modules["torch"].set_num_threads(max(1, int(snakemake.threads)))
     try:
         main(snakemake, log)
     except ScrobinError as error:

@@ -58,7 +58,7 @@ WORKFLOW_TIMEOUT_S = 2400
 def snakemake(workdir: Path, *args: str, config: Path | None = None, timeout: int = WORKFLOW_TIMEOUT_S) -> subprocess.CompletedProcess:
     """Run the workflow's Snakemake on ``workdir`` (targets or options in ``args``)."""
     command = [
-        sys.executable, "-m", "snakemake", *args, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+        sys.executable, "-m", "snakemake", *args, "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir),
         "--configfile", str(config or TEST_CONFIG), "--cores", "2", *TINY_DAG_OPTIONS,
     ]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout)

@@ -6,8 +6,8 @@ import pytest
 import scipy.sparse as sp
 from conftest import make_counts
 
-from scrobin import chunked_io
-from scrobin.chunked_io import (
+from scrobin.data import chunked_io
+from scrobin.data.chunked_io import (
     gene_totals,
     highly_variable_from_moments,
     hvg_moments,

@@ -271,6 +271,24 @@ def test_refused_connection_falls_back_in_auto_and_raises_in_gprofiler_mode(gmt_
         run(refused_url, gmt_path, backend="gprofiler")
 
 
+def test_unresolvable_host_falls_back_at_once_without_retrying(gmt_path, monkeypatch):
+    # ".invalid" never resolves (RFC 2606): what an offline machine sees for any host.
+    waits = []
+    monkeypatch.setattr("scrobin.enrichment.gprofiler.time.sleep", waits.append)
+    table, info = run("http://gprofiler.invalid", gmt_path, max_attempts=4, backoff_s=5.0)
+    assert "no network; not retried" in info["fallback_reason"]
+    assert waits == []
+    assert set(table["backend"]) == {"gmt"}
+
+
+def test_refused_connection_is_retried_with_back_off(gmt_path, refused_url, monkeypatch):
+    waits = []
+    monkeypatch.setattr("scrobin.enrichment.gprofiler.time.sleep", waits.append)
+    _, info = run(refused_url, gmt_path, max_attempts=3, backoff_s=0.5)
+    assert waits == [0.5, 1.0]
+    assert info["fallback_reason"].endswith("after 3 attempt(s)")
+
+
 def test_rejected_query_is_an_error_not_an_outage(gmt_path):
     with FakeGost(mode="status", status=400) as service:
         with pytest.raises(ScrobinError, match="HTTP 400: fake failure 400") as error:

@@ -30,7 +30,7 @@ from packaging.version import Version
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = "scrobin"
-ENV_FILES = sorted((REPO / "envs").glob("*.yaml"))
+ENV_FILES = sorted((REPO / "workflow" / "envs").glob("*.yaml"))
 # conda-forge names a package by its normalized PyPI name, except for these.
 CONDA_NAME_OF_DISTRIBUTION = {"torch": "pytorch"}
 
@@ -104,7 +104,7 @@ def script_rules(tmp_path_factory) -> list[ScriptRule]:
             workflow_api = api.workflow(
                 ResourceSettings(cores=1),
                 ConfigSettings(configfiles=[REPO / "config" / "test.yaml"]),
-                snakefile=REPO / "Snakefile",
+                snakefile=REPO / "workflow" / "Snakefile",
                 workdir=workdir,
             )
             # The parsed rules are only reachable through the API's workflow object (snakemake 9).
@@ -239,9 +239,9 @@ def test_every_rule_env_provides_the_imports_of_its_script(script_rules):
 
 def test_every_script_rule_has_an_env_file(script_rules):
     missing = [
-        f"rule {rule.name}: conda: must name an env file under envs/ (found {rule.env_file})"
+        f"rule {rule.name}: conda: must name an env file under workflow/envs/ (found {rule.env_file})"
         for rule in script_rules
-        if rule.env_file is None or not rule.env_file.is_file() or rule.env_file.parent != REPO / "envs"
+        if rule.env_file is None or not rule.env_file.is_file() or rule.env_file.parent != REPO / "workflow" / "envs"
     ]
     assert not missing, "\n".join(missing)
 
@@ -255,7 +255,7 @@ def test_every_env_file_is_used_by_a_rule(script_rules):
 def test_every_script_is_run_by_a_rule(script_rules):
     """Also guards the discovery: a rule it missed would leave its script looking orphaned."""
     run = {rule.script for rule in script_rules}
-    orphans = [script.name for script in sorted((REPO / "scripts").glob("*.py")) if script not in run]
+    orphans = [script.name for script in sorted((REPO / "workflow" / "scripts").glob("*.py")) if script not in run]
     assert not orphans, f"scripts no discovered rule runs: {orphans}"
 
 

@@ -41,7 +41,7 @@ def default_simulation():
     )
     spec = config["datasets"]["simulation"]
     prepared = prepare_dataset(load_dataset(spec), "simulation", spec, config["prepare"], seed=0)
-    model, metadata, _ = fit_classifier(prepared, config, "standard", torch.device("cpu"))
+    model, metadata, _, _ = fit_classifier(prepared, config, "standard", torch.device("cpu"))
     return prepared, model, metadata
 
 

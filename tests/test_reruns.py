@@ -55,7 +55,7 @@ def write_config(config: dict, path: Path) -> Path:
 def snakemake_command(workdir: Path, config: Path, *args: str) -> list[str]:
     # Targets and options go first: options such as --forcerun take every word up to the next option.
     return [
-        sys.executable, "-m", "snakemake", *args, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+        sys.executable, "-m", "snakemake", *args, "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir),
         "--configfile", str(config), "--cores", "2", *TINY_DAG_OPTIONS,
     ]
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from scrobin.contract import SCROBIN_KEY
-from scrobin.model.classifier import build_network, fit_classifier, logistic_baseline_metrics
+from scrobin.model.classifier import build_network, fit_classifier, logistic_baseline_metrics, split_cells
 from scrobin.config import validate_config
 from scrobin.errors import ScrobinError
 from scrobin.model.check import check_model, explainable_model_flag
@@ -14,7 +14,7 @@ from scrobin.model.presets import preset_settings, resolve_model_config
 from scrobin.model.store import check_compatible, load_model, save_model
 from scrobin.model.network import MLPClassifier
 from scrobin.data.prepare import prepare_dataset
-from scrobin.inference import predict_logits
+from scrobin.inference import predict_classes, predict_logits
 from scrobin.model.training import TrainingSettings, class_weights, train_classifier
 from scrobin.schema import schema_defaults
 
@@ -58,11 +58,15 @@ def test_paper_architecture():
 
 
 def test_standard_training_learns_and_is_deterministic(config, prepared):
-    model, metadata, history = fit_classifier(prepared, config, "standard", torch.device("cpu"))
+    model, metadata, history, test_predictions = fit_classifier(prepared, config, "standard", torch.device("cpu"))
+    # The returned test predictions are the model's, in test-row order, and the metrics' source.
+    x_test, y_test = split_cells(prepared, "test")
+    np.testing.assert_array_equal(test_predictions, predict_classes(model, x_test))
+    assert metadata["metrics"]["accuracy"] == pytest.approx(float(np.mean(test_predictions == y_test)))
     assert metadata["metrics"]["accuracy"] >= 0.9
     assert set(metadata["metrics"]["per_class_f1"]) == {"type_0", "type_1", "type_2"}
     assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
-    again, _, _ = fit_classifier(prepared, config, "standard", torch.device("cpu"))
+    again, _, _, _ = fit_classifier(prepared, config, "standard", torch.device("cpu"))
     for a, b in zip(model.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
 
@@ -157,7 +161,7 @@ def test_wide_preset_grows_with_the_training_cells():
 def test_default_model_matches_the_logistic_baseline(prepared):
     config = validate_config({"datasets": {"d": {"source": "simulate"}}, "device": "cpu", "train": {"max_epochs": 30}})
     _, logistic = logistic_baseline_metrics(prepared, seed=0)
-    model, metadata, _ = fit_classifier(prepared, config, "standard", torch.device("cpu"), logistic_metrics=logistic)
+    model, metadata, _, _ = fit_classifier(prepared, config, "standard", torch.device("cpu"), logistic_metrics=logistic)
     metrics = metadata["metrics"]
     assert metadata["model"]["preset"] == "wide" and len(model.architecture["hidden_sizes"]) == 1
     assert metrics["macro_f1"] >= logistic["macro_f1"] - 0.02
@@ -207,7 +211,7 @@ def test_sparse_and_dense_training_agree(config, prepared):
 
 
 def test_model_file_round_trip_and_mismatch(tmp_path, config, prepared):
-    model, metadata, _ = fit_classifier(prepared, {**config, "train": {**config["train"], "max_epochs": 2}}, "standard", torch.device("cpu"))
+    model, metadata, _, _ = fit_classifier(prepared, {**config, "train": {**config["train"], "max_epochs": 2}}, "standard", torch.device("cpu"))
     path = tmp_path / "model.pt"
     save_model(path, model, metadata)
     loaded, meta = load_model(path)
@@ -238,8 +242,8 @@ def test_madry_training_resists_a_fresh_attack(config):
 
     config = _robustness_config(config, "madry")
     prepared = prepare_dataset(make_counts(n_cells=150, n_genes=30, base_rate=30.0), "d", SPEC, config["prepare"], seed=0)
-    standard, _, _ = fit_classifier(prepared, config, "standard", torch.device("cpu"))
-    robust, metadata, _ = fit_classifier(prepared, config, "pgd", torch.device("cpu"))
+    standard, _, _, _ = fit_classifier(prepared, config, "standard", torch.device("cpu"))
+    robust, metadata, _, _ = fit_classifier(prepared, config, "pgd", torch.device("cpu"))
     assert metadata["attack"]["eps"] == 1.0 and metadata["adversarial_training"]["mode"] == "madry"
     x, y = split_cells(prepared, "test")
 
@@ -256,8 +260,8 @@ def test_one_shot_augmentation_learns_the_standard_models_adversarial_cells(conf
 
     config = _robustness_config(config, "one_shot")
     prepared = prepare_dataset(make_counts(n_cells=150, n_genes=30, base_rate=30.0), "d", SPEC, config["prepare"], seed=0)
-    standard, _, _ = fit_classifier(prepared, config, "standard", torch.device("cpu"))
-    augmented, _, _ = fit_classifier(prepared, config, "pgd", torch.device("cpu"), standard=standard)
+    standard, _, _, _ = fit_classifier(prepared, config, "standard", torch.device("cpu"))
+    augmented, _, _, _ = fit_classifier(prepared, config, "pgd", torch.device("cpu"), standard=standard)
     x, y = split_cells(prepared, "test")
     transferred = pgd(standard, x, y, eps=1.0, iterations=10)  # the published (transfer) evaluation
     accuracy = {name: float((predict_logits(m, transferred).argmax(1) == y).mean()) for name, m in [("standard", standard), ("augmented", augmented)]}

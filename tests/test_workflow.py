@@ -36,7 +36,7 @@ def test_dry_run_lists_the_dag(tmp_path):
 
 def test_lint_is_clean():
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--lint", "--configfile", str(REPO / "config" / "test.yaml")],
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "--lint", "--configfile", str(REPO / "config" / "test.yaml")],
         capture_output=True, text=True, cwd=REPO, timeout=300,
     )
     assert "Lints for" not in result.stdout + result.stderr, result.stdout[-3000:]

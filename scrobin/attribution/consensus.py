@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from scipy.cluster import hierarchy
 
 from scrobin.errors import ScrobinError
+from scrobin.validators import require_positive_int
 from scrobin.evaluation.figures import save_figure
 from scrobin.attribution.importance import DIRECTION_COLUMNS, direction_mask, importance_matrix
 
@@ -111,8 +112,7 @@ def consensus_ranking(importances: Mapping[str, pd.DataFrame], top_n: int = 20) 
         type), the gene's ``mean_in_type, mean_rest, logfoldchange, direction``, and the type's
         ``n_cells`` and ``few_cells``.
     """
-    if isinstance(top_n, bool) or not isinstance(top_n, (int, np.integer)) or top_n < 1:
-        raise ScrobinError(f"consensus top_n must be a positive integer, got {top_n!r}")
+    require_positive_int(top_n, "consensus top_n")
     ranks = _rank_table(importances)
     table = _votes(ranks, top_n)
     extra_columns = []

@@ -9,7 +9,8 @@ parameter name, so the user sees one line that names what is wrong and what is a
 from __future__ import annotations
 
 from collections.abc import Callable
-from numbers import Real
+
+from scrobin.validators import is_real
 
 ValueCheck = Callable[[object], object]
 
@@ -40,14 +41,13 @@ def boolean(value: object) -> bool:
 
 def positive_int(value: object) -> int:
     """Accept an integer >= 1 (an integral float such as 50.0 from JSON is accepted)."""
-    if isinstance(value, bool) or not isinstance(value, Real) or int(value) != value or value < 1:
+    if not is_real(value) or int(value) != value or value < 1:
         raise ValueError(f"must be a positive integer, got {value!r}")
     return int(value)
 
 
 def _real(value: object, minimum: float, inclusive: bool, wording: str) -> float:
-    is_number = isinstance(value, Real) and not isinstance(value, bool)
-    if not is_number or not (value >= minimum if inclusive else value > minimum):
+    if not is_real(value) or not (value >= minimum if inclusive else value > minimum):
         raise ValueError(f"must be {wording}, got {value!r}")
     return float(value)
 

@@ -1,6 +1,7 @@
 """Stage ``data`` (rule ``prepare``): load a source, check it, preprocess and split it.
 
-``jobs`` holds the rule; ``datasets`` and ``sources`` read the configured sources, ``simulate`` makes
-ground-truth data, ``preprocess`` builds the model input and ``prepare`` chains them; ``markers``
-reads a dataset's known marker genes.
+``jobs`` holds the rule; ``datasets`` and ``sources`` read the configured sources, ``checks`` refuses
+bad cells in one line, ``simulate`` makes ground-truth data, ``preprocess`` builds the model input
+(block by block with ``chunked_io`` for files too large to read whole) and ``prepare`` chains them;
+``markers`` reads a dataset's known marker genes.
 """

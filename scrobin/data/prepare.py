@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from scrobin.contract import GROUND_TRUTH_KEY, LABEL_KEY, LOGNORM_LAYER, SCROBIN_KEY, SPLIT_KEY, X_SCALED_KEY
-from scrobin.checks import (
+from scrobin.data.checks import (
     check_cells,
     check_gene_selection,
     check_type_sizes,
@@ -28,7 +28,7 @@ from scrobin.checks import (
     matrix_values,
     split_sizes,
 )
-from scrobin.chunked_io import in_memory
+from scrobin.data.chunked_io import in_memory
 from scrobin.data.datasets import prepare_settings
 from scrobin.errors import ScrobinError
 from scrobin.data.preprocess import cells_passing_qc, prepare_matrix
@@ -76,7 +76,7 @@ class CheckedCells:
 def checked_cells(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping) -> CheckedCells:
     """Check a dataset and keep the cells the model may see, raising ``ScrobinError`` on bad input.
 
-    Runs the checks of ``scrobin.checks``, settles the input state (a declared ``layer`` is raw
+    Runs the checks of ``scrobin.data.checks``, settles the input state (a declared ``layer`` is raw
     counts unless ``input_state`` says otherwise), drops cells failing quality control
     (``cells_passing_qc``: empty cells at the defaults) and the types too small to split when
     ``prepare.drop_rare_types`` is set; ``params`` are the dataset's own (``prepare_settings``).

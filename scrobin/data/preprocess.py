@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from scrobin.checks import matrix_values
-from scrobin.chunked_io import (
+from scrobin.data.checks import matrix_values
+from scrobin.data.chunked_io import (
     gene_totals,
     highly_variable_from_moments,
     hvg_moments,
@@ -212,7 +212,7 @@ def prepare_matrix(matrix, gene_names: pd.Index, state: str, fit_rows: np.ndarra
     the selection whatever their counts or variance.
 
     A backed matrix (``anndata.read_h5ad(backed="r")``) is read in blocks of cells
-    (``scrobin.chunked_io``): gene totals, HVG moments and the log-normalised model genes of the
+    (``scrobin.data.chunked_io``): gene totals, HVG moments and the log-normalised model genes of the
     cells ``rows`` (increasing positions; all when None) are accumulated block by block, and only
     ``X`` (sparse, model genes) is held whole. An in-memory matrix holds exactly the cells to
     prepare (``rows`` None).

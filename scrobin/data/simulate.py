@@ -25,7 +25,6 @@ The model, in the order it is drawn:
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
@@ -36,6 +35,7 @@ import scipy.sparse as sp
 
 from scrobin.contract import GROUND_TRUTH_KEY, LABEL_KEY, SIMULATION_KEY
 from scrobin.errors import ScrobinError
+from scrobin.validators import is_integer, is_real
 
 SIMULATION_DEFAULTS: dict = {
     "n_cells": 2700,
@@ -68,50 +68,42 @@ _HOUSEKEEPING_LOG_LEVEL = (np.log(4.0), 0.5)
 _UNREGULATED_LOG_LEVEL = (np.log(0.5), 1.0)
 
 
-def _is_integer(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
 def _is_ordered_pair(value, lowest_exclusive: float) -> bool:
     return (not isinstance(value, (str, bytes)) and hasattr(value, "__len__") and len(value) == 2
-            and all(_is_real(bound) for bound in value)
+            and all(is_real(bound) for bound in value)
             and lowest_exclusive < value[0] <= value[1])
 
 
 def _positive_integer(value) -> bool:
-    return _is_integer(value) and value >= 1
+    return is_integer(value) and value >= 1
 
 
 def _positive_real(value) -> bool:
-    return _is_real(value) and 0.0 < value < np.inf
+    return is_real(value) and 0.0 < value < np.inf
 
 
 def _non_negative_real(value) -> bool:
-    return _is_real(value) and 0.0 <= value < np.inf
+    return is_real(value) and 0.0 <= value < np.inf
 
 
 def _fraction(value) -> bool:
     """A share that cannot take all genes: [0, 1)."""
-    return _is_real(value) and 0.0 <= value < 1.0
+    return is_real(value) and 0.0 <= value < 1.0
 
 
 # Each parameter's acceptance test and the words that tell the user what is accepted.
 _PARAMETER_RULES = {
     "n_cells": (_positive_integer, "a positive integer"),
     "n_genes": (_positive_integer, "a positive integer"),
-    "n_cell_types": (lambda value: _is_integer(value) and value >= 2,
+    "n_cell_types": (lambda value: is_integer(value) and value >= 2,
                      "an integer >= 2 (something to classify)"),
     "regulators_per_type": (_positive_integer, "a positive integer"),
-    "seed": (lambda value: _is_integer(value) and value >= 0, "a non-negative integer"),
+    "seed": (lambda value: is_integer(value) and value >= 0, "a non-negative integer"),
     "housekeeping_fraction": (_fraction, "a number in [0, 1)"),
     "unregulated_fraction": (_fraction, "a number in [0, 1)"),
     "downstream_fraction": (_fraction, "a number in [0, 1)"),
     "max_regulators_per_target": (_positive_integer, "a positive integer"),
-    "activation_fraction": (lambda value: _is_real(value) and 0.0 <= value <= 1.0,
+    "activation_fraction": (lambda value: is_real(value) and 0.0 <= value <= 1.0,
                             "a number in [0, 1]"),
     "hill_n_range": (lambda value: _is_ordered_pair(value, 0.0),
                      "a pair [low, high] with 0 < low <= high"),
@@ -120,7 +112,7 @@ _PARAMETER_RULES = {
     "biological_noise_sd": (_non_negative_real, "a number >= 0"),
     "library_size_sd": (_non_negative_real, "a number >= 0"),
     "mean_library_size": (_positive_real, "a positive number"),
-    "dropout_percentile": (lambda value: _is_real(value) and 0.0 <= value < 100.0,
+    "dropout_percentile": (lambda value: is_real(value) and 0.0 <= value < 100.0,
                            "a number in [0, 100), 0 disables dropout"),
     "dropout_steepness": (_positive_real, "a positive number"),
     "count_overdispersion": (_non_negative_real, "a number >= 0, 0 gives Poisson counts"),

@@ -1,6 +1,6 @@
 """The check of every configured source before any job, run while Snakemake builds the DAG.
 
-``scrobin.checks`` holds the checks of one dataset's cells (the ``prepare`` job runs them too);
+``scrobin.data.checks`` holds the checks of one dataset's cells (the ``prepare`` job runs them too);
 this module adds what only the whole config knows (the enrichment's gene sets) and remembers
 passed checks so large files are read once.
 """
@@ -73,7 +73,7 @@ def check_sources(config, cache_dir, base_dir=".") -> None:
     the file's path, size and modification time, so large files are read once, not on every run.
     Simulations are valid by construction and only have their parameters checked.
     """
-    from scrobin.checks import check_gene_selection
+    from scrobin.data.checks import check_gene_selection
     from scrobin.data.datasets import load_dataset, prepare_settings, source_kind
     from scrobin.data.markers import check_marker_types, read_markers
     from scrobin.data.prepare import checked_cells

@@ -10,14 +10,16 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from scrobin.schema import schema_defaults
+from scrobin.schema import validate_section
+from scrobin.schema import schema_choices, schema_defaults
 from scrobin.enrichment.gmt import gmt_sources, read_gmt
 from scrobin.errors import ScrobinError
 
-BACKENDS = ("auto", "gprofiler", "gmt")
+# The choices the config schema allows (the one place they are written).
+BACKENDS = schema_choices("enrichment", "backend")
 # g:GOSt data-source codes (https://biit.cs.ut.ee/gprofiler/page/docs).
-GPROFILER_SOURCES = ("GO:BP", "GO:CC", "GO:MF", "KEGG", "REAC", "WP", "TF", "MIRNA", "HPA", "CORUM", "HP")
-SIGNIFICANCE_METHODS = ("g_SCS", "fdr", "bonferroni")
+GPROFILER_SOURCES = schema_choices("enrichment", "sources")
+SIGNIFICANCE_METHODS = schema_choices("enrichment", "significance_method")
 # Every enrichment key and its default, as the config schema writes them (the one place they are).
 DEFAULTS: dict[str, object] = schema_defaults("enrichment")
 # The settings the g:Profiler backend takes from the validated config.
@@ -41,50 +43,22 @@ _ORGANISM = re.compile(r"^[a-z]+$")
 def validate_enrichment_config(cfg: Mapping | None) -> dict:
     """Check the ``enrichment`` block and return it with defaults filled in.
 
-    Raises ``ScrobinError`` (one line) for an unknown key or backend, an unknown source or
-    significance method, a threshold outside (0, 1], bad sizes, timeouts or attempt counts, a
-    GMT file that is missing (when the backend may use it) or has none of the requested sources,
-    and g:SCS requested from the offline backend (it needs g:Profiler's annotation structure).
+    The config schema checks keys, types, ranges and choices and fills the defaults
+    (:func:`scrobin.config.validate_section`, the same check as the workflow's); here only what
+    a schema cannot say: ``max_set_size`` not below ``min_set_size``, a GMT file that exists (when
+    the backend may use it) and has a requested source, and g:SCS refused offline (it needs
+    g:Profiler's annotation structure).
+
+    Raises
+    ------
+    ScrobinError
+        One line naming the key, the problem and the fix.
     """
-    cfg = dict(cfg or {})
-    unknown = sorted(set(cfg) - set(DEFAULTS))
-    if unknown:
-        raise ScrobinError(f"enrichment key '{unknown[0]}' is unknown: use one of {', '.join(DEFAULTS)}")
-    settings = {**DEFAULTS, **cfg}
-
-    _check_choice("backend", settings["backend"], BACKENDS)
-    _check_choice("significance_method", settings["significance_method"], SIGNIFICANCE_METHODS)
-    sources = settings["sources"]
-    if isinstance(sources, str) or not isinstance(sources, (list, tuple)) or not sources:
-        raise ScrobinError("enrichment.sources must be a non-empty list: e.g. [GO:BP, GO:CC, REAC]")
-    for source in sources:
-        _check_choice("sources", source, GPROFILER_SOURCES)
-    if len(set(sources)) != len(sources):
-        raise ScrobinError("enrichment.sources lists a source twice: list each source once")
-    settings["sources"] = list(sources)
-
-    threshold = settings["threshold"]
-    if not _is_number(threshold) or not 0 < threshold <= 1:
-        raise ScrobinError(f"enrichment.threshold {threshold!r} is not in (0, 1]: use e.g. 0.05")
-    if not isinstance(settings["all_results"], bool):
-        raise ScrobinError(f"enrichment.all_results {settings['all_results']!r} is not a boolean: use true or false")
-    for key in ("min_set_size", "max_attempts", "top_genes", "dotplot_max_terms", "heatmap_max_terms"):
-        _check_positive_int(key, settings[key])
-    _check_positive_int("max_set_size", settings["max_set_size"])
+    # A tuple of sources is a list to a Python caller; JSON schema only knows lists.
+    cfg = {key: list(value) if isinstance(value, tuple) else value for key, value in dict(cfg or {}).items()}
+    settings = validate_section("enrichment", cfg)
     if settings["max_set_size"] < settings["min_set_size"]:
         raise ScrobinError("enrichment.max_set_size is below min_set_size: raise max_set_size or lower min_set_size")
-    timeout_s, backoff_s = settings["timeout_s"], settings["backoff_s"]
-    if not _is_number(timeout_s) or timeout_s <= 0:
-        raise ScrobinError(f"enrichment.timeout_s {timeout_s!r} is not a positive number: use seconds, e.g. 30")
-    if not _is_number(backoff_s) or backoff_s < 0:
-        raise ScrobinError(f"enrichment.backoff_s {backoff_s!r} is not a number >= 0: use seconds, e.g. 1.0")
-    url = settings["gprofiler_url"]
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise ScrobinError(f"enrichment.gprofiler_url {url!r} is not an http(s) URL: use {DEFAULTS['gprofiler_url']}")
-    cache_dir = settings["cache_dir"]
-    if cache_dir is not None and not isinstance(cache_dir, str):
-        raise ScrobinError(f"enrichment.cache_dir {cache_dir!r} is not a path: use a folder, or null for no cache")
-
     if settings["backend"] != "gprofiler":
         _check_offline(settings)
     return settings
@@ -120,17 +94,3 @@ def _check_offline(settings: dict) -> None:
             f"GMT file '{gmt_path}' has no sets for enrichment.sources {settings['sources']}: "
             f"add one of {', '.join(sorted(offered))} to sources"
         )
-
-
-def _check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ScrobinError(f"enrichment.{key} '{value}' is unknown: use one of {', '.join(choices)}")
-
-
-def _check_positive_int(key: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ScrobinError(f"enrichment.{key} {value!r} is not a positive integer: use a whole number >= 1")
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

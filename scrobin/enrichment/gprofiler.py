@@ -10,7 +10,9 @@ disk cache. The client itself is not imported here; only the tests use it, as th
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import time
 from pathlib import Path
 
@@ -84,7 +86,8 @@ def post_gost(
 ) -> dict:
     """POST the query and return the decoded answer, retrying transient failures.
 
-    Waits ``backoff_s * 2**(attempt - 1)`` between attempts. A 4xx other than 429 means the query
+    Waits ``backoff_s * 2**(attempt - 1)`` between attempts. A host that does not resolve or cannot
+    be routed to means no network, so it raises ``GProfilerUnavailable`` at once. A 4xx other than 429 means the query
     itself is wrong (e.g. an unknown organism), so it raises ``ScrobinError`` at once and is never
     taken for an outage; transient failures that outlast ``max_attempts`` raise
     ``GProfilerUnavailable``.
@@ -98,7 +101,12 @@ def post_gost(
         except requests.Timeout:
             failure = f"no answer within {timeout_s:g} s"
         except requests.ConnectionError as error:
-            failure = f"connection failed: {_one_line(_root_cause(error))}"
+            cause = _root_cause(error)
+            failure = f"connection failed: {_one_line(cause)}"
+            if _is_offline(cause):
+                # No name resolution or no route: waiting seconds will not bring the network back,
+                # and every enrich job of an offline run would otherwise spend its back-off waiting.
+                raise GProfilerUnavailable(url, f"{failure} (no network; not retried)") from None
         else:
             if response.status_code == 200:
                 try:
@@ -226,6 +234,13 @@ def _service_message(response: requests.Response) -> str:
     except (ValueError, AttributeError):
         message = response.text[:200]
     return _one_line(message) or "no message"
+
+
+def _is_offline(cause: BaseException) -> bool:
+    """Whether a connection failure means this machine has no network to reach the service: the
+    host name does not resolve (``socket.gaierror``) or there is no route to it. Refused or reset
+    connections and timeouts are not: a restarting or overloaded service is worth retrying."""
+    return isinstance(cause, socket.gaierror) or getattr(cause, "errno", None) in (errno.ENETUNREACH, errno.EHOSTUNREACH)
 
 
 def _root_cause(error: BaseException) -> BaseException:

@@ -9,11 +9,11 @@ DE ranking is kept as well, so DE can be scored against simulated key genes like
 from __future__ import annotations
 
 import anndata as ad
-import numpy as np
 import pandas as pd
 
 from scrobin.contract import LABEL_KEY, LOGNORM_LAYER
 from scrobin.errors import ScrobinError
+from scrobin.validators import require_positive_int
 from scrobin.validators import require_obs_and_layer
 from scrobin.evaluation.ground_truth import combined_overlap, overlap_statistics
 from scrobin.attribution.importance import gene_direction, ranked_genes
@@ -113,8 +113,7 @@ def de_overlap(de_table: pd.DataFrame, ranking: pd.DataFrame, top_n: int = 100) 
         of the ranking, ``expected`` the hypergeometric mean overlap of two random lists of those
         sizes among ``n_genes`` genes, ``p_value`` its upper tail.
     """
-    if isinstance(top_n, bool) or not isinstance(top_n, (int, np.integer)) or top_n < 1:
-        raise ScrobinError(f"DE overlap top_n must be a positive integer, got {top_n!r}")
+    require_positive_int(top_n, "DE overlap top_n")
     de_genes = de_top_genes(de_table, top_n)
     ordered_by_type = {str(cell_type): genes for cell_type, genes in ranked_genes(ranking).items()}
     missing = sorted(set(de_table["cell_type"].astype(str)) - set(ordered_by_type))

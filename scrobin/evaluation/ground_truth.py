@@ -21,6 +21,7 @@ from scipy import stats
 
 from scrobin.contract import GROUND_TRUTH_KEY, SCROBIN_KEY
 from scrobin.errors import ScrobinError
+from scrobin.validators import require_positive_int
 from scrobin.attribution.importance import ranked_genes
 from scrobin.data.markers import marker_coverage, read_markers
 
@@ -183,8 +184,7 @@ def recovery_table(rankings: Mapping[str, pd.DataFrame], truth: Mapping[str, Seq
         expectations, gives the exact p-value of the total under independent random rankings, and
         averages AUPRC over types.
     """
-    if isinstance(top_n, bool) or not isinstance(top_n, (int, np.integer)) or top_n < 1:
-        raise ScrobinError(f"recovery top_n must be a positive integer, got {top_n!r}")
+    require_positive_int(top_n, "recovery top_n")
     if not rankings:
         raise ScrobinError("no rankings were given: pass a dict method -> importance table")
     if not truth:

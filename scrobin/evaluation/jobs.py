@@ -15,7 +15,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from scrobin.cells import class_names, label_codes, sampled_test_rows, split_rows
+from scrobin.cells import class_names, label_codes, random_test_rows, sampled_test_rows, split_rows
 from scrobin.contract import LOGNORM_LAYER
 from scrobin.errors import ScrobinError
 from scrobin.evaluation import CONSENSUS, DE_RANKING
@@ -210,7 +210,9 @@ def regime_stability(
     from scrobin.config import split_method_entry
     from scrobin.evaluation.stability import stability_scores
 
-    x, y = evaluation_cells(prepared, None, seed)
+    # One draw of the scored cells, before any is read: only they are scaled and densified.
+    rows = random_test_rows(prepared, settings["stability_cells"], seed)
+    x, y = model_input(prepared)[rows], label_codes(prepared)[rows]
     specs = {method: (method_spec(method), *split_method_entry(method, entry)) for method, entry in methods.items()}
     needs_background = any(spec.needs_background(baseline) for spec, _, baseline in specs.values())
     training_cells = model_input(prepared, split_rows(prepared, "train")) if needs_background else None
@@ -229,7 +231,7 @@ def regime_stability(
             return torch.as_tensor(attributions, device=cells.device)
 
         scores = stability_scores(
-            model, explain, x, y, n_cells=settings["stability_cells"],
+            model, explain, x, y, n_cells=None,
             n_perturb_samples=settings["stability_perturbations"], perturb_radius=settings["stability_radius"],
             multiply_by_inputs=spec.multiplies_by_inputs(params), output=params.get("output", "logits"), seed=seed,
         )

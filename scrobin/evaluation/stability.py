@@ -73,7 +73,8 @@ def stability_scores(model: nn.Module, explain: Callable, x, target, n_cells: in
     x, target
         Cells x genes input (numpy or tensor) and the class explained for each cell.
     n_cells
-        Cells scored, drawn at random with ``seed``; ``None`` scores all.
+        Cells scored, drawn at random with ``seed``; ``None`` scores all (the workflow draws them
+        before reading any, with :func:`scrobin.cells.random_test_rows`, and passes None).
     n_perturb_samples
         Perturbations per cell for each metric.
     perturb_radius

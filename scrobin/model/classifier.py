@@ -9,6 +9,7 @@ paper's augmentation with cells crafted once against the finished standard model
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import anndata as ad
 import numpy as np
@@ -81,6 +82,21 @@ def one_shot_augmentation(standard: torch.nn.Module, x, y: np.ndarray, regime: s
     return np.concatenate([cells, adversarial]).astype(np.float32), np.concatenate([y, y])
 
 
+class FittedClassifier(NamedTuple):
+    """What :func:`fit_classifier` returns: the model and what training learnt about it."""
+
+    model: MLPClassifier
+    """The trained network (the best validation epoch's weights), in eval mode."""
+    metadata: dict
+    """Everything the model file stores beside the weights (:func:`scrobin.model.store.save_model`),
+    including ``metadata["metrics"]``, the test-split metrics."""
+    history: pd.DataFrame
+    """One row per epoch: losses, accuracies, seconds."""
+    test_predictions: np.ndarray
+    """Predicted class index of every test cell, in the test split's row order (int64, test cells),
+    the predictions the test metrics were computed from."""
+
+
 def fit_classifier(
     prepared: ad.AnnData,
     config: Mapping,
@@ -89,8 +105,12 @@ def fit_classifier(
     standard: torch.nn.Module | None = None,
     logistic_metrics: Mapping | None = None,
     log: Callable[[str], None] = lambda message: None,
-) -> tuple[MLPClassifier, dict, pd.DataFrame]:
-    """Train one regime's classifier; return (model, metadata for the model file, history table).
+) -> FittedClassifier:
+    """Train one regime's classifier and predict the test split once.
+
+    Returns a :class:`FittedClassifier`: the model, the metadata for the model file (with the test
+    metrics), the per-epoch history and the test predictions, so callers that need predictions
+    (the confusion figure) do not predict the test split again.
 
     ``config`` needs the sections ``seed``, ``model`` and ``train``, for adversarial regimes
     also ``attack`` and ``adversarial_training``, and with ``logistic_metrics`` (the logistic
@@ -140,7 +160,7 @@ def fit_classifier(
         "device": str(device),
         "metrics": metrics,
     }
-    return model, metadata, pd.DataFrame(history.epochs)
+    return FittedClassifier(model, metadata, pd.DataFrame(history.epochs), predicted)
 
 
 def logistic_baseline_metrics(prepared: ad.AnnData, seed: int) -> tuple[object, dict]:

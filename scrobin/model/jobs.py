@@ -41,8 +41,8 @@ def adv_train(snakemake, log) -> None:
 
 def _fit_regime(snakemake, log) -> None:
     """Fit ``params.regime``'s classifier and write the model, metrics, per-class table, history and figures."""
-    from scrobin.inference import predict_classes
-    from scrobin.model.classifier import fit_classifier, split_cells
+    from scrobin.cells import label_codes, split_rows
+    from scrobin.model.classifier import fit_classifier
     from scrobin.model.plots import plot_confusion, plot_training_curves
     from scrobin.model.store import load_model, save_model
     from scrobin.metrics import per_class_table
@@ -63,7 +63,7 @@ def _fit_regime(snakemake, log) -> None:
     with open(snakemake.input.logistic) as handle:
         logistic = json.load(handle)
     log.info("training the %s classifier on %s with %d genes", regime, device, prepared.n_vars)
-    model, metadata, history = fit_classifier(
+    model, metadata, history, test_predictions = fit_classifier(
         prepared, config, regime, device, standard=standard, logistic_metrics=logistic, log=log.info
     )
     metadata["attack_budget"] = budget
@@ -78,10 +78,10 @@ def _fit_regime(snakemake, log) -> None:
     for reason in metrics["model_check"]["reasons"]:
         log.warning("dataset %s, %s model flagged: %s", dataset, regime, reason)
     write_json(metrics, snakemake.output.metrics)
-    x_test, y_test = split_cells(prepared, "test")
+    y_test = label_codes(prepared)[split_rows(prepared, "test")]
     write_table(per_class_table(metrics, y_test, metadata["classes"]), snakemake.output.per_class)
     write_table(history, snakemake.output.history)
     flagged = " FLAGGED" if metrics["model_check"]["flagged"] else ""
     title = f"{dataset}: {regime} model{flagged}\nmacro-F1 {metrics['macro_f1']:.2f} (logistic {logistic['macro_f1']:.2f})"
-    plot_confusion(y_test, predict_classes(model, x_test), metadata["classes"], snakemake.output.confusion, title)
+    plot_confusion(y_test, test_predictions, metadata["classes"], snakemake.output.confusion, title)
     plot_training_curves(history, snakemake.output.curves, f"{dataset}: {regime} model", metrics["best_epoch"])

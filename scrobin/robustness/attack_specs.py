@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from scrobin.errors import ScrobinError
+from scrobin.validators import is_integer, is_real
 
 NATIVE_ATTACKS = ("fgsm", "pgd")
 NATIVE_NORMS = ("inf", "2")
@@ -38,10 +39,10 @@ def _check_native_params(params: Mapping[str, Any]) -> None:
     if norm not in NATIVE_NORMS:
         raise ScrobinError(f"attack norm {norm!r} is unknown: use one of {', '.join(NATIVE_NORMS)}")
     step_size = params.get("step_size")
-    if step_size is not None and not (_is_number(step_size) and 0 < step_size < math.inf):
+    if step_size is not None and not (is_real(step_size) and 0 < step_size < math.inf):
         raise ScrobinError(f"attack step_size {step_size!r} is invalid: use a positive number or null (eps / 4)")
     for key in ("iterations", "batch_size"):
-        if key in params and not (_is_int(params[key]) and params[key] >= 1):
+        if key in params and not (is_integer(params[key]) and params[key] >= 1):
             raise ScrobinError(f"attack {key} {params[key]!r} is invalid: use an integer >= 1")
     if not isinstance(params.get("random_start", False), bool):
         raise ScrobinError(f"attack random_start {params['random_start']!r} is invalid: use true or false")
@@ -50,12 +51,12 @@ def _check_native_params(params: Mapping[str, Any]) -> None:
 
 
 def _check_eps(eps: Any) -> None:
-    if not (_is_number(eps) and 0 < eps < math.inf):
+    if not (is_real(eps) and 0 < eps < math.inf):
         raise ScrobinError(f"attack eps {eps!r} is invalid: use a positive finite number")
 
 
 def _check_seed(seed: Any) -> None:
-    if seed is not None and not _is_int(seed):
+    if seed is not None and not is_integer(seed):
         raise ScrobinError(f"attack seed {seed!r} is invalid: use an integer or null")
 
 
@@ -63,17 +64,9 @@ def _check_clip(clip: Any) -> None:
     if clip is None:
         return
     if not (
-        isinstance(clip, Sequence) and len(clip) == 2 and all(_is_number(v) for v in clip) and clip[0] < clip[1]
+        isinstance(clip, Sequence) and len(clip) == 2 and all(is_real(v) for v in clip) and clip[0] < clip[1]
     ):
         raise ScrobinError(f"attack clip {clip!r} is invalid: use [min, max] with min < max, or null")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def canonical_norm(norm: Any) -> str:
@@ -167,7 +160,7 @@ def _validate_art(name: Any, params: dict[str, Any], estimator: str) -> None:
     if unknown:
         valid = ", ".join(accepted + list(_ART_SCROBIN_PARAMS))
         raise ScrobinError(f"ART attack {name} does not take {unknown}: use {valid}")
-    if "eps" in params and _is_number(params["eps"]):
+    if "eps" in params and is_real(params["eps"]):
         _check_eps(params["eps"])
     _check_clip(params.get("clip"))
     _check_seed(params.get("seed"))
@@ -189,7 +182,7 @@ def _instantiate_art(attack_class: type, estimator: Any, params: Mapping[str, An
         kwargs["norm"] = np.inf if kwargs["norm"] == "inf" else _number(kwargs["norm"])
     # ART insists eps and eps_step have the same type, so YAML's 1 next to 0.25 must become 1.0.
     for key in ("eps", "eps_step"):
-        if _is_number(kwargs.get(key)):
+        if is_real(kwargs.get(key)):
             kwargs[key] = float(kwargs[key])
     accepted = inspect.signature(attack_class.__init__).parameters
     if "verbose" in accepted and "verbose" not in kwargs:
@@ -265,6 +258,6 @@ def validate_eps_grid(eps_grid: Sequence[float], name: str = "eps_grid") -> list
     if isinstance(eps_grid, (str, bytes)) or not isinstance(eps_grid, Sequence) or not eps_grid:
         raise ScrobinError(f"{name} {eps_grid!r} is invalid: give a non-empty list of numbers >= 0")
     for eps in eps_grid:
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 <= eps < math.inf:
+        if not (is_real(eps) and 0 <= eps < math.inf):
             raise ScrobinError(f"{name} value {eps!r} is invalid: use finite numbers >= 0")
     return sorted({float(eps) for eps in eps_grid if eps > 0})

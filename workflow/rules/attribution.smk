@@ -17,15 +17,14 @@ rule attribute:
         on_flag=config["model_check"]["on_flag"],
         seed=replicate_seed,
         device=config["device"],
-    threads: 2
     resources:
         gpu=0,
         mem_mb=memory_mb(3000, 40),
         runtime=runtime_minutes(30, 10),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     script:
-        "../../scripts/attribute.py"
+        "../scripts/attribute.py"
 
 
 rule consensus:
@@ -54,6 +53,6 @@ rule consensus:
         mem_mb=memory_mb(1000, 1),
         runtime=runtime_minutes(5, 0),
     conda:
-        "../../envs/scanpy.yaml"
+        "../envs/scanpy.yaml"
     script:
-        "../../scripts/consensus.py"
+        "../scripts/consensus.py"

@@ -1,10 +1,12 @@
 # Config validation, the dataset table and the target lists. No rules here.
+import os
 import sys
+from pathlib import Path
 
 from snakemake.utils import validate
 
 # The workflow imports the scrobin package of this checkout; rule scripts do the same.
-sys.path.insert(0, workflow.basedir)
+sys.path.insert(0, str(Path(workflow.basedir).parent))
 
 from scrobin.errors import ScrobinError
 from scrobin.config import validate_config
@@ -140,6 +142,20 @@ def prepare_memory_mb(wildcards, input, attempt):
     sparse model genes (at most its size) plus a block (bench_scale: 1.6 GB at 100k cells)."""
     per_input_mb = 30 if input.size_mb * 2**20 <= BACKED_ABOVE_BYTES else 1
     return int((2000 + per_input_mb * input.size_mb) * 2 ** (attempt - 1))
+
+
+def dataset_threads(wildcards):
+    """Threads of a job whose work grows with the dataset (training).
+
+    One for a dataset whose source is under BACKED_ABOVE_BYTES (about 100k cells; every shipped
+    dataset): its training takes seconds to minutes, and two one-thread jobs use a laptop's cores
+    better than one two-thread job. Up to 8 above (Snakemake lowers it to --cores). Every other
+    torch stage works on a bounded cell budget and runs one thread, so jobs, not threads, fill
+    the cores. Read from the source, which exists before the run, so a rerun gets the same count:
+    torch's sums depend on it, and one seed gives the same bits for the same count.
+    """
+    size = sum(os.path.getsize(path) for path in source_files(wildcards) if os.path.exists(path))
+    return 8 if size > BACKED_ABOVE_BYTES else 1
 
 
 def runtime_minutes(base, per_input_mb):

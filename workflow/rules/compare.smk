@@ -55,6 +55,6 @@ rule compare:
         mem_mb=memory_mb(1000, 1),
         runtime=runtime_minutes(5, 0),
     conda:
-        "../../envs/scanpy.yaml"
+        "../envs/scanpy.yaml"
     script:
-        "../../scripts/compare.py"
+        "../scripts/compare.py"

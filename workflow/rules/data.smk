@@ -15,6 +15,6 @@ rule prepare:
         mem_mb=prepare_memory_mb,
         runtime=runtime_minutes(10, 0.5),
     conda:
-        "../../envs/scanpy.yaml"
+        "../envs/scanpy.yaml"
     script:
-        "../../scripts/prepare.py"
+        "../scripts/prepare.py"

@@ -39,6 +39,6 @@ rule enrich:
         mem_mb=memory_mb(1000, 5),
         runtime=runtime_minutes(15, 0),
     conda:
-        "../../envs/enrichment.yaml"
+        "../envs/enrichment.yaml"
     script:
-        "../../scripts/enrich.py"
+        "../scripts/enrich.py"

@@ -13,9 +13,9 @@ rule de_baseline:
         mem_mb=memory_mb(2000, 20),
         runtime=runtime_minutes(10, 1),
     conda:
-        "../../envs/scanpy.yaml"
+        "../envs/scanpy.yaml"
     script:
-        "../../scripts/de_baseline.py"
+        "../scripts/de_baseline.py"
 
 
 rule de_overlap:
@@ -42,9 +42,9 @@ rule de_overlap:
         mem_mb=memory_mb(1000, 1),
         runtime=runtime_minutes(5, 0),
     conda:
-        "../../envs/scanpy.yaml"
+        "../envs/scanpy.yaml"
     script:
-        "../../scripts/de_overlap.py"
+        "../scripts/de_overlap.py"
 
 
 rule recovery:
@@ -79,9 +79,9 @@ rule recovery:
         mem_mb=memory_mb(1000, 5),
         runtime=runtime_minutes(5, 0),
     conda:
-        "../../envs/scanpy.yaml"
+        "../envs/scanpy.yaml"
     script:
-        "../../scripts/recovery.py"
+        "../scripts/recovery.py"
 
 
 rule faithfulness:
@@ -102,15 +102,14 @@ rule faithfulness:
         cells_per_type=config["attribution"]["cells_per_type"],
         seed=replicate_seed,
         device=config["device"],
-    threads: 2
     resources:
         gpu=0,
         mem_mb=memory_mb(3000, 20),
         runtime=runtime_minutes(30, 5),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     script:
-        "../../scripts/faithfulness.py"
+        "../scripts/faithfulness.py"
 
 
 rule stability:
@@ -128,15 +127,14 @@ rule stability:
         methods=config["attribution"]["methods"],
         seed=replicate_seed,
         device=config["device"],
-    threads: 2
     resources:
         gpu=0,
         mem_mb=memory_mb(3000, 20),
         runtime=runtime_minutes(60, 10),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     script:
-        "../../scripts/stability.py"
+        "../scripts/stability.py"
 
 
 rule evaluation_figures:
@@ -189,6 +187,6 @@ rule evaluation_figures:
         mem_mb=memory_mb(1000, 1),
         runtime=runtime_minutes(5, 0),
     conda:
-        "../../envs/scanpy.yaml"
+        "../envs/scanpy.yaml"
     script:
-        "../../scripts/evaluation_figures.py"
+        "../scripts/evaluation_figures.py"

@@ -14,9 +14,9 @@ rule logistic_baseline:
         mem_mb=memory_mb(2000, 20),
         runtime=runtime_minutes(10, 2),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     script:
-        "../../scripts/logistic_baseline.py"
+        "../scripts/logistic_baseline.py"
 
 
 rule train:
@@ -49,15 +49,15 @@ rule train:
     params:
         config=replicate_config("device", "model", "model_check", "train"),
         regime="standard",
-    threads: 2
+    threads: dataset_threads
     resources:
         gpu=0,
         mem_mb=memory_mb(2000, 20),
         runtime=runtime_minutes(30, 2),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     script:
-        "../../scripts/train.py"
+        "../scripts/train.py"
 
 
 rule adv_train:
@@ -94,12 +94,12 @@ rule adv_train:
     params:
         config=replicate_config("device", "model", "model_check", "train", "attack", "adversarial_training"),
         regime=lambda wildcards: wildcards.regime,
-    threads: 2
+    threads: dataset_threads
     resources:
         gpu=0,
         mem_mb=memory_mb(2000, 20),
         runtime=runtime_minutes(60, 10),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     script:
-        "../../scripts/adv_train.py"
+        "../scripts/adv_train.py"

@@ -14,15 +14,14 @@ rule robustness:
         attack=config["attack"],
         seed=replicate_seed,
         device=config["device"],
-    threads: 2
     resources:
         gpu=0,
         mem_mb=memory_mb(2000, 20),
         runtime=runtime_minutes(30, 5),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     script:
-        "../../scripts/robustness.py"
+        "../scripts/robustness.py"
 
 
 rule robustness_baseline:
@@ -44,9 +43,9 @@ rule robustness_baseline:
         mem_mb=memory_mb(2000, 20),
         runtime=runtime_minutes(30, 5),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     script:
-        "../../scripts/robustness_baseline.py"
+        "../scripts/robustness_baseline.py"
 
 
 rule robustness_curves:
@@ -83,9 +82,9 @@ rule robustness_curves:
         mem_mb=memory_mb(1000, 0),
         runtime=runtime_minutes(5, 0),
     conda:
-        "../../envs/scanpy.yaml"
+        "../envs/scanpy.yaml"
     script:
-        "../../scripts/robustness_curves.py"
+        "../scripts/robustness_curves.py"
 
 
 rule eps_structure:
@@ -112,12 +111,11 @@ rule eps_structure:
         attack=config["attack"],
         seed=config["seed"],
         device=config["device"],
-    threads: 2
     resources:
         gpu=0,
         mem_mb=memory_mb(3000, 20),
         runtime=runtime_minutes(30, 2),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     script:
-        "../../scripts/eps_structure.py"
+        "../scripts/eps_structure.py"

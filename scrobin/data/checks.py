@@ -16,8 +16,8 @@ from scrobin.errors import ScrobinError
 
 def matrix_values(matrix) -> np.ndarray:
     """The stored values of a dense or sparse matrix (zeros of sparse matrices excluded); of a
-    backed (on-disk) matrix, those of its leading cells (``scrobin.chunked_io.sample_values``)."""
-    from scrobin.chunked_io import in_memory, sample_values
+    backed (on-disk) matrix, those of its leading cells (``scrobin.data.chunked_io.sample_values``)."""
+    from scrobin.data.chunked_io import in_memory, sample_values
 
     if not in_memory(matrix):
         return sample_values(matrix)
