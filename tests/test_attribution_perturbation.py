@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from scrobin.attribution import compute_attributions
-from scrobin.attribution.coalitions import cell_gene_columns
+from scrobin.attribution.coalitions import InputLayerShortcut, cell_gene_columns, input_layer_split, iter_coalition_values
+from scrobin.attribution.explained_model import with_output
 from scrobin.attribution.kernel_shap import kernel_shap_design, kernel_shap_with_design
 from scrobin.attribution.lime_surrogate import lime_design, lime_with_design
 from scrobin.errors import ScrobinError
@@ -329,3 +330,46 @@ def test_lime_solve_equals_sklearn_weighted_ridge(cells):
     responses = _target_output(model, rows, np.full(len(rows), target[0]))
     reference = Ridge(alpha=0.5).fit(design.masks, responses, sample_weight=design.weights)
     np.testing.assert_allclose(coefficients[0], reference.coef_, atol=1e-5)
+
+
+def _coalition_values(model, x, target, masks, references, columns, batch_size):
+    parts = [values.numpy() for _, values in iter_coalition_values(
+        model, x, target, masks, references, gene_columns=columns, batch_size=batch_size, device=CPU)]
+    return np.concatenate(parts)
+
+
+@pytest.mark.parametrize("design", ["kernelshap", "lime"])
+@pytest.mark.parametrize("output", ["logits", "probabilities"])
+@pytest.mark.parametrize(("n_references", "batch_size"), [(1, 100_000), (3, 100_000), (2, 50)])
+def test_input_layer_shortcut_gives_the_full_rows_values(monkeypatch, design, output, n_references, batch_size):
+    # 60 genes: KernelSHAP's coalitions differ from all-kept or all-replaced in few genes (the
+    # sparse product), LIME's in a uniform number (the dense product).
+    n_genes = 60
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(5, n_genes)).astype(np.float32)
+    target = rng.integers(0, N_CLASSES, 5)
+    references = rng.normal(size=(n_references, n_genes)).astype(np.float32)
+    model = with_output(_mlp(n_genes), output)
+    generator = np.random.default_rng(4)
+    if design == "kernelshap":
+        masks = kernel_shap_design(n_genes, 400, generator).masks
+    else:
+        masks = lime_design(n_genes, 400, "cosine", 0.25, generator).masks
+    columns = cell_gene_columns(5, n_genes, generator)
+    sparse = InputLayerShortcut(torch.as_tensor(masks), len(masks), *input_layer_split(model)).passes[0][1] is not None
+    assert sparse == (design == "kernelshap")
+    shortcut = _coalition_values(model, x, target, masks, references, columns, batch_size)
+    monkeypatch.setattr(InputLayerShortcut, "fits", classmethod(lambda cls, *args: False))
+    full_rows = _coalition_values(model, x, target, masks, references, columns, batch_size)
+    np.testing.assert_allclose(shortcut, full_rows, rtol=1e-5, atol=1e-5)
+
+
+def test_input_layer_shortcut_is_only_taken_where_it_applies(linear_model):
+    layer = nn.Linear(400, 16)
+    assert InputLayerShortcut.fits(1, layer)
+    # A chunk whose factor would not fit the memory bound keeps to full rows.
+    assert not InputLayerShortcut.fits(InputLayerShortcut.MAX_FACTOR_ELEMENTS, layer)
+    # A network that does not start with a linear layer is evaluated on full rows.
+    assert input_layer_split(nn.Sequential(nn.ReLU(), nn.Linear(N_GENES, N_CLASSES))) is None
+    assert input_layer_split(linear_model) is None
+    assert input_layer_split(_mlp(N_GENES)) is not None

@@ -17,7 +17,7 @@ coefficients are the shared solve's, read through its permutation.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,7 +104,9 @@ def iter_coalition_values(
     coalitions) on ``device``.
 
     Rows of one pass stay within ``batch_size``: if all coalitions of one cell fit, several cells
-    share a pass; otherwise one cell's coalitions are split over passes.
+    share a pass; otherwise one cell's coalitions are split over passes. A network that starts
+    with a linear layer has that layer computed from the design itself, without building the
+    masked rows (:class:`InputLayerShortcut`).
     """
     n_coalitions, n_genes = masks.shape
     n_background = len(background)
@@ -112,6 +114,11 @@ def iter_coalition_values(
     masks_on_device = torch.as_tensor(masks, dtype=torch.float32, device=device)
     references = torch.as_tensor(background, device=device)
     columns_on_device = torch.as_tensor(gene_columns, dtype=torch.long, device=device)
+    cells_per_chunk = max(1, batch_size // (coalitions_per_pass * n_background))
+    split = input_layer_split(model)
+    shortcut = None
+    if split is not None and InputLayerShortcut.fits(min(cells_per_chunk, len(x)) * n_background, split[0]):
+        shortcut = InputLayerShortcut(masks_on_device, coalitions_per_pass, *split)
     for cells in cell_chunks(len(x), coalitions_per_pass * n_background, batch_size):
         inputs = torch.as_tensor(x[cells], device=device)
         targets = torch.as_tensor(target[cells], device=device)
@@ -120,15 +127,118 @@ def iter_coalition_values(
         values = torch.empty(len(inputs), n_coalitions, dtype=torch.float64, device=device)
         # Not around the yield: the caller's code must not run in no-grad mode by surprise.
         with torch.no_grad():
-            for start in range(0, n_coalitions, coalitions_per_pass):
-                # cells x coalitions x genes: each cell's coalitions through its permutation
-                cell_masks = masks_on_device[start : start + coalitions_per_pass][:, columns].transpose(0, 1)
-                rows = references[None, None] + cell_masks[:, :, None, :] * offsets[:, None]
-                outputs = model(rows.reshape(-1, n_genes)).reshape(*rows.shape[:3], -1)
-                index = targets.view(-1, 1, 1, 1).expand(*rows.shape[:3], 1)
-                chosen = outputs.gather(3, index).squeeze(3).double()
-                values[:, start : start + cell_masks.shape[1]] = chosen.mean(dim=2)
+            state = shortcut.chunk_state(references, offsets, columns) if shortcut is not None else None
+            for index, start in enumerate(range(0, n_coalitions, coalitions_per_pass)):
+                if shortcut is not None:
+                    # cells x coalitions x background x outputs, from the input layer's shortcut
+                    outputs = shortcut.outputs(index, state)
+                else:
+                    # cells x coalitions x genes: each cell's coalitions through its permutation
+                    cell_masks = masks_on_device[start : start + coalitions_per_pass][:, columns].transpose(0, 1)
+                    rows = references[None, None] + cell_masks[:, :, None, :] * offsets[:, None]
+                    outputs = model(rows.reshape(-1, n_genes)).reshape(*rows.shape[:3], -1)
+                index_of_target = targets.view(-1, 1, 1, 1).expand(*outputs.shape[:3], 1)
+                chosen = outputs.gather(3, index_of_target).squeeze(3).double()
+                values[:, start : start + outputs.shape[1]] = chosen.mean(dim=2)
         yield cells, values
+
+
+def input_layer_split(model: nn.Module) -> tuple[nn.Linear, Callable[[torch.Tensor], torch.Tensor]] | None:
+    """(input layer, the rest) of a network that starts with a linear layer, else None.
+
+    Knows scrobin's classifier (``MLPClassifier``: a ``layers`` Sequential), a plain
+    ``nn.Sequential``, and either under the softmax wrapper of ``output: probabilities``.
+    """
+    from scrobin.attribution.explained_model import ProbabilityOutput
+    from scrobin.model.network import MLPClassifier
+
+    if isinstance(model, ProbabilityOutput):
+        inner = input_layer_split(model.logits_model)
+        if inner is None:
+            return None
+        first, rest = inner
+        return first, lambda hidden: model.softmax(rest(hidden))
+    layers = model.layers if type(model) is MLPClassifier else model
+    if type(layers) is nn.Sequential and len(layers) > 0 and type(layers[0]) is nn.Linear:
+        return layers[0], layers[1:]
+    return None
+
+
+class InputLayerShortcut:
+    """The input layer's output on masked rows, computed from the design instead of the rows.
+
+    For the row ``b + z_x * (x - b)`` a linear layer gives ``W b + bias + sum over kept genes of
+    (x - b)_g W[:, g]``: the design times a per-cell factor (rows ``(x - b)_g W[:, g]``). One
+    product covers every coalition of a pass and every cell of a chunk, as each cell's permutation
+    reorders the rows of its factor instead of the columns of the design; the masked rows
+    (coalitions x genes per cell) are never built.
+
+    Where coalitions differ from all-kept or all-replaced in few genes (the Shapley kernel draws
+    mostly such coalitions), the product runs sparse over each coalition's minority: the kept genes
+    when at most half are kept, else the replaced ones, whose sum is taken from the full sum. A
+    coalition and its complement (KernelSHAP draws pairs) share one minority, hence one row.
+
+    Own code: captum's and shap's KernelSHAP evaluate every full row. Measured on 1,200 genes and
+    512 units, KernelSHAP's default design: about 2x faster per cell on CPU, equal to 1e-7.
+    """
+
+    # A sparse product costs about this many times a dense one per multiply-add (CPU, measured:
+    # 4,448 KernelSHAP coalitions x 1,200 genes x 512 units).
+    SPARSE_COST = 5.0
+    # Most elements of one chunk's factor (cells x background rows x genes x units).
+    MAX_FACTOR_ELEMENTS = 1 << 25
+
+    def __init__(self, masks: torch.Tensor, coalitions_per_pass: int, layer: nn.Linear,
+                 rest: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self.layer, self.rest = layer, rest
+        self.passes = [self._product(masks[start : start + coalitions_per_pass])
+                       for start in range(0, len(masks), coalitions_per_pass)]
+
+    @classmethod
+    def _product(cls, masks: torch.Tensor) -> tuple:
+        """One pass's design, in the cheaper of the sparse minority form and the dense form."""
+        majority = masks.sum(dim=1) > masks.shape[1] / 2
+        minority = torch.where(majority[:, None], masks == 0, masks == 1)
+        unique, row_of_coalition = torch.unique(minority, dim=0, return_inverse=True)
+        if unique.sum().item() * cls.SPARSE_COST < masks.numel():
+            return unique.float().to_sparse(), row_of_coalition, majority
+        return masks, None, None
+
+    @classmethod
+    def fits(cls, factor_rows: int, layer: nn.Linear) -> bool:
+        """Whether a chunk's factor (``factor_rows`` cells x background rows) stays within memory bounds."""
+        return factor_rows * layer.weight.numel() <= cls.MAX_FACTOR_ELEMENTS
+
+    def chunk_state(self, references: torch.Tensor, offsets: torch.Tensor, columns: torch.Tensor) -> tuple:
+        """What every pass of one chunk of cells shares: each cell's dense factor with its rows in
+        design-column order, the full sums and the references' output.
+
+        ``references`` (background x genes), ``offsets`` (cells x background x genes: cell minus
+        reference) and ``columns`` (cells x genes: the design column of each gene) as in
+        :func:`iter_coalition_values`.
+        """
+        weight_t = self.layer.weight.T  # genes x units
+        n_cells, n_background, n_genes = offsets.shape
+        units = weight_t.shape[1]
+        gene_of_column = columns.argsort(dim=1)
+        ordered = offsets.gather(2, gene_of_column[:, None, :].expand(-1, n_background, -1))
+        factor = ordered[:, :, :, None] * weight_t[gene_of_column][:, None]  # cells x background x columns x units
+        wide = factor.permute(2, 0, 1, 3).reshape(n_genes, -1)
+        full_sum = offsets @ weight_t  # cells x background x units
+        return wide, full_sum, self.layer(references), (n_cells, n_background, units)
+
+    def outputs(self, pass_index: int, state: tuple) -> torch.Tensor:
+        """Network outputs of one pass's coalitions, cells x coalitions x background rows x outputs."""
+        wide, full_sum, reference_output, (n_cells, n_background, units) = state
+        design, row_of_coalition, majority = self.passes[pass_index]
+        if row_of_coalition is None:
+            kept_sum = (design @ wide).reshape(-1, n_cells, n_background, units).permute(1, 0, 2, 3)
+        else:
+            minority_sum = torch.sparse.mm(design, wide)[row_of_coalition]
+            minority_sum = minority_sum.reshape(-1, n_cells, n_background, units).permute(1, 0, 2, 3)
+            kept_sum = torch.where(majority[None, :, None, None], full_sum[:, None] - minority_sum, minority_sum)
+        outputs = self.rest((kept_sum + reference_output[None, None]).reshape(-1, units))
+        return outputs.reshape(n_cells, -1, n_background, outputs.shape[-1])
 
 
 class SharedDesignSolver:
