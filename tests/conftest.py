@@ -47,10 +47,6 @@ def prepare_params() -> dict:
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_CONFIG = REPO / "config" / "test.yaml"
-# On the tiny test data a job is mostly start-up, which is single-threaded: one thread per job lets
-# two jobs share the two cores instead of a threads: 2 job holding both.
-TINY_DAG_OPTIONS = ("--max-threads", "1")
-
 # The whole tiny DAG; on a busy 2-core machine it has taken over 15 minutes.
 WORKFLOW_TIMEOUT_S = 2400
 
@@ -59,7 +55,7 @@ def snakemake(workdir: Path, *args: str, config: Path | None = None, timeout: in
     """Run the workflow's Snakemake on ``workdir`` (targets or options in ``args``)."""
     command = [
         sys.executable, "-m", "snakemake", *args, "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir),
-        "--configfile", str(config or TEST_CONFIG), "--cores", "2", *TINY_DAG_OPTIONS,
+        "--configfile", str(config or TEST_CONFIG), "--cores", "2",
     ]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 

@@ -24,7 +24,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO, TEST_CONFIG, TINY_DAG_OPTIONS
+from conftest import REPO, TEST_CONFIG
 from scrobin.model.store import load_model
 
 DATASET = "tiny"
@@ -56,7 +56,7 @@ def snakemake_command(workdir: Path, config: Path, *args: str) -> list[str]:
     # Targets and options go first: options such as --forcerun take every word up to the next option.
     return [
         sys.executable, "-m", "snakemake", *args, "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir),
-        "--configfile", str(config), "--cores", "2", *TINY_DAG_OPTIONS,
+        "--configfile", str(config), "--cores", "2",
     ]
 
 
