@@ -1,23 +1,35 @@
-"""Atlas scale: wall time and peak memory of each workflow stage at 100k, 300k and 1M cells.
+"""Atlas scale: wall time, CPU time and peak memory of each workflow stage at 100k, 300k and 1M cells.
 
 Synthetic raw counts (sparse, negative binomial, ``--genes`` genes, ``--types`` cell types each
 with a marker programme of 50 genes at 6x, ~``--nnz`` non-zeros per cell) are written to an
 ``.h5ad`` in blocks of cells, so generating a million cells stays within the memory bound. Each
-stage then runs in its own subprocess (so its peak RSS is its own, read from
-its ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` as it ends) on the previous stage's output, as the workflow's rules do:
+stage then runs in its own subprocess on the previous stage's output, as the workflow's rules do,
+and reports its peak RSS as it ends (:func:`peak_rss_kb`: ``VmHWM``, not ``ru_maxrss``, which a
+child inherits from the parent that started it: the parent's counts generation showed as every
+stage's peak).
+Next to the wall seconds each stage records its CPU seconds (user + system of the subprocess):
+on shared cores the wall time grows with the other load, the CPU time does not, so the CPU time
+is the fair measure of how a stage scales.
 
 - ``prepare``: ``load_dataset`` (backed) + ``prepare_dataset`` + ``write_h5ad`` (the rule's code)
+- ``logistic_baseline``: the rule's job (``scrobin.model.jobs.logistic_baseline``): the baseline
+  fitted on at most ``model_check.logistic_train_cells`` training cells, the test split predicted
 - ``train``: the standard model (config defaults, wide preset), ``--epochs`` epochs
 - ``robustness``: the default sweep (FGSM and PGD-10, 8 eps) on the default cell budget
 - ``adv_train``: FGSM Madry training, ``--adv-epochs`` epochs
-- ``attribute``: saliency and integrated gradients on ``cells_per_type`` (default 200) cells per type
+- ``attribute``: the rule's job (``scrobin.attribution.jobs.attribute``) for saliency, then for
+  integrated gradients, on ``cells_per_type`` (default 200) cells per type, attributions and
+  importance tables written; each job reads ``prepared.h5ad`` itself, as its own rule would
+  (the stage holds no copy of its own, so the peak is that of the larger job)
+- ``consensus``: the rule's job (``scrobin.attribution.jobs.consensus``) over those two importance
+  tables: the consensus table and its heatmap
 
 Run from the repository root (files go under ``--workdir``, deleted at the end unless ``--keep``)::
 
-    nice .venv/bin/python benchmarks/bench_scale.py --sizes 100000 300000 1000000
-    nice .venv/bin/python benchmarks/bench_scale.py --sizes 1000000 --stages prepare train
+    nice -n 19 .venv/bin/python benchmarks/bench_scale.py --sizes 100000 1000000 300000 --epochs 1 --keep --reuse
+    nice -n 19 .venv/bin/python benchmarks/bench_scale.py --sizes 1000000 --stages prepare train
 
-Prints one table (stage x size -> wall s and peak RSS GB) and appends every measurement to
+Prints one table (stage x size -> wall s, CPU s and peak RSS GB) and appends every measurement to
 ``--results`` (JSON lines) as it comes, so a long run can be read while it goes.
 """
 
@@ -25,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import resource
 import shutil
 import subprocess
@@ -34,7 +47,9 @@ from pathlib import Path
 
 import numpy as np
 
-STAGES = ("prepare", "train", "robustness", "adv_train", "attribute")
+LOG = logging.getLogger("bench_scale")
+STAGES = ("prepare", "logistic_baseline", "train", "robustness", "adv_train", "attribute", "consensus")
+ATTRIBUTION_METHODS = ("saliency", "integrated_gradients")
 MARKERS_PER_TYPE = 50
 MARKER_FOLD = 6.0
 
@@ -49,7 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--adv-epochs", type=int, default=1)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--workdir", default="/tmp/scrobin_bench_scale")
     parser.add_argument("--results", default="benchmarks/bench_scale_results.jsonl")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
@@ -134,6 +149,41 @@ def run_stage(stage: str, workdir: Path, args: argparse.Namespace) -> dict:
                                    config["seed"])
         prepared.write_h5ad(prepared_path, compression="gzip")
         return {"prepared_cells": prepared.n_obs, "genes": prepared.n_vars, "nnz_per_cell": round(prepared.X.nnz / prepared.n_obs)}
+    if stage == "logistic_baseline":
+        from scrobin.model import jobs
+
+        metrics_path = workdir / "logreg.json"
+        jobs.logistic_baseline(rule_call(
+            input={"prepared": prepared_path},
+            output={"model": workdir / "logreg.npz", "metrics": metrics_path},
+            params={"seed": config["seed"], "train_cells": config["model_check"]["logistic_train_cells"]}), LOG)
+        metrics = json.loads(metrics_path.read_text())
+        return {"train_cells_fitted": metrics["n_train_cells"], "accuracy": round(metrics["accuracy"], 4)}
+    if stage == "consensus":
+        from scrobin.attribution import jobs
+
+        output = {"table": workdir / "consensus.tsv", "heatmap": workdir / "consensus.png"}
+        jobs.consensus(rule_call(
+            input={**{method: importance_path(workdir, method) for method in ATTRIBUTION_METHODS}, "prepared": prepared_path},
+            output=output,
+            params={"consensus": config["consensus"], "direction": config["importance"]["direction"],
+                    "n_methods": len(ATTRIBUTION_METHODS), "seed": config["seed"]},
+            wildcards={"ds": "atlas", "regime": "standard"}), LOG)
+        return {"consensus_rows": sum(1 for _ in open(output["table"])) - 1}
+    if stage == "attribute":
+        from scrobin.attribution import jobs
+
+        for method in ATTRIBUTION_METHODS:
+            jobs.attribute(rule_call(
+                input={"prepared": prepared_path, "model": models["standard"]},
+                output={"attributions": workdir / f"{method}.h5ad", "importance": importance_path(workdir, method)},
+                params={"entry": config["attribution"]["methods"][method],
+                        "cells_per_type": config["attribution"]["cells_per_type"],
+                        "target": config["attribution"]["target"], "importance": config["importance"],
+                        "on_flag": config["model_check"]["on_flag"], "seed": config["seed"],
+                        "device": config["device"]},
+                wildcards={"regime": "standard", "method": method}), LOG)
+        return {"cells_explained": sum(ad.read_h5ad(workdir / f"{m}.h5ad", backed="r").n_obs for m in ATTRIBUTION_METHODS)}
     prepared = ad.read_h5ad(prepared_path)
     from scrobin.model.classifier import fit_classifier
     from scrobin.model.store import load_model, save_model
@@ -160,41 +210,84 @@ def run_stage(stage: str, workdir: Path, args: argparse.Namespace) -> dict:
         table = robustness_sweep(model, model_input(prepared)[rows], label_codes(prepared)[rows], settings["attacks"],
                                  settings["eps_grid"], device=str(device), seed=config["seed"])
         return {"cells_attacked": len(rows), "accuracy_at_eps_1": float(table.query("eps == 1.0")["accuracy"].min())}
-    from scrobin.attribution.jobs import attribute_cells
+    raise ValueError(f"unknown stage {stage}")
 
-    cells = 0
-    for method in ("saliency", "integrated_gradients"):
-        attributed = attribute_cells(model, prepared, method, config["attribution"]["methods"][method],
-                                     config["attribution"]["cells_per_type"], "true", config["seed"], str(device))
-        cells += attributed.n_obs
-    return {"cells_explained": cells}
+
+class RuleCall:
+    """The parts of Snakemake's ``snakemake`` object a job reads: named files, params and wildcards."""
+
+    def __init__(self, **sections):
+        for name, values in sections.items():
+            setattr(self, name, Named(values))
+
+
+class Named(dict):
+    """A mapping whose keys also read as attributes (``input.prepared``), like Snakemake's named lists."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def rule_call(**sections) -> RuleCall:
+    """A stand-in for the ``snakemake`` object of one rule, paths as strings."""
+    return RuleCall(**{name: {key: str(value) if isinstance(value, Path) else value for key, value in values.items()}
+                       for name, values in sections.items()})
+
+
+def importance_path(workdir: Path, method: str) -> Path:
+    return workdir / f"importance_{method}.tsv"
 
 
 def measure(stage: str, size: int, workdir: Path, args: argparse.Namespace) -> dict:
-    """Run one stage in a subprocess; wall seconds and its peak RSS (GB)."""
+    """Run one stage in a subprocess; its wall seconds, CPU seconds (user + system) and peak RSS (GB)."""
     command = [sys.executable, __file__, "--stage", stage, "--size", str(size), "--workdir", str(workdir),
                "--device", args.device, "--threads", str(args.threads), "--epochs", str(args.epochs),
                "--adv-epochs", str(args.adv_epochs)]
+    cpu_before = _children_cpu_seconds()
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
+    cpu = _children_cpu_seconds() - cpu_before
     if result.returncode:
         raise RuntimeError(f"{stage} at {size} cells failed:\n{result.stderr[-3000:]}")
     (workdir / f"{stage}.log").write_text(result.stdout + result.stderr)
     info = json.loads(result.stdout.strip().splitlines()[-1])
-    # The child's own ru_maxrss (RUSAGE_SELF, read as it ends): its peak resident memory.
     peak_gb = info.pop("peak_rss_kb") / 2**20
-    return {"stage": stage, "cells": size, "wall_s": round(wall, 1), "peak_rss_gb": round(peak_gb, 2), **info}
+    return {"stage": stage, "cells": size, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+            "peak_rss_gb": round(peak_gb, 2), **info}
+
+
+def peak_rss_kb() -> int:
+    """This process's peak resident memory (kB) since it started its program.
+
+    Linux's ``VmHWM`` belongs to the address space the program runs in. ``ru_maxrss`` does not
+    do: across ``fork`` + ``exec`` it keeps the largest of the parent's peak and the child's, so a
+    parent that generated a million cells' counts would show its peak as each stage's. Where
+    ``/proc`` is missing (not Linux) ``ru_maxrss`` is the fallback.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _children_cpu_seconds() -> float:
+    """User + system CPU seconds of every finished subprocess of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     if args.stage:
-        import logging
-
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")  # progress lines
         info = run_stage(args.stage, Path(args.workdir), args)
-        info["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        info["peak_rss_kb"] = peak_rss_kb()
         print(json.dumps(info))
         return
     rows = []
@@ -217,7 +310,7 @@ def main(argv=None) -> None:
     import pandas as pd
 
     table = pd.DataFrame(rows)
-    print(table.pivot(index="stage", columns="cells", values=["wall_s", "peak_rss_gb"]).to_string())
+    print(table.pivot(index="stage", columns="cells", values=["wall_s", "cpu_s", "peak_rss_gb"]).to_string())
 
 
 if __name__ == "__main__":

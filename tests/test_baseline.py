@@ -10,6 +10,7 @@ from scrobin.model.logistic import (
     attack_logistic_baseline,
     fit_logistic_baseline,
     load_logistic_baseline,
+    predict_logistic_baseline,
     save_logistic_baseline,
 )
 from scrobin.errors import ScrobinError
@@ -41,6 +42,11 @@ def test_any_art_attack_runs_against_the_baseline(fitted):
     spec = {"name": "BasicIterativeMethod", "backend": "art", "params": {"eps": 1.0, "eps_step": 0.25, "max_iter": 5}}
     adversarial = attack_logistic_baseline(baseline, cells, labels, spec)
     assert (baseline.predict(adversarial) == labels).mean() < 0.3
+
+
+def test_batched_prediction_matches_predicting_all_cells_at_once(fitted):
+    cells, _, baseline = fitted
+    np.testing.assert_array_equal(predict_logistic_baseline(baseline, cells, batch_size=7), baseline.predict(cells))
 
 
 def test_npz_round_trip_predicts_identically(fitted, tmp_path):

@@ -177,6 +177,18 @@ def test_gene_direction_matches_scanpy_means_and_fold_changes():
     assert (scaled["direction"] == directions["direction"]).all()
 
 
+def test_gene_direction_sums_blocks_of_cells_like_all_at_once(monkeypatch):
+    import scrobin.attribution.importance as importance
+
+    rng = np.random.default_rng(1)
+    expression = sp.random(95, 8, density=0.3, format="csr", dtype=np.float32, random_state=2)
+    labels = pd.Categorical(rng.choice(["a", "b", "c"], 95))
+    whole = gene_direction(expression, labels, GENES + [f"g{i}" for i in range(3, 8)])
+    monkeypatch.setattr(importance, "DIRECTION_BLOCK_CELLS", 10)
+    blocked = gene_direction(expression, labels, GENES + [f"g{i}" for i in range(3, 8)])
+    pd.testing.assert_frame_equal(blocked, whole, check_exact=False, rtol=1e-12)
+
+
 def _absence_data():
     """Type A expresses g_marker, type B g_absent; 20 A cells, 4 B cells, scaled like X."""
     rng = np.random.default_rng(1)

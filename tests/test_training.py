@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
+from scrobin.cells import label_codes, split_rows
 from scrobin.contract import SCROBIN_KEY
 from scrobin.model.classifier import build_network, fit_classifier, logistic_baseline_metrics, split_cells
 from scrobin.config import validate_config
@@ -167,6 +168,26 @@ def test_default_model_matches_the_logistic_baseline(prepared):
     assert metrics["macro_f1"] >= logistic["macro_f1"] - 0.02
     assert metrics["logistic_baseline"] == {"accuracy": logistic["accuracy"], "macro_f1": logistic["macro_f1"]}
     assert metrics["model_check"]["flagged"] is False and metrics["model_check"]["reasons"] == []
+
+
+def test_logistic_baseline_fits_a_capped_subsample_keeping_class_shares(prepared, monkeypatch):
+    import scrobin.model.logistic as logistic
+
+    fitted_labels = []
+    fit = logistic.fit_logistic_baseline
+    monkeypatch.setattr(logistic, "fit_logistic_baseline",
+                        lambda x, y, **kwargs: fitted_labels.append(np.asarray(y)) or fit(x, y, **kwargs))
+    train_labels = label_codes(prepared)[split_rows(prepared, "train")]
+    _, every_cell = logistic_baseline_metrics(prepared, seed=0, train_cells=None)
+    assert every_cell["n_train_cells"] == len(train_labels)
+    cap = len(train_labels) // 3
+    _, capped = logistic_baseline_metrics(prepared, seed=0, train_cells=cap)
+    n_types = len(np.unique(train_labels))
+    assert capped["n_train_cells"] == len(fitted_labels[-1]) and abs(capped["n_train_cells"] - cap) <= n_types
+    shares = np.bincount(fitted_labels[-1], minlength=n_types) / len(fitted_labels[-1])
+    np.testing.assert_allclose(shares, np.bincount(train_labels) / len(train_labels), atol=0.05)
+    # A cap above the split fits every training cell: the same baseline as no cap.
+    assert logistic_baseline_metrics(prepared, seed=0, train_cells=10 * len(train_labels))[1] == every_cell
 
 
 def test_a_constant_model_is_flagged_and_can_stop_interpretation():

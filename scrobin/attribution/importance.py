@@ -37,6 +37,8 @@ from scrobin.errors import ScrobinError
 from scrobin.validators import require_obs_and_layer
 
 RANK_RULES = ("positive", "absolute", "signed_abs")
+# Cells per block of gene_direction's sums (a float64 copy of one block is held at a time).
+DIRECTION_BLOCK_CELLS = 100_000
 IMPORTANCE_COLUMNS = ("cell_type", "gene", "mean_signed", "mean_abs", "score", "rank", "n_cells")
 RANK_COLUMNS = ("rank", "consensus_rank")
 # Which genes lead a ranking: expressed more in the type (up), less (down), or all by score (any).
@@ -231,9 +233,14 @@ def gene_direction(expression, cell_types: Sequence, genes: Sequence,
     n_cells = expression.shape[0]
     membership = sp.csr_matrix((np.ones(n_cells), (labels.codes, np.arange(n_cells))),
                                shape=(len(type_names), n_cells))
-    # One sparse product gives every type's sum; the rest is the column total minus it.
-    sums = membership @ expression
-    sums = np.asarray(sums.toarray() if sp.issparse(sums) else sums, dtype=np.float64)
+    # A sparse product gives every type's sum; the rest is the column total minus it. The product
+    # copies its rows as float64, so it runs on blocks of cells: on an atlas the copy of every cell
+    # would double the matrix's memory.
+    sums = np.zeros((len(type_names), expression.shape[1]))
+    for start in range(0, n_cells, DIRECTION_BLOCK_CELLS):
+        block = slice(start, start + DIRECTION_BLOCK_CELLS)
+        part = membership[:, block] @ expression[block]
+        sums += np.asarray(part.toarray() if sp.issparse(part) else part, dtype=np.float64)
     totals = np.asarray(expression.sum(axis=0), dtype=np.float64).reshape(1, -1)
     cells_in_type = np.asarray(membership.sum(axis=1)).reshape(-1, 1)
     cells_rest = n_cells - cells_in_type

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from scrobin.contract import SCROBIN_KEY
-from scrobin.cells import dense, class_names, label_codes, split_rows
+from scrobin.cells import class_names, label_codes, proportional_subset, split_rows
 from scrobin.metrics import classification_metrics
 from scrobin.model.check import check_model
 from scrobin.model.presets import resolve_model_config
@@ -163,18 +163,33 @@ def fit_classifier(
     return FittedClassifier(model, metadata, pd.DataFrame(history.epochs), predicted)
 
 
-def logistic_baseline_metrics(prepared: ad.AnnData, seed: int) -> tuple[object, dict]:
+def logistic_baseline_metrics(prepared: ad.AnnData, seed: int, train_cells: int | None = None) -> tuple[object, dict]:
     """A logistic regression fitted on the training cells and its test metrics, like the network's.
+
+    Parameters
+    ----------
+    prepared
+        The prepared dataset (its split and model input).
+    seed
+        Seed of the subsample and of the solver.
+    train_cells
+        At most this many training cells are fitted: a seeded subsample keeping each type's share
+        (:func:`scrobin.cells.proportional_subset`), so the fit stays bounded on atlases, where the
+        whole split densified would take ~10 GB at a million cells. None fits every training cell.
 
     Returns
     -------
     classifier, metrics
         The fitted ``LogisticRegression`` (:func:`scrobin.model.logistic.fit_logistic_baseline`) and
-        :func:`scrobin.metrics.classification_metrics` of its test predictions.
+        :func:`scrobin.metrics.classification_metrics` of its test predictions (made batch by batch),
+        with ``n_train_cells``: the number of cells fitted.
     """
-    from scrobin.model.logistic import fit_logistic_baseline
+    from scrobin.model.logistic import fit_logistic_baseline, predict_logistic_baseline
 
-    x_train, y_train = split_cells(prepared, "train")
-    classifier = fit_logistic_baseline(x_train, y_train, seed=seed)
+    train = split_rows(prepared, "train")
+    labels = label_codes(prepared)
+    fitted = train[proportional_subset(labels[train], train_cells, seed)]
+    classifier = fit_logistic_baseline(model_input(prepared, fitted), labels[fitted], seed=seed)
     x_test, y_test = split_cells(prepared, "test")
-    return classifier, classification_metrics(y_test, classifier.predict(dense(x_test)), class_names(prepared))
+    metrics = classification_metrics(y_test, predict_logistic_baseline(classifier, x_test), class_names(prepared))
+    return classifier, {**metrics, "n_train_cells": len(fitted)}

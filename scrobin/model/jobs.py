@@ -16,16 +16,18 @@ from scrobin.tables import write_json
 def logistic_baseline(snakemake, log) -> None:
     """Rule ``logistic_baseline``: a logistic regression on the networks' split.
 
+    Fitted on at most ``params.train_cells`` training cells (``model_check.logistic_train_cells``).
     Writes ``output.model`` (the classifier, no pickle) and ``output.metrics`` (its test accuracy
-    and macro-F1, the reference every network is checked against).
+    and macro-F1, the reference every network is checked against, and ``n_train_cells``).
     """
     from scrobin.model.classifier import logistic_baseline_metrics
     from scrobin.model.logistic import save_logistic_baseline
 
     prepared = ad.read_h5ad(snakemake.input.prepared)
-    classifier, metrics = logistic_baseline_metrics(prepared, snakemake.params.seed)
+    classifier, metrics = logistic_baseline_metrics(prepared, snakemake.params.seed, snakemake.params.train_cells)
     save_logistic_baseline(classifier, snakemake.output.model)
-    log.info("logistic baseline: test accuracy %.4f, macro-F1 %.4f", metrics["accuracy"], metrics["macro_f1"])
+    log.info("logistic baseline on %d training cells: test accuracy %.4f, macro-F1 %.4f",
+             metrics["n_train_cells"], metrics["accuracy"], metrics["macro_f1"])
     write_json(metrics, snakemake.output.metrics)
 
 

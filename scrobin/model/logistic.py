@@ -52,6 +52,16 @@ def fit_logistic_baseline(x: np.ndarray, y: np.ndarray, seed: int = 0, **params:
     return classifier.fit(dense(x), labels)
 
 
+def predict_logistic_baseline(classifier: LogisticRegression, x, batch_size: int = 4096) -> np.ndarray:
+    """Predicted class index of every row of ``x`` (cells x genes), densified one batch at a time.
+
+    ``x`` is any matrix indexable by row slices: an array, a sparse matrix or a
+    :class:`scrobin.sparse_scaling.ModelInput`, whose batches come scaled.
+    """
+    batches = [classifier.predict(dense(x[start:start + batch_size])) for start in range(0, x.shape[0], batch_size)]
+    return np.concatenate(batches) if batches else np.zeros(0, dtype=np.int64)
+
+
 def save_logistic_baseline(classifier: LogisticRegression, path: str | Path) -> None:
     """Write the fitted coefficients, intercepts, classes and settings to an ``.npz`` file."""
     params = {k: v for k, v in classifier.get_params().items() if k != "random_state"}

@@ -10,6 +10,7 @@ rule logistic_baseline:
         "results/{ds}/benchmarks/logistic_baseline/logreg.tsv"
     params:
         seed=config["seed"],
+        train_cells=config["model_check"]["logistic_train_cells"],
     resources:
         mem_mb=memory_mb(2000, 20),
         runtime=runtime_minutes(10, 2),
