@@ -14,7 +14,10 @@ is the fair measure of how a stage scales.
 - ``prepare``: ``load_dataset`` (backed) + ``prepare_dataset`` + ``write_h5ad`` (the rule's code)
 - ``logistic_baseline``: the rule's job (``scrobin.model.jobs.logistic_baseline``): the baseline
   fitted on at most ``model_check.logistic_train_cells`` training cells, the test split predicted
+- ``de_baseline``: the rule's job: scanpy's Wilcoxon test of each type against the rest
 - ``train``: the standard model (config defaults, wide preset), ``--epochs`` epochs
+- ``eps_structure``: the rule's job: FGSM at each eps on ``eps_structure.n_cells`` cells, their
+  neighbour graphs and UMAP (the attack budget check)
 - ``robustness``: the default sweep (FGSM and PGD-10, 8 eps) on the default cell budget
 - ``adv_train``: FGSM Madry training, ``--adv-epochs`` epochs
 - ``attribute``: the rule's job (``scrobin.attribution.jobs.attribute``) for saliency, then for
@@ -23,6 +26,9 @@ is the fair measure of how a stage scales.
   (the stage holds no copy of its own, so the peak is that of the larger job)
 - ``consensus``: the rule's job (``scrobin.attribution.jobs.consensus``) over those two importance
   tables: the consensus table and its heatmap
+- ``faithfulness``, ``stability``: the rules' jobs on those rankings / methods (deletion and
+  insertion curves on ``cells_per_type`` cells per type; sensitivity and infidelity on
+  ``evaluation.stability_cells`` cells)
 
 Run from the repository root (files go under ``--workdir``, deleted at the end unless ``--keep``)::
 
@@ -48,7 +54,8 @@ from pathlib import Path
 import numpy as np
 
 LOG = logging.getLogger("bench_scale")
-STAGES = ("prepare", "logistic_baseline", "train", "robustness", "adv_train", "attribute", "consensus")
+STAGES = ("prepare", "logistic_baseline", "de_baseline", "train", "eps_structure", "robustness", "adv_train",
+          "attribute", "consensus", "faithfulness", "stability")
 ATTRIBUTION_METHODS = ("saliency", "integrated_gradients")
 MARKERS_PER_TYPE = 50
 MARKER_FOLD = 6.0
@@ -170,6 +177,47 @@ def run_stage(stage: str, workdir: Path, args: argparse.Namespace) -> dict:
                     "n_methods": len(ATTRIBUTION_METHODS), "seed": config["seed"]},
             wildcards={"ds": "atlas", "regime": "standard"}), LOG)
         return {"consensus_rows": sum(1 for _ in open(output["table"])) - 1}
+    if stage == "de_baseline":
+        from scrobin.evaluation import jobs
+
+        output = workdir / "de_ranking.tsv"
+        jobs.de_baseline(rule_call(input={"prepared": prepared_path}, output={"table": output},
+                                   params={"alpha": config["evaluation"]["de_alpha"]}, wildcards={"ds": "atlas"}), LOG)
+        return {"de_rows": sum(1 for _ in open(output)) - 1}
+    if stage == "eps_structure":
+        from scrobin.robustness import jobs
+
+        summary = workdir / "eps_structure.json"
+        jobs.eps_structure(rule_call(
+            input={"prepared": prepared_path, "model": models["standard"]},
+            output={"table": workdir / "eps_structure.tsv", "summary": summary, "figure": workdir / "eps_structure.png"},
+            params={"structure": config["eps_structure"], "attack": config["attack"], "seed": config["seed"],
+                    "device": config["device"]},
+            wildcards={"ds": "atlas"}), LOG)
+        return {"cells_embedded": config["eps_structure"]["n_cells"],
+                "largest_structured_eps": json.loads(summary.read_text())["largest_structured_eps"]}
+    if stage == "faithfulness":
+        from scrobin.evaluation import jobs
+
+        jobs.faithfulness(rule_call(
+            input={**{method: importance_path(workdir, method) for method in ATTRIBUTION_METHODS},
+                   "prepared": prepared_path, "model": models["standard"], "consensus": workdir / "consensus.tsv"},
+            output={"areas": workdir / "faithfulness.tsv", "curves": workdir / "faithfulness_curves.tsv"},
+            params={"evaluation": config["evaluation"], "cells_per_type": config["attribution"]["cells_per_type"],
+                    "seed": config["seed"], "device": config["device"]},
+            wildcards={"ds": "atlas", "regime": "standard"}), LOG)
+        return {"rankings": len(ATTRIBUTION_METHODS) + 1}
+    if stage == "stability":
+        from scrobin.evaluation import jobs
+
+        jobs.stability(rule_call(
+            input={"prepared": prepared_path, "model": models["standard"]},
+            output={"table": workdir / "stability.tsv"},
+            params={"evaluation": config["evaluation"],
+                    "methods": {method: config["attribution"]["methods"][method] for method in ATTRIBUTION_METHODS},
+                    "seed": config["seed"], "device": config["device"]},
+            wildcards={"ds": "atlas", "regime": "standard"}), LOG)
+        return {"cells_scored": config["evaluation"]["stability_cells"]}
     if stage == "attribute":
         from scrobin.attribution import jobs
 

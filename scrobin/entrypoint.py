@@ -13,9 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-# The thread pools of OpenMP (torch), OpenBLAS, MKL and Apple's Accelerate (numpy, scipy) size
-# themselves from these when their library loads.
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+# The thread pools of OpenMP (torch), OpenBLAS, MKL and Apple's Accelerate (numpy, scipy) and
+# numba (scanpy's Wilcoxon test) size themselves from these when their library loads.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                    "NUMBA_NUM_THREADS")
 
 
 def limit_threads(threads: int) -> None:
