@@ -45,6 +45,9 @@ def test_sweep_table_has_a_clean_row_and_one_row_per_attack_and_eps(sweep):
     assert (clean_rows["accuracy"] == accuracy(model, cells, labels)).all()
     assert (sweep["n_cells"] == len(cells)).all()
     assert set(sweep["norm"]) == {"inf"}
+    # Every accuracy, the clean one included, carries its Wilson interval.
+    assert sweep[["accuracy_ci_low", "accuracy_ci_high"]].notna().all().all()
+    assert ((sweep["accuracy_ci_low"] <= sweep["accuracy"]) & (sweep["accuracy"] <= sweep["accuracy_ci_high"])).all()
 
 
 def test_sweep_accuracy_falls_with_eps(sweep):

@@ -205,7 +205,8 @@ def _as_tensors(
     """Check cells x genes input and integer labels, and move both to the model's device."""
     inputs = x if isinstance(x, torch.Tensor) else dense(x)
     inputs = inputs.detach() if isinstance(inputs, torch.Tensor) else torch.from_numpy(inputs)
-    labels = y.detach() if isinstance(y, torch.Tensor) else torch.from_numpy(np.asarray(y))
+    # as_tensor copies read-only arrays (pandas' category codes are), which from_numpy warns about
+    labels = y.detach() if isinstance(y, torch.Tensor) else torch.as_tensor(np.array(y))
     if inputs.ndim != 2:
         raise ScrobinError(f"attack input has shape {tuple(inputs.shape)}: pass a cells x genes matrix")
     if labels.shape != (inputs.shape[0],):

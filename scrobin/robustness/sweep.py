@@ -114,7 +114,7 @@ def _sweep(
 ) -> pd.DataFrame:
     """Fill the table: clean metrics once, then each attack at each eps."""
     labels = np.asarray(y)
-    clean = accuracy_macro_f1(labels, predict(x))
+    clean = _metrics(labels, predict(x))
     rows = []
     for spec in specs:
         described = {
