@@ -114,6 +114,9 @@ def concatenated_tables(paths: Iterable[str | Path], dataset: str | None = None)
         The rows of every table, with a fresh index.
     """
     table = pd.concat([read_table(path) for path in paths], ignore_index=True)
+    if "seed" in table and table["seed"].isna().any():
+        # Rows of no replicate (the logistic baseline's) would otherwise turn every seed into a float.
+        table["seed"] = table["seed"].astype("Int64")
     if dataset is not None:
         table.insert(0, "dataset", dataset)
     return table

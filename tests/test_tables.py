@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from scrobin.attribution.consensus import consensus_ranking, top_consensus_genes
-from scrobin.tables import read_table, write_table
+from scrobin.tables import concatenated_tables, read_table, write_table
 
 ODD_NAMES = ["0", "1", "007", "1.0", "True", "False", "NA", "nan", "None", "1e3", ""]
 
@@ -88,3 +88,12 @@ def test_labelled_tables_say_what_they_hold_through_a_round_trip(tmp_path):
         labels_of(stacked, "seed")
     with pytest.raises(ScrobinError, match="no 'method'"):
         labels_of(table, "method")
+
+
+def test_seeds_stay_integers_next_to_rows_of_no_replicate(tmp_path):
+    # The robustness summary stacks per-seed model sweeps with the logistic baseline's (no seed).
+    write_table(pd.DataFrame({"seed": [0, 1], "accuracy": [0.5, 0.6]}), tmp_path / "model.tsv")
+    write_table(pd.DataFrame({"accuracy": [0.7]}), tmp_path / "logistic.tsv")
+    stacked = concatenated_tables([tmp_path / "model.tsv", tmp_path / "logistic.tsv"], "d")
+    write_table(stacked, tmp_path / "summary.tsv")
+    assert (tmp_path / "summary.tsv").read_text().splitlines()[1:] == ["d\t0\t0.5", "d\t1\t0.6", "d\t\t0.7"]
