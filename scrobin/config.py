@@ -7,12 +7,11 @@ defaults are filled in the same pass (also inside the per-dataset specs).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 
 from scrobin.errors import ScrobinError
 from scrobin.paths import resolve_path
-from scrobin.schema import DefaultFillingValidator, describe_error, load_schema
+from scrobin.schema import filled_against, load_schema
 
 def validate_config(config: Mapping, schema: dict | None = None) -> dict:
     """Return a deep copy of ``config`` with defaults filled, or raise ``ScrobinError``.
@@ -21,13 +20,7 @@ def validate_config(config: Mapping, schema: dict | None = None) -> dict:
     label key where no default exists, the dropout list matching the hidden layers, and the
     per-method parameters of later stages (those checks live with the code they protect).
     """
-    schema = load_schema() if schema is None else schema
-    filled = copy.deepcopy(dict(config))
-    errors = sorted(
-        DefaultFillingValidator(schema).iter_errors(filled), key=lambda e: (len(e.absolute_path), e.path)
-    )
-    if errors:
-        raise ScrobinError(describe_error(errors[0], schema))
+    filled = filled_against(config, load_schema() if schema is None else schema)
     _check_model(filled)
     _check_stages(filled)
     from scrobin.data.datasets import validate_dataset_spec

@@ -144,10 +144,14 @@ def validate_section(section: str, values: Mapping | None, schema: dict | None =
     """
     schema = load_schema() if schema is None else schema
     section_schema = {**schema["properties"][section], "$defs": schema.get("$defs", {})}
-    filled = copy.deepcopy(dict(values or {}))
-    errors = sorted(
-        DefaultFillingValidator(section_schema).iter_errors(filled), key=lambda e: (len(e.absolute_path), e.path)
-    )
+    return filled_against(values or {}, section_schema, root=(section,))
+
+
+def filled_against(values: Mapping, schema: dict, root: tuple[str, ...] = ()) -> dict:
+    """A deep copy of ``values`` with ``schema``'s defaults filled, or ``ScrobinError`` naming the
+    first violation (the shallowest; ``root`` is the schema's key path in the whole config)."""
+    filled = copy.deepcopy(dict(values))
+    errors = sorted(DefaultFillingValidator(schema).iter_errors(filled), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
-        raise ScrobinError(describe_error(errors[0], section_schema, root=(section,)))
+        raise ScrobinError(describe_error(errors[0], schema, root=root))
     return filled
