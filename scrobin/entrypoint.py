@@ -35,7 +35,11 @@ def limit_threads(threads: int) -> None:
 
 
 def run_rule(snakemake, main: Callable[[object, logging.Logger], None]) -> None:
-    """Call ``main(snakemake, log)`` with logging sent to the rule's log file."""
+    """Call ``main(snakemake, log)`` with logging sent to the rule's log file, then end the job's process.
+
+    A job that succeeded ends at once (:func:`end_job_process`, exit status 0) instead of
+    returning; one that failed exits 1 (input error) or raises (bug).
+    """
     from scrobin.errors import ScrobinError
 
     log_path = Path(snakemake.log[0]) if len(snakemake.log) else None
@@ -55,3 +59,20 @@ def run_rule(snakemake, main: Callable[[object, logging.Logger], None]) -> None:
     except Exception:
         log.exception("rule %s failed", snakemake.rule)
         raise
+    end_job_process()
+
+
+def end_job_process() -> None:
+    """End a finished job's process without the interpreter's teardown (exit status 0).
+
+    Tearing down torch's, anndata's and matplotlib's modules costs 0.4-0.8 s of CPU per job
+    (measured: ``import torch, anndata, captum.attr`` then exit, 2.8 CPU s; then ``os._exit``,
+    2.0 s), more than the work of most jobs and about 70 CPU s of the default run. A finished job
+    has nothing left to release: its outputs are closed files (``write_h5ad``, ``to_csv``,
+    ``savefig`` and ``torch.save`` close theirs) and the log handlers are flushed and closed here.
+    Never call it from a process that has more to do (a test, a notebook).
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 
 import numpy as np
 import torch
@@ -38,5 +39,20 @@ def seed_everything(seed: int) -> np.random.Generator:
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    use_deterministic_algorithms()
     return np.random.default_rng(seed)
+
+
+def use_deterministic_algorithms() -> None:
+    """Ask torch for deterministic kernels, warning (not erroring) where it has none.
+
+    ``torch.use_deterministic_algorithms`` also sets the flag of torch.compile's inductor, whose
+    import costs about 1.1 s of CPU: more than most of our jobs' work. scrobin never compiles a
+    model, so the flag is set on torch's core directly unless inductor is already loaded (then the
+    public call costs nothing and keeps a compiled model deterministic too).
+    """
+    set_core_flag = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if set_core_flag is None or "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        set_core_flag(True, warn_only=True)

@@ -14,11 +14,12 @@ import torch
 from torch import nn
 
 from scrobin.attribution import compute_attributions
-from scrobin.attribution.coalitions import InputLayerShortcut, cell_gene_columns, input_layer_split, iter_coalition_values
+from scrobin.attribution.coalitions import InputLayerShortcut, cell_gene_columns, iter_coalition_values, random_subsets
 from scrobin.attribution.explained_model import with_output
 from scrobin.attribution.kernel_shap import kernel_shap_design, kernel_shap_with_design
 from scrobin.attribution.lime_surrogate import lime_design, lime_with_design
 from scrobin.errors import ScrobinError
+from scrobin.inference import input_layer_split
 from scrobin.model.network import MLPClassifier
 
 N_GENES, N_CLASSES, N_CELLS = 12, 3, 8
@@ -338,12 +339,13 @@ def _coalition_values(model, x, target, masks, references, columns, batch_size):
     return np.concatenate(parts)
 
 
-@pytest.mark.parametrize("design", ["kernelshap", "lime"])
+@pytest.mark.parametrize("design", ["kernelshap", "lime", "half"])
 @pytest.mark.parametrize("output", ["logits", "probabilities"])
 @pytest.mark.parametrize(("n_references", "batch_size"), [(1, 100_000), (3, 100_000), (2, 50)])
 def test_input_layer_shortcut_gives_the_full_rows_values(monkeypatch, design, output, n_references, batch_size):
-    # 60 genes: KernelSHAP's coalitions differ from all-kept or all-replaced in few genes (the
-    # sparse product), LIME's in a uniform number (the dense product).
+    # 60 genes: KernelSHAP's and LIME's coalitions differ from all-kept or all-replaced in few genes
+    # or in many (the minority form, sparse and dense rows); "half" keeps 30 of 60 in each (the
+    # plain dense form).
     n_genes = 60
     rng = np.random.default_rng(3)
     x = rng.normal(size=(5, n_genes)).astype(np.float32)
@@ -353,11 +355,18 @@ def test_input_layer_shortcut_gives_the_full_rows_values(monkeypatch, design, ou
     generator = np.random.default_rng(4)
     if design == "kernelshap":
         masks = kernel_shap_design(n_genes, 400, generator).masks
-    else:
+    elif design == "lime":
         masks = lime_design(n_genes, 400, "cosine", 0.25, generator).masks
+    else:
+        masks = random_subsets(np.full(400, n_genes // 2), n_genes, generator)
     columns = cell_gene_columns(5, n_genes, generator)
-    sparse = InputLayerShortcut(torch.as_tensor(masks), len(masks), *input_layer_split(model)).passes[0][1] is not None
-    assert sparse == (design == "kernelshap")
+    product = InputLayerShortcut(torch.as_tensor(masks), len(masks), *input_layer_split(model)).passes[0]
+    if design == "half":
+        # Every coalition keeps half the genes: no minority is cheaper than the coalition itself.
+        assert product.row_of_coalition is None
+    else:
+        # Minority rows of few genes go sparse, the others dense: both parts are exercised.
+        assert product.row_of_coalition is not None and product.sparse is not None and product.dense is not None
     shortcut = _coalition_values(model, x, target, masks, references, columns, batch_size)
     monkeypatch.setattr(InputLayerShortcut, "fits", classmethod(lambda cls, *args: False))
     full_rows = _coalition_values(model, x, target, masks, references, columns, batch_size)

@@ -15,6 +15,7 @@ from scrobin.evaluation.faithfulness import (
     perturbation_curves,
 )
 from scrobin.evaluation.figures import plot_faithfulness
+from scrobin.inference import input_layer_split
 from scrobin.attribution.importance import cell_type_importance
 
 N_GENES, N_CLASSES, N_CELLS = 60, 3, 90
@@ -68,10 +69,16 @@ def test_per_type_ranking_of_the_weights_beats_random(linear_case):
     assert areas.loc["weights", "insertion_auc"] > areas.loc["random", "insertion_auc"]
 
 
-def test_vectorised_curves_match_a_per_cell_loop(linear_case):
+@pytest.mark.parametrize(("network", "max_genes"), [("linear", None), ("mlp", None), ("mlp", 25)])
+def test_vectorised_curves_match_a_per_cell_loop(linear_case, network, max_genes):
     model, x, target, true_attributions, _ = linear_case
+    if network == "mlp":
+        # Starts with a linear layer: the curves come from running sums of its columns.
+        torch.manual_seed(1)
+        model = nn.Sequential(nn.Linear(N_GENES, 16), nn.ReLU(), nn.Linear(16, N_CLASSES))
+    assert (input_layer_split(model) is not None) == (network == "mlp")
     order = gene_order_from_attributions(true_attributions[:7])
-    ks = k_grid(N_GENES, max_genes=None, n_steps=5)
+    ks = k_grid(N_GENES, max_genes=max_genes, n_steps=5)
     baseline = torch.full((N_GENES,), 0.5)
     inputs = torch.as_tensor(x[:7])
     curves = perturbation_curves(model, inputs, torch.as_tensor(target[:7]), order, baseline, ks)
@@ -85,9 +92,10 @@ def test_vectorised_curves_match_a_per_cell_loop(linear_case):
                 p_inserted = torch.softmax(model(inserted[None]), 1)[0, target[cell]].item()
             assert curves["deletion"][step, cell] == pytest.approx(p_deleted, abs=1e-6)
             assert curves["insertion"][step, cell] == pytest.approx(p_inserted, abs=1e-6)
-    # All genes deleted is the baseline itself, all inserted is the cell itself.
-    assert np.allclose(curves["deletion"][-1], curves["insertion"][0])
-    assert np.allclose(curves["deletion"][0], curves["insertion"][-1])
+    if max_genes is None:
+        # All genes deleted is the baseline itself, all inserted is the cell itself.
+        assert np.allclose(curves["deletion"][-1], curves["insertion"][0])
+        assert np.allclose(curves["deletion"][0], curves["insertion"][-1])
 
 
 def test_random_reference_is_seeded(linear_case):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.decomposition import PCA
 from test_attacks import toy_problem
 
 from scrobin.errors import ScrobinError
@@ -85,7 +86,14 @@ def test_umap_embedding_gets_the_seed_and_the_pca(monkeypatch):
     monkeypatch.setattr(umap, "UMAP", RecordingUMAP)
     cells, _, _ = toy_problem()
     embedding = embed(cells[:150], method="umap", n_neighbors=10, n_pcs=10, seed=4)
-    assert calls == [{"n_neighbors": 10, "random_state": 4}, (150, 10)]
+    settings, fitted_shape = calls
+    indices, distances = settings.pop("precomputed_knn")
+    assert settings == {"n_neighbors": 10, "random_state": 4} and fitted_shape == (150, 10)
+    # The exact neighbours of each cell in its PCA, itself first (UMAP's convention).
+    reduced = PCA(n_components=10, random_state=4).fit_transform(cells[:150])
+    exact = np.linalg.norm(reduced[:, None] - reduced[None], axis=2)
+    assert indices.shape == (150, 10) and (indices[:, 0] == np.arange(150)).all()
+    assert np.allclose(distances, np.sort(exact, axis=1)[:, :10], atol=1e-4)
     assert embedding.shape == (150, 2)
     with pytest.raises(ScrobinError, match="umap, pca"):
         embed(cells, method="tsne")

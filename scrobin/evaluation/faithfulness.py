@@ -10,7 +10,7 @@ the per-gene training mean, the natural "gene carries no information" value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from scrobin.errors import ScrobinError
-from scrobin.inference import eval_mode
+from scrobin.inference import eval_mode, input_layer_split
 from scrobin.attribution.importance import ranked_genes, ranking_score
 
 RANDOM = "random"
@@ -105,6 +105,10 @@ def perturbation_curves(model: nn.Module, x: torch.Tensor, target: torch.Tensor,
     dict
         ``deletion`` and ``insertion``: arrays len(ks) x cells of probabilities.
     """
+    split = input_layer_split(model)
+    if split is not None:
+        with eval_mode(model), torch.no_grad():
+            return _curves_from_input_layer(*split, x, target, gene_order, baseline, ks)
     n_cells, n_genes = x.shape
     # Position of each gene in its cell's order: the top-k genes are those with position < k.
     position = np.empty_like(gene_order)
@@ -124,6 +128,42 @@ def perturbation_curves(model: nn.Module, x: torch.Tensor, target: torch.Tensor,
                 logits = model(masked.reshape(-1, n_genes))
                 probability = torch.softmax(logits, dim=1).gather(1, targets[:, None])
                 curves[mode][:, batch] = probability.reshape(len(ks), -1).double().cpu().numpy()
+    return curves
+
+
+def _curves_from_input_layer(layer: nn.Linear, rest: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                             target: torch.Tensor, gene_order: np.ndarray, baseline: torch.Tensor,
+                             ks: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`perturbation_curves` for a network that starts with a linear layer.
+
+    Deleting a cell's top k genes takes ``(x - baseline)_g W[:, g]`` of each of them off the first
+    layer's output on the whole cell; inserting them adds the same to its output on the baseline.
+    A running sum over the cell's order gives every k of the grid from the top ``max(ks)`` genes'
+    columns, instead of a forward pass over all genes per k: on the default simulation (1,200
+    genes, k up to 100 in 21 steps) the first layer costs 100 instead of 21 x 1,200 gene columns
+    per cell. Own code: no library computes perturbation curves this way.
+    """
+    n_cells = x.shape[0]
+    largest = int(ks[-1])
+    order = torch.as_tensor(gene_order[:, :largest], device=x.device)
+    weight_t = layer.weight.T  # genes x units
+    units = weight_t.shape[1]
+    whole, reference = layer(x), layer(baseline[None])  # cells x units, 1 x units
+    at_ks = torch.as_tensor(ks, device=x.device)
+    cells_per_batch = max(1, _MAX_BATCH_VALUES // max(1, largest * units))
+    curves = {mode: np.empty((len(ks), n_cells)) for mode in MODES}
+    for start in range(0, n_cells, cells_per_batch):
+        batch = slice(start, start + cells_per_batch)
+        genes = order[batch]
+        offsets = (x[batch] - baseline).gather(1, genes)  # cells x largest
+        running = torch.zeros(len(offsets), largest + 1, units, dtype=x.dtype, device=x.device)
+        torch.cumsum(offsets[:, :, None] * weight_t[genes], dim=1, out=running[:, 1:])
+        moved = running[:, at_ks]  # cells x ks x units: the first layer's change from the top k genes
+        targets = target[batch].repeat_interleave(len(ks))
+        for mode, hidden in (("deletion", whole[batch, None] - moved), ("insertion", reference + moved)):
+            logits = rest(hidden.reshape(-1, units))
+            probability = torch.softmax(logits, dim=1).gather(1, targets[:, None])
+            curves[mode][:, batch] = probability.reshape(-1, len(ks)).T.double().cpu().numpy()
     return curves
 
 
