@@ -152,3 +152,19 @@ def test_sampling_explainers_reuse_each_cells_design_on_its_perturbations(linear
     assert still["sensitivity_max"] == 0.0
     moved = stability_scores(model, explain, x, target, n_cells=6, n_perturb_samples=3, perturb_radius=0.5)
     assert moved["sensitivity_max"] > 0.0
+
+
+def test_the_unperturbed_cells_are_explained_once(linear_case):
+    # sensitivity_max explains the scored cells, then their perturbations; infidelity needs the
+    # first explanation again and gets it without a third call.
+    model, x, target = linear_case
+    exact = _gradient_times_input(model)
+    calls = []
+
+    def counted(cells, target, scored):
+        calls.append(cells.clone())
+        return exact(cells, target, scored)
+
+    scores = stability_scores(model, counted, x, target, n_cells=10, n_perturb_samples=3, seed=1)
+    assert [len(call) for call in calls] == [10, 30]
+    assert scores == stability_scores(model, exact, x, target, n_cells=10, n_perturb_samples=3, seed=1)
