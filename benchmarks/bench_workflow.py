@@ -4,7 +4,12 @@ Runs Snakemake on a config (default: ``config/config.yaml``, the default run) in
 folder with ``--cores`` cores, then reads every job's benchmark file (each rule writes one under
 ``results/<dataset>/benchmarks/<rule>/`` or ``results/comparison/benchmarks/<rule>/``) and prints one
 table: per rule the number of jobs and the summed wall seconds (``s``) and CPU seconds
-(``cpu_time``), largest first, under the run's wall time. Run from the repository root:
+(``cpu_time``), largest first, under the run's wall time and the CPU seconds of all its processes.
+
+Snakemake samples a job's CPU every 0.5 s for its first 15 s, then every 30 s, and keeps the last
+sample: a job of 15-45 s loses the CPU it spent after that sample (a 30 s KernelSHAP job shows
+about 15). ``s`` is exact, and so is the run's total CPU line (the rusage of Snakemake and every
+process it started), which is what the 2-core wall time follows. Run from the repository root:
 
     .venv/bin/python benchmarks/bench_workflow.py                      # the default run, 2 cores
     .venv/bin/python benchmarks/bench_workflow.py --configfile config/test.yaml --keep /tmp/run
