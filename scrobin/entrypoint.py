@@ -1,4 +1,5 @@
-"""What every rule script does around its work: log to the rule's log, report input errors in one line.
+"""What every rule script does around its work: keep to its threads, log to the rule's log, report
+input errors in one line, and end the process once the outputs are written.
 
 A ``ScrobinError`` ends the job with its one-line message in the log and on stderr (no traceback);
 any other exception is a bug and keeps its traceback in the log.

@@ -220,9 +220,9 @@ class InputLayerShortcut:
             return PassProduct(sparse=None, dense=masks)
         # Sparse rows first, then dense ones; coalitions majority-kept first, so the full-sum
         # correction applies to one leading block of rows in place.
-        new_row = torch.empty_like(row_of_coalition[: len(unique)])
         by_kind = torch.argsort(~few, stable=True)
-        new_row[by_kind] = torch.arange(len(unique))
+        new_row = torch.empty(len(unique), dtype=row_of_coalition.dtype)
+        new_row[by_kind] = torch.arange(len(unique))  # old minority row -> its place in [sparse; dense]
         order = torch.argsort(~majority, stable=True)
         return PassProduct(
             sparse=unique[few].float().to_sparse() if few.any() else None,
