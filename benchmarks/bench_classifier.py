@@ -20,7 +20,8 @@ import pandas as pd
 import torch
 import yaml
 
-from scrobin.model.classifier import fit_classifier, logistic_baseline_metrics
+from scrobin.model.classifier import fit_classifier
+from scrobin.model.logistic import logistic_baseline_metrics
 from scrobin.config import validate_config
 from scrobin.data.datasets import load_dataset
 from scrobin.data.prepare import prepare_dataset

@@ -15,6 +15,7 @@ import anndata as ad
 import numpy as np
 import scipy.sparse as sp
 
+from scrobin.cells import label_codes, split_rows
 from scrobin.contract import X_SCALED_KEY
 from scrobin.data.preprocess import apply_scaling
 
@@ -79,3 +80,10 @@ def model_input(prepared: ad.AnnData, rows: np.ndarray | None = None) -> ModelIn
 
 def _dense_float32(block) -> np.ndarray:
     return (block.toarray() if sp.issparse(block) else np.asarray(block)).astype(np.float32, copy=False)
+
+
+def split_cells(prepared: ad.AnnData, split: str) -> tuple[object, np.ndarray]:
+    """(model input, integer labels) of one split; the input is scaled batch by batch as it is read
+    (:func:`scrobin.sparse_scaling.model_input`), so the split is never densified whole."""
+    rows = split_rows(prepared, split)
+    return model_input(prepared, rows), label_codes(prepared)[rows]

@@ -14,7 +14,14 @@ import torch
 from torch import nn
 
 from scrobin.attribution import compute_attributions
-from scrobin.attribution.coalitions import InputLayerShortcut, cell_gene_columns, iter_coalition_values, random_subsets
+from scrobin.attribution.coalitions import (
+    InputLayerShortcut,
+    cell_gene_columns,
+    coalition_gram,
+    in_solve_blocks,
+    iter_coalition_values,
+    random_subsets,
+)
 from scrobin.attribution.explained_model import with_output
 from scrobin.attribution.kernel_shap import kernel_shap_design, kernel_shap_with_design
 from scrobin.attribution.lime_surrogate import lime_design, lime_with_design
@@ -382,3 +389,34 @@ def test_input_layer_shortcut_is_only_taken_where_it_applies(linear_model):
     assert input_layer_split(nn.Sequential(nn.ReLU(), nn.Linear(N_GENES, N_CLASSES))) is None
     assert input_layer_split(linear_model) is None
     assert input_layer_split(_mlp(N_GENES)) is not None
+
+
+@pytest.mark.parametrize(
+    "design",
+    [
+        pytest.param(lambda g: kernel_shap_design(40, 300, g), id="kernelshap-pairs"),
+        pytest.param(lambda g: kernel_shap_design(9, 200, g), id="kernelshap-enumerated-sizes"),
+        pytest.param(lambda g: lime_design(30, 200, "cosine", 0.25, g), id="lime-many-weights"),
+    ],
+)
+def test_coalition_gram_equals_the_weighted_product(design):
+    generator = np.random.default_rng(3)
+    drawn = design(generator)
+    masks64 = drawn.masks.astype(np.float64)
+    direct = masks64.T @ (masks64 * drawn.weights[:, None])
+    gram = coalition_gram(drawn.masks, drawn.weights)
+    np.testing.assert_allclose(gram, direct, rtol=1e-12, atol=1e-14)
+    # The design has both minority forms, repeated minorities and (for the first two) few weights.
+    kept = drawn.masks.sum(axis=1)
+    assert (kept > drawn.masks.shape[1] / 2).any() and (kept <= drawn.masks.shape[1] / 2).any()
+
+
+def test_solve_blocks_join_consecutive_chunks_in_order():
+    sizes, start, chunks = [1, 2, 3, 1], 0, []
+    for size in sizes:
+        chunks.append((slice(start, start + size), torch.arange(start, start + size, dtype=torch.float64)[:, None]))
+        start += size
+    blocks = list(in_solve_blocks(iter(chunks), block_cells=3))
+    assert [(cells.start, cells.stop) for cells, _ in blocks] == [(0, 3), (3, 6), (6, 7)]
+    for cells, values in blocks:
+        np.testing.assert_array_equal(values[:, 0].numpy(), np.arange(cells.start, cells.stop))

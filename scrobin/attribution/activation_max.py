@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from scrobin.adam import Adam
+
 
 def activation_maximization(
     model: nn.Module,
@@ -44,12 +46,12 @@ def activation_maximization(
     start = torch.as_tensor(baseline, device=device).expand(len(classes), -1)
     class_index = torch.as_tensor(classes, device=device)[:, None]
     optimised = start.clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([optimised], lr=lr)
+    optimiser = Adam([optimised], lr=lr)
     for _ in range(steps):
-        optimizer.zero_grad()
+        optimiser.zero_grad()
         scores = model(optimised).gather(1, class_index).squeeze(1)
         penalty = l2 * ((optimised - start) ** 2).sum(dim=1)
         (penalty - scores).sum().backward()
-        optimizer.step()
+        optimiser.step()
     per_class = (optimised - start).detach().cpu().numpy().astype(np.float32)
     return per_class[class_of_cell]

@@ -19,7 +19,7 @@ from scipy.cluster import hierarchy
 
 from scrobin.errors import ScrobinError
 from scrobin.validators import require_positive_int
-from scrobin.evaluation.figures import save_figure
+from scrobin.figures import save_figure
 from scrobin.attribution.importance import DIRECTION_COLUMNS, direction_mask, importance_matrix
 
 CONSENSUS_COLUMNS = ("cell_type", "gene", "votes", "mean_rank", "consensus_rank", "methods")

@@ -21,6 +21,8 @@ from scrobin.attribution.coalitions import (
     CoalitionDesign,
     SharedDesignSolver,
     cell_gene_columns,
+    coalition_gram,
+    in_solve_blocks,
     iter_coalition_values,
     per_gene,
     random_subsets,
@@ -130,14 +132,20 @@ def kernel_shap_with_design(
     masks = np.concatenate([design.masks, endpoints])
     last_gene_kept = torch.as_tensor(design.masks[:, -1], dtype=torch.float64, device=device)
     constrained_design = design.masks[:, :-1] - design.masks[:, -1:]
+    # Its normal matrix from the masks' Gram G: (z_rest - z_last)(...)^T summed with weights is
+    # G_rest,rest - g 1^T - 1 g^T + G_last,last, with g = G_rest,last.
+    gram = coalition_gram(design.masks, design.weights)
+    with_last = gram[:-1, -1]
+    normal_matrix = gram[:-1, :-1] - with_last[:, None] - with_last[None, :] + gram[-1, -1]
     solver = SharedDesignSolver(
         torch.as_tensor(constrained_design, dtype=torch.float64, device=device),
         torch.as_tensor(design.weights, dtype=torch.float64, device=device),
+        normal_matrix=torch.as_tensor(normal_matrix),
     )
     attributions = np.empty(x.shape, dtype=np.float32)
-    for cells, values in iter_coalition_values(
+    for cells, values in in_solve_blocks(iter_coalition_values(
         model, x, target, masks, background, gene_columns=gene_columns, batch_size=batch_size, device=device
-    ):
+    )):
         full_value, empty_value = values[:, n_coalitions], values[:, n_coalitions + 1]
         delta = full_value - empty_value
         gains = values[:, :n_coalitions] - empty_value[:, None]

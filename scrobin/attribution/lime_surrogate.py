@@ -23,6 +23,7 @@ from scrobin.attribution.coalitions import (
     CoalitionDesign,
     SharedDesignSolver,
     cell_gene_columns,
+    in_solve_blocks,
     iter_coalition_values,
     per_gene,
     random_subsets,
@@ -77,9 +78,9 @@ def lime_with_design(
     if gene_columns is None:
         gene_columns = np.tile(np.arange(x.shape[1]), (len(x), 1))
     coefficients = np.empty(x.shape, dtype=np.float32)
-    for cells, values in iter_coalition_values(
+    for cells, values in in_solve_blocks(iter_coalition_values(
         model, x, target, design.masks, background, gene_columns=gene_columns, batch_size=batch_size, device=device
-    ):
+    )):
         coefficients[cells] = per_gene(solver.solve(values), gene_columns[cells])
     return coefficients
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from scrobin.contract import GROUND_TRUTH_KEY, SCROBIN_KEY
 from scrobin.errors import ScrobinError
@@ -102,6 +101,9 @@ def overlap_statistics(ordered_genes: np.ndarray, reference_genes: Sequence[str]
         ``n_genes, n_key_genes, top_n, recovered, expected, p_value, precision_at_n, recall_at_n,
         auprc, auprc_chance``; recall and AUPRC are NaN when no reference gene is ranked.
     """
+    from scipy import stats  # here, not at the top: importing scipy.stats costs ~0.9 CPU s, and jobs
+    # that only need ALL_TYPES (consensus, evaluation figures) import this module too
+
     is_key = np.isin(ordered_genes, np.asarray(list(reference_genes), dtype=object))
     n_genes, n_key = len(ordered_genes), int(is_key.sum())
     drawn = min(top_n, n_genes)
@@ -127,6 +129,8 @@ def combined_overlap(type_rows: Sequence[dict]) -> dict:
     distribution is the convolution of the types' hypergeometric distributions. AUPRC is averaged
     over the types that have reference genes.
     """
+    from scipy import stats  # lazily, as in overlap_statistics
+
     recovered = sum(row["recovered"] for row in type_rows)
     null_distribution = np.ones(1)
     for row in type_rows:

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from scrobin.contract import SCROBIN_KEY
-from scrobin.cells import class_names, label_codes, proportional_subset, split_rows
+from scrobin.cells import class_names
 from scrobin.metrics import classification_metrics
 from scrobin.model.check import check_model
 from scrobin.model.presets import resolve_model_config
@@ -25,16 +25,9 @@ from scrobin.model.network import MLPClassifier
 from scrobin.runtime import seed_everything
 from scrobin.inference import predict_logits
 from scrobin.model.training import TrainingSettings, train_classifier
-from scrobin.sparse_scaling import model_input
+from scrobin.sparse_scaling import split_cells
 
 REGIMES = ("standard", "fgsm", "pgd")
-
-
-def split_cells(prepared: ad.AnnData, split: str) -> tuple[object, np.ndarray]:
-    """(model input, integer labels) of one split; the input is scaled batch by batch as it is read
-    (:func:`scrobin.sparse_scaling.model_input`), so the split is never densified whole."""
-    rows = split_rows(prepared, split)
-    return model_input(prepared, rows), label_codes(prepared)[rows]
 
 
 def build_network(n_genes: int, n_classes: int, model_config: Mapping, seed: int, device) -> MLPClassifier:
@@ -114,7 +107,7 @@ def fit_classifier(
 
     ``config`` needs the sections ``seed``, ``model`` and ``train``, for adversarial regimes
     also ``attack`` and ``adversarial_training``, and with ``logistic_metrics`` (the logistic
-    baseline's test metrics on the same split, :func:`logistic_baseline_metrics`) also
+    baseline's test metrics on the same split, :func:`scrobin.model.logistic.logistic_baseline_metrics`) also
     ``model_check``: the test metrics then carry ``logistic_baseline`` and ``model_check``.
     """
     seed = config["seed"]
@@ -161,35 +154,3 @@ def fit_classifier(
         "metrics": metrics,
     }
     return FittedClassifier(model, metadata, pd.DataFrame(history.epochs), predicted)
-
-
-def logistic_baseline_metrics(prepared: ad.AnnData, seed: int, train_cells: int | None = None) -> tuple[object, dict]:
-    """A logistic regression fitted on the training cells and its test metrics, like the network's.
-
-    Parameters
-    ----------
-    prepared
-        The prepared dataset (its split and model input).
-    seed
-        Seed of the subsample and of the solver.
-    train_cells
-        At most this many training cells are fitted: a seeded subsample keeping each type's share
-        (:func:`scrobin.cells.proportional_subset`), so the fit stays bounded on atlases, where the
-        whole split densified would take ~10 GB at a million cells. None fits every training cell.
-
-    Returns
-    -------
-    classifier, metrics
-        The fitted ``LogisticRegression`` (:func:`scrobin.model.logistic.fit_logistic_baseline`) and
-        :func:`scrobin.metrics.classification_metrics` of its test predictions (made batch by batch),
-        with ``n_train_cells``: the number of cells fitted.
-    """
-    from scrobin.model.logistic import fit_logistic_baseline, predict_logistic_baseline
-
-    train = split_rows(prepared, "train")
-    labels = label_codes(prepared)
-    fitted = train[proportional_subset(labels[train], train_cells, seed)]
-    classifier = fit_logistic_baseline(model_input(prepared, fitted), labels[fitted], seed=seed)
-    x_test, y_test = split_cells(prepared, "test")
-    metrics = classification_metrics(y_test, predict_logistic_baseline(classifier, x_test), class_names(prepared))
-    return classifier, {**metrics, "n_train_cells": len(fitted)}

@@ -20,8 +20,7 @@ def logistic_baseline(snakemake, log) -> None:
     Writes ``output.model`` (the classifier, no pickle) and ``output.metrics`` (its test accuracy
     and macro-F1, the reference every network is checked against, and ``n_train_cells``).
     """
-    from scrobin.model.classifier import logistic_baseline_metrics
-    from scrobin.model.logistic import save_logistic_baseline
+    from scrobin.model.logistic import logistic_baseline_metrics, save_logistic_baseline
 
     prepared = ad.read_h5ad(snakemake.input.prepared)
     classifier, metrics = logistic_baseline_metrics(prepared, snakemake.params.seed, snakemake.params.train_cells)

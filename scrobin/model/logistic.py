@@ -14,13 +14,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import anndata as ad
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from scrobin.robustness.attack_specs import to_art_spec, validate_attack_spec
-from scrobin.cells import dense
-from scrobin.robustness.attacks import run_art_attack
+from scrobin.cells import class_names, dense, label_codes, proportional_subset, split_rows
 from scrobin.errors import ScrobinError
+from scrobin.metrics import classification_metrics
+from scrobin.robustness.attack_specs import to_art_spec, validate_attack_spec
+from scrobin.sparse_scaling import model_input, split_cells
 
 # CellTypist's defaults for its lbfgs fit; lbfgs fits the multinomial (softmax) model for > 2 classes.
 DEFAULT_LOGISTIC_PARAMS = {"C": 1.0, "max_iter": 1000, "solver": "lbfgs", "tol": 1e-4}
@@ -96,9 +98,43 @@ def attack_logistic_baseline(
     ProjectedGradientDescent with identical settings, so the baseline meets the same attack as
     the network; ``art`` specs run as given.
     """
-    art_spec = to_art_spec(validate_attack_spec(spec, estimator="sklearn"))
     from art.estimators.classification.scikitlearn import ScikitlearnLogisticRegression
+
+    # Here, not at the top: it imports torch, which fitting the baseline does not need.
+    from scrobin.robustness.attacks import run_art_attack
+
+    art_spec = to_art_spec(validate_attack_spec(spec, estimator="sklearn"))
 
     clip = art_spec["params"].get("clip")
     estimator = ScikitlearnLogisticRegression(classifier, clip_values=None if clip is None else tuple(clip))
     return run_art_attack(estimator, dense(x), y, art_spec["name"], art_spec["params"])
+
+
+def logistic_baseline_metrics(prepared: ad.AnnData, seed: int, train_cells: int | None = None) -> tuple[object, dict]:
+    """A logistic regression fitted on the training cells and its test metrics, like the network's.
+
+    Parameters
+    ----------
+    prepared
+        The prepared dataset (its split and model input).
+    seed
+        Seed of the subsample and of the solver.
+    train_cells
+        At most this many training cells are fitted: a seeded subsample keeping each type's share
+        (:func:`scrobin.cells.proportional_subset`), so the fit stays bounded on atlases, where the
+        whole split densified would take ~10 GB at a million cells. None fits every training cell.
+
+    Returns
+    -------
+    classifier, metrics
+        The fitted ``LogisticRegression`` (:func:`scrobin.model.logistic.fit_logistic_baseline`) and
+        :func:`scrobin.metrics.classification_metrics` of its test predictions (made batch by batch),
+        with ``n_train_cells``: the number of cells fitted.
+    """
+    train = split_rows(prepared, "train")
+    labels = label_codes(prepared)
+    fitted = train[proportional_subset(labels[train], train_cells, seed)]
+    classifier = fit_logistic_baseline(model_input(prepared, fitted), labels[fitted], seed=seed)
+    x_test, y_test = split_cells(prepared, "test")
+    metrics = classification_metrics(y_test, predict_logistic_baseline(classifier, x_test), class_names(prepared))
+    return classifier, {**metrics, "n_train_cells": len(fitted)}

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from scrobin.adam import Adam
 from scrobin.cells import dense_rows
 
 # An atlas epoch is thousands of batches: a progress line every this many.
@@ -169,7 +170,7 @@ def train_classifier(
     n_classes = model(torch.zeros(1, x_train.shape[1], device=device)).shape[1]
     weights = class_weights(y_train, n_classes, settings.class_weighting)
     loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
-    optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    optimiser = Adam(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     rng = np.random.default_rng(seed)
     history = TrainingHistory()
     has_validation = x_val is not None and y_val is not None and len(y_val) > 0
@@ -188,7 +189,7 @@ def train_classifier(
             x = torch.from_numpy(dense_rows(x_train, rows)).to(device)
             y = torch.from_numpy(y_train[rows]).to(device)
             loss, logits = _batch_loss(model, loss_fn, x, y, adversary, settings.adversarial_fraction)
-            optimiser.zero_grad(set_to_none=True)
+            optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             seen += len(rows)
