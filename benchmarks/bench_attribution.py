@@ -123,8 +123,8 @@ def model_limits(model: nn.Module, n_genes: int, n_classes: int, rows: int) -> d
 def run_method(name, model, x, target, background, args) -> dict:
     """Run ``name`` with its registry defaults (and ``--background`` rows where it samples one).
 
-    A warm-up run on two cells first takes one-off costs (lazy imports, e.g. captum's on
-    first use, about 4 s) out of the timing, as the limit's warm-up pass does for the network.
+    A warm-up run on two cells first takes one-off costs (lazy imports, first-call set-up) out of
+    the timing, as the limit's warm-up pass does for the network.
     """
     samples_background = METHODS[name].default_baseline == "train_sample"
     baseline_spec = {"n_baseline_samples": args.background} if samples_background else {}
