@@ -312,7 +312,7 @@ class InputLayerShortcut:
             kept_all_but = hidden[: product.n_majority]
             torch.sub(full_output, kept_all_but, out=kept_all_but)  # the majority's: all minus the left-out
             hidden[product.n_majority :] += reference_output
-        outputs = self.rest(hidden.view(-1, units))
+        outputs = _rest_on_own_tensor(self.rest, hidden.view(-1, units))
         outputs = outputs.view(-1, n_cells, n_background, outputs.shape[-1])
         if product.restore is not None:
             outputs = outputs[product.restore]
@@ -361,6 +361,17 @@ def coalition_gram(masks: np.ndarray, weights: np.ndarray) -> np.ndarray:
 MAX_GRAM_WEIGHT_GROUPS = 16
 
 
+def _rest_on_own_tensor(rest: Callable[[torch.Tensor], torch.Tensor], hidden: torch.Tensor) -> torch.Tensor:
+    """``rest(hidden)`` for a hidden layer nobody else holds: a leading ReLU runs in place.
+
+    ``nn.ReLU`` would copy the largest tensor of the pass (KernelSHAP's 8,192 coalitions x 512
+    units: 2.1 ms against 0.4 ms in place, about 4% of a cell's time).
+    """
+    if type(rest) is nn.Sequential and len(rest) > 0 and type(rest[0]) is nn.ReLU:
+        return rest[1:](torch.relu_(hidden))
+    return rest(hidden)
+
+
 class SharedDesignSolver:
     """Weighted (ridge) least squares for many cells sharing one design.
 
@@ -383,7 +394,9 @@ class SharedDesignSolver:
         if int(failed):
             raise ScrobinError(
                 f"the {design.shape[0]} sampled coalitions cannot determine {design.shape[1]} "
-                "gene effects: increase n_samples (at least about twice the number of genes)"
+                "gene effects (some gene is in no coalition's minority or the coalitions are too "
+                "few): increase n_samples (well above twice the number of genes) or set it to null "
+                "for the default"
             )
 
     def solve(self, responses: torch.Tensor) -> torch.Tensor:

@@ -56,16 +56,25 @@ def de_baseline(snakemake, log) -> None:
 
 
 def de_overlap(snakemake, log) -> None:
-    """Rule ``de_overlap``: top DE genes vs top consensus genes per cell type for one regime (paper Fig. 3d,e)."""
+    """Rule ``de_overlap``: top DE genes vs top consensus genes per cell type, for every regime of
+    one replicate (paper Fig. 3d,e).
+
+    The ``consensus`` inputs and the ``tables`` and ``figures`` outputs list the regimes in one
+    order (the rule expands all three over them); each consensus table names its seed and regime in
+    its own columns, which label the overlap table.
+    """
     from scrobin.evaluation.de import de_overlap as overlap_with_de
     from scrobin.evaluation.figures import plot_de_venn
 
-    regime = snakemake.wildcards.regime
-    overlap = overlap_with_de(
-        read_table(snakemake.input.de), read_table(snakemake.input.consensus), top_n=snakemake.params.top_n
-    )
-    plot_de_venn(overlap, snakemake.output.figure, ranking_label=f"consensus ({regime})")
-    write_table(with_labels(overlap, seed=snakemake.params.seed, regime=regime), snakemake.output.table)
+    de_table = read_table(snakemake.input.de)
+    for consensus_path, table_path, figure_path in zip(
+        snakemake.input.consensus, snakemake.output.tables, snakemake.output.figures, strict=True
+    ):
+        consensus = read_table(consensus_path)
+        seed, regime = labels_of(consensus, "seed", "regime")
+        overlap = overlap_with_de(de_table, consensus, top_n=snakemake.params.top_n)
+        plot_de_venn(overlap, figure_path, ranking_label=f"consensus ({regime})")
+        write_table(with_labels(overlap, seed=seed, regime=regime), table_path)
 
 
 def recovery(snakemake, log) -> None:

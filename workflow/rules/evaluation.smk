@@ -19,25 +19,30 @@ rule de_baseline:
 
 
 rule de_overlap:
+    # One job per replicate for all its regimes: each regime's work is reading two tables and
+    # drawing one figure, less than a job's start-up. The inputs and both outputs list the regimes
+    # in the same order (the job pairs them).
     input:
-        consensus="results/{ds}/seed{seed}/consensus/{regime}.tsv",
+        consensus=expand("results/{{ds}}/seed{{seed}}/consensus/{regime}.tsv", regime=REGIMES),
         de="results/{ds}/evaluation/de_ranking.tsv",
     output:
-        table="results/{ds}/seed{seed}/evaluation/de_overlap_{regime}.tsv",
-        figure=report(
-            "results/{ds}/seed{seed}/figures/de_venn_{regime}.png",
-            caption="../report/de_overlap.rst",
-            category="{ds}",
-            subcategory="4 evaluation",
-            labels={"figure": "DE overlap", "model": "{regime}", "seed": "{seed}"},
-        ),
+        tables=expand("results/{{ds}}/seed{{seed}}/evaluation/de_overlap_{regime}.tsv", regime=REGIMES),
+        figures=[
+            report(
+                f"results/{{ds}}/seed{{seed}}/figures/de_venn_{regime}.png",
+                caption="../report/de_overlap.rst",
+                category="{ds}",
+                subcategory="4 evaluation",
+                labels={"figure": "DE overlap", "model": regime, "seed": "{seed}"},
+            )
+            for regime in REGIMES
+        ],
     log:
-        "logs/{ds}/seed{seed}/de_overlap_{regime}.log",
+        "logs/{ds}/seed{seed}/de_overlap.log",
     benchmark:
-        "results/{ds}/benchmarks/de_overlap/seed{seed}_{regime}.tsv"
+        "results/{ds}/benchmarks/de_overlap/seed{seed}.tsv"
     params:
         top_n=config["evaluation"]["de_top_n"],
-        seed=replicate_seed,
     resources:
         mem_mb=memory_mb(1000, 1),
         runtime=runtime_minutes(5, 0),
