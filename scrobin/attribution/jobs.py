@@ -19,7 +19,7 @@ from scrobin.cells import class_names, label_codes, sampled_test_rows, split_row
 from scrobin.contract import ATTRIBUTION_KEY, LABEL_KEY, PREDICTED_KEY, TARGET_KEY
 from scrobin.model.check import MODEL_FLAG_COLUMN
 from scrobin.sparse_scaling import model_input
-from scrobin.tables import GENE_SYMBOL_COLUMN, read_table, with_gene_symbols, with_labels, write_table
+from scrobin.tables import GENE_SYMBOL_COLUMN, labels_of, read_table, with_gene_symbols, with_labels, write_table
 
 if TYPE_CHECKING:
     import torch
@@ -58,26 +58,38 @@ def attribute(snakemake, log) -> None:
 
 
 def consensus(snakemake, log) -> None:
-    """Rule ``consensus``: votes of the methods per gene and cell type, and the clustered heatmap.
+    """Rule ``consensus``: votes of the methods per gene and cell type, and the clustered heatmap,
+    for every regime of one replicate.
 
-    Reads every method's importance table (``input`` keyed by method name, besides ``prepared``).
+    Each ``importance`` table names its seed, regime and method in its own columns, which group
+    them; the ``tables`` and ``heatmaps`` outputs follow ``params.regimes``' order.
     """
     from scrobin.attribution.consensus import consensus_ranking, plot_consensus_heatmap
 
-    settings, ds, regime = snakemake.params.consensus, snakemake.wildcards.ds, snakemake.wildcards.regime
-    importances = {method: read_table(path) for method, path in snakemake.input.items() if method != "prepared"}
-    table = consensus_ranking(importances, top_n=settings["top_n"])
-    # Every importance table of a regime comes from the same model, hence carries the same flag.
-    flag = next(iter(importances.values()))[MODEL_FLAG_COLUMN].fillna("").iloc[0]
-    table[MODEL_FLAG_COLUMN] = flag
-    # The dataset's gene_symbols (or var_names) next to the model's genes, and on the heatmap.
-    table = with_gene_symbols(table, ad.read_h5ad(snakemake.input.prepared, backed="r").var)
-    write_table(with_labels(table, seed=snakemake.params.seed, regime=regime), snakemake.output.table)
-    title = f"{ds}, {regime} model{' (FLAGGED)' if flag else ''}: votes of {len(importances)} methods"
-    plot_consensus_heatmap(
-        table.assign(gene=table[GENE_SYMBOL_COLUMN]), snakemake.output.heatmap, top_k=settings["heatmap_top_k"],
-        max_votes=snakemake.params.n_methods, title=title, direction=snakemake.params.direction,
-    )
+    settings, ds = snakemake.params.consensus, snakemake.wildcards.ds
+    by_regime: dict[str, dict[str, pd.DataFrame]] = {}
+    for path in snakemake.input.importance:
+        table = read_table(path)
+        _, regime, method = labels_of(table, "seed", "regime", "method")
+        by_regime.setdefault(regime, {})[method] = table
+    genes = ad.read_h5ad(snakemake.input.prepared, backed="r").var
+    for regime, table_path, heatmap_path in zip(
+        snakemake.params.regimes, snakemake.output.tables, snakemake.output.heatmaps, strict=True
+    ):
+        importances = by_regime[regime]
+        table = consensus_ranking(importances, top_n=settings["top_n"])
+        # Every importance table of a regime comes from the same model, hence carries the same flag.
+        first = next(iter(importances.values()))
+        flag = first[MODEL_FLAG_COLUMN].fillna("").iloc[0]
+        table[MODEL_FLAG_COLUMN] = flag
+        # The dataset's gene_symbols (or var_names) next to the model's genes, and on the heatmap.
+        table = with_gene_symbols(table, genes)
+        write_table(with_labels(table, seed=labels_of(first, "seed")[0], regime=regime), table_path)
+        title = f"{ds}, {regime} model{' (FLAGGED)' if flag else ''}: votes of {len(importances)} methods"
+        plot_consensus_heatmap(
+            table.assign(gene=table[GENE_SYMBOL_COLUMN]), heatmap_path, top_k=settings["heatmap_top_k"],
+            max_votes=snakemake.params.n_methods, title=title, direction=snakemake.params.direction,
+        )
 
 
 def attribute_cells(

@@ -28,27 +28,33 @@ rule attribute:
 
 
 rule consensus:
+    # One job per replicate for all its regimes: a regime's consensus reads eight small tables and
+    # draws one figure, less than a job's start-up. The table and heatmap outputs list the regimes
+    # in params.regimes' order; the importance tables say their regime and method in their columns.
     input:
-        unpack(method_importances),
+        importance=expand("results/{{ds}}/seed{{seed}}/importance/{regime}/{method}.tsv", regime=REGIMES, method=METHODS),
         prepared="results/{ds}/prepared.h5ad",
     output:
-        table="results/{ds}/seed{seed}/consensus/{regime}.tsv",
-        heatmap=report(
-            "results/{ds}/seed{seed}/figures/consensus_{regime}.png",
-            caption="../report/consensus.rst",
-            category="{ds}",
-            subcategory="3 interpretation",
-            labels={"figure": "consensus heatmap", "model": "{regime}", "seed": "{seed}"},
-        ),
+        tables=expand("results/{{ds}}/seed{{seed}}/consensus/{regime}.tsv", regime=REGIMES),
+        heatmaps=[
+            report(
+                f"results/{{ds}}/seed{{seed}}/figures/consensus_{regime}.png",
+                caption="../report/consensus.rst",
+                category="{ds}",
+                subcategory="3 interpretation",
+                labels={"figure": "consensus heatmap", "model": regime, "seed": "{seed}"},
+            )
+            for regime in REGIMES
+        ],
     log:
-        "logs/{ds}/seed{seed}/consensus_{regime}.log",
+        "logs/{ds}/seed{seed}/consensus.log",
     benchmark:
-        "results/{ds}/benchmarks/consensus/seed{seed}_{regime}.tsv"
+        "results/{ds}/benchmarks/consensus/seed{seed}.tsv"
     params:
         consensus=config["consensus"],
         direction=config["importance"]["direction"],
         n_methods=len(METHODS),
-        seed=replicate_seed,
+        regimes=REGIMES,
     resources:
         mem_mb=memory_mb(1000, 1),
         runtime=runtime_minutes(5, 0),
