@@ -138,7 +138,8 @@ def _curves_from_input_layer(layer: nn.Linear, rest: Callable[[torch.Tensor], to
 
     Deleting a cell's top k genes takes ``(x - baseline)_g W[:, g]`` of each of them off the first
     layer's output on the whole cell; inserting them adds the same to its output on the baseline.
-    A running sum over the cell's order gives every k of the grid from the top ``max(ks)`` genes'
+    The sums over the cell's top k genes for every k of the grid are one product of a ks x
+    ``max(ks)`` prefix matrix (weighted by the genes' offsets) with the top ``max(ks)`` genes'
     columns, instead of a forward pass over all genes per k: on the default simulation (1,200
     genes, k up to 100 in 21 steps) the first layer costs 100 instead of 21 x 1,200 gene columns
     per cell. Own code: no library computes perturbation curves this way.
@@ -150,15 +151,16 @@ def _curves_from_input_layer(layer: nn.Linear, rest: Callable[[torch.Tensor], to
     units = weight_t.shape[1]
     whole, reference = layer(x), layer(baseline[None])  # cells x units, 1 x units
     at_ks = torch.as_tensor(ks, device=x.device)
+    # ks x largest: row k holds 1 for the top k positions of a cell's order.
+    prefix = (torch.arange(largest, device=x.device)[None, :] < at_ks[:, None]).to(x.dtype)
     cells_per_batch = max(1, _MAX_BATCH_VALUES // max(1, largest * units))
     curves = {mode: np.empty((len(ks), n_cells)) for mode in MODES}
     for start in range(0, n_cells, cells_per_batch):
         batch = slice(start, start + cells_per_batch)
         genes = order[batch]
         offsets = (x[batch] - baseline).gather(1, genes)  # cells x largest
-        running = torch.zeros(len(offsets), largest + 1, units, dtype=x.dtype, device=x.device)
-        torch.cumsum(offsets[:, :, None] * weight_t[genes], dim=1, out=running[:, 1:])
-        moved = running[:, at_ks]  # cells x ks x units: the first layer's change from the top k genes
+        # cells x ks x units: the first layer's change from the top k genes
+        moved = torch.bmm(prefix[None] * offsets[:, None, :], weight_t[genes])
         targets = target[batch].repeat_interleave(len(ks))
         for mode, hidden in (("deletion", whole[batch, None] - moved), ("insertion", reference + moved)):
             logits = rest(hidden.reshape(-1, units))
