@@ -420,3 +420,13 @@ def test_solve_blocks_join_consecutive_chunks_in_order():
     assert [(cells.start, cells.stop) for cells, _ in blocks] == [(0, 3), (3, 6), (6, 7)]
     for cells, values in blocks:
         np.testing.assert_array_equal(values[:, 0].numpy(), np.arange(cells.start, cells.stop))
+
+
+def test_random_subsets_hold_exactly_their_sizes_and_cover_every_gene():
+    sizes = np.array([0, 1, 5, 19, 20] * 40)
+    masks = random_subsets(sizes, 20, np.random.default_rng(4))
+    np.testing.assert_array_equal(masks.sum(axis=1), sizes)
+    # Single-gene draws fall on every gene over many rows (uniform, not a fixed gene).
+    singles = random_subsets(np.ones(2000, dtype=int), 20, np.random.default_rng(5))
+    counts = singles.sum(axis=0)
+    assert counts.min() > 60 and counts.max() < 140
