@@ -4,7 +4,7 @@ The paper explains with 500 training cells as KernelSHAP's background, so every 
 500 rows through the paper's seven-layer MLP, and a run explains every test cell of every model.
 That is too slow to run whole on a laptop, so this measures it: one cell's KernelSHAP on one
 thread at two reduced coalition budgets (the cost is linear in coalitions x background rows, and
-the two points check it), extrapolated to the default budget (4 x genes + 4096) and multiplied
+the two points check it), extrapolated to the default budget (3 x genes + 3072) and multiplied
 by the explanations the run makes: every explained test cell of each model (``attribute``) and
 ``stability_cells x (1 + stability_perturbations)`` in each ``stability`` job. The network has
 random weights: the cost does not depend on training. Run from the repository root:

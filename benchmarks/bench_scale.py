@@ -25,7 +25,7 @@ is the fair measure of how a stage scales.
   importance tables written; each job reads ``prepared.h5ad`` itself, as its own rule would
   (the stage holds no copy of its own, so the peak is that of the larger job)
 - ``consensus``: the rule's job (``scrobin.attribution.jobs.consensus``) over those two importance
-  tables: the consensus table and its heatmap
+  tables of the standard model: the consensus table and its heatmap
 - ``faithfulness``, ``stability``: the rules' jobs on those rankings / methods (deletion and
   insertion curves on ``cells_per_type`` cells per type; sensitivity and infidelity on
   ``evaluation.stability_cells`` cells)
@@ -169,14 +169,15 @@ def run_stage(stage: str, workdir: Path, args: argparse.Namespace) -> dict:
     if stage == "consensus":
         from scrobin.attribution import jobs
 
-        output = {"table": workdir / "consensus.tsv", "heatmap": workdir / "consensus.png"}
+        table = workdir / "consensus.tsv"
         jobs.consensus(rule_call(
-            input={**{method: importance_path(workdir, method) for method in ATTRIBUTION_METHODS}, "prepared": prepared_path},
-            output=output,
+            input={"importance": [str(importance_path(workdir, method)) for method in ATTRIBUTION_METHODS],
+                   "prepared": prepared_path},
+            output={"tables": [str(table)], "heatmaps": [str(workdir / "consensus.png")]},
             params={"consensus": config["consensus"], "direction": config["importance"]["direction"],
-                    "n_methods": len(ATTRIBUTION_METHODS), "seed": config["seed"]},
-            wildcards={"ds": "atlas", "regime": "standard"}), LOG)
-        return {"consensus_rows": sum(1 for _ in open(output["table"])) - 1}
+                    "n_methods": len(ATTRIBUTION_METHODS), "regimes": ["standard"]},
+            wildcards={"ds": "atlas"}), LOG)
+        return {"consensus_rows": sum(1 for _ in open(table)) - 1}
     if stage == "de_baseline":
         from scrobin.evaluation import jobs
 

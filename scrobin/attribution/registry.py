@@ -224,8 +224,8 @@ METHODS: dict[str, MethodSpec] = {
             "n_samples": ParamSpec(
                 None,
                 optional(positive_int),
-                "Coalitions per cell; null = 4 x genes + 4096 (twice shap's default, measured "
-                "converged; shap's is not on pbmc68k), at most all 2^genes - 2 (exact Shapley values).",
+                "Coalitions per cell; null = 3 x genes + 3072 (the smallest measured converged; "
+                "shap's 2 x genes + 2048 is not on pbmc68k), at most all 2^genes - 2 (exact Shapley values).",
             ),
         },
         per_cell_design=True,
