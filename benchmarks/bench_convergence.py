@@ -40,7 +40,7 @@ BUDGET_PARAM = {"kernelshap": "n_samples", "lime": "n_samples", "gradientshap": 
 # coalitions as genes, so its budgets follow the gene count; the others are absolute.
 DEFAULT_BUDGETS = {
     "kernelshap": lambda n_genes: [2 * n_genes + 2048, 3 * n_genes + 3072, 4 * n_genes + 4096],
-    "lime": lambda n_genes: [2000],
+    "lime": lambda n_genes: [2000, 2500, 3000],
     "gradientshap": lambda n_genes: [25, 50, 100, 200],
 }
 

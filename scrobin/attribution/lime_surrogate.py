@@ -94,7 +94,7 @@ def lime(
     generator: np.random.Generator,
     device: torch.device,
     batch_size: int,
-    n_samples: int = 2000,
+    n_samples: int = 2500,
     kernel_width: float = 0.25,
     distance: str = "cosine",
     alpha: float = 1.0,
