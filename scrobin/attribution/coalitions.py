@@ -332,9 +332,9 @@ def coalition_gram(masks: np.ndarray, weights: np.ndarray) -> np.ndarray:
     Designs with many distinct weights (LIME's depend on the kept count) take the plain float64
     product instead.
 
-    Own code, for speed: the float64 product of the weighted design took 0.64 s for KernelSHAP's
-    default design on 1,200 genes (8,896 coalitions), and each stability job solved it four
-    times; this takes about a tenth of that, with the same matrix up to float64 rounding.
+    Own code, for speed: on 1,200 genes and 8,896 coalitions (one thread) the float64 product of
+    the weighted design took 0.71 s and this takes 0.24 s, the same matrix up to float64
+    rounding; every KernelSHAP call builds one (two per stability job).
     """
     weights = np.asarray(weights, dtype=np.float64)
     distinct = np.unique(weights)
