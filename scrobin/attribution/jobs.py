@@ -70,7 +70,8 @@ def consensus(snakemake, log) -> None:
     by_regime: dict[str, dict[str, pd.DataFrame]] = {}
     for path in snakemake.input.importance:
         table = read_table(path)
-        _, regime, method = labels_of(table, "seed", "regime", "method")
+        # One replicate's job: every table names the same seed.
+        seed, regime, method = labels_of(table, "seed", "regime", "method")
         by_regime.setdefault(regime, {})[method] = table
     genes = ad.read_h5ad(snakemake.input.prepared, backed="r").var
     for regime, table_path, heatmap_path in zip(
@@ -84,7 +85,7 @@ def consensus(snakemake, log) -> None:
         table[MODEL_FLAG_COLUMN] = flag
         # The dataset's gene_symbols (or var_names) next to the model's genes, and on the heatmap.
         table = with_gene_symbols(table, genes)
-        write_table(with_labels(table, seed=labels_of(first, "seed")[0], regime=regime), table_path)
+        write_table(with_labels(table, seed=seed, regime=regime), table_path)
         title = f"{ds}, {regime} model{' (FLAGGED)' if flag else ''}: votes of {len(importances)} methods"
         plot_consensus_heatmap(
             table.assign(gene=table[GENE_SYMBOL_COLUMN]), heatmap_path, top_k=settings["heatmap_top_k"],
