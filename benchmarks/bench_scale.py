@@ -201,37 +201,37 @@ def run_stage(stage: str, workdir: Path, args: argparse.Namespace) -> dict:
         from scrobin.evaluation import jobs
 
         jobs.faithfulness(rule_call(
-            input={**{method: importance_path(workdir, method) for method in ATTRIBUTION_METHODS},
-                   "prepared": prepared_path, "model": models["standard"], "consensus": workdir / "consensus.tsv"},
-            output={"areas": workdir / "faithfulness.tsv", "curves": workdir / "faithfulness_curves.tsv"},
+            input={"importance": [importance_path(workdir, method) for method in ATTRIBUTION_METHODS],
+                   "consensus": [workdir / "consensus.tsv"], "prepared": prepared_path, "models": [models["standard"]]},
+            output={"areas": [workdir / "faithfulness.tsv"], "curves": [workdir / "faithfulness_curves.tsv"]},
             params={"evaluation": config["evaluation"], "cells_per_type": config["attribution"]["cells_per_type"],
-                    "seed": config["seed"], "device": config["device"]},
-            wildcards={"ds": "atlas", "regime": "standard"}), LOG)
+                    "regimes": ["standard"], "seed": config["seed"], "device": config["device"]},
+            wildcards={"ds": "atlas"}), LOG)
         return {"rankings": len(ATTRIBUTION_METHODS) + 1}
     if stage == "stability":
         from scrobin.evaluation import jobs
 
         jobs.stability(rule_call(
-            input={"prepared": prepared_path, "model": models["standard"]},
-            output={"table": workdir / "stability.tsv"},
+            input={"prepared": prepared_path, "models": [models["standard"]]},
+            output={"tables": [workdir / "stability.tsv"]},
             params={"evaluation": config["evaluation"],
                     "methods": {method: config["attribution"]["methods"][method] for method in ATTRIBUTION_METHODS},
-                    "seed": config["seed"], "device": config["device"]},
-            wildcards={"ds": "atlas", "regime": "standard"}), LOG)
+                    "regimes": ["standard"], "seed": config["seed"], "device": config["device"]},
+            wildcards={"ds": "atlas"}), LOG)
         return {"cells_scored": config["evaluation"]["stability_cells"]}
     if stage == "attribute":
         from scrobin.attribution import jobs
 
         for method in ATTRIBUTION_METHODS:
             jobs.attribute(rule_call(
-                input={"prepared": prepared_path, "model": models["standard"]},
-                output={"attributions": workdir / f"{method}.h5ad", "importance": importance_path(workdir, method)},
+                input={"prepared": prepared_path, "models": [models["standard"]]},
+                output={"attributions": [workdir / f"{method}.h5ad"], "importance": [importance_path(workdir, method)]},
                 params={"entry": config["attribution"]["methods"][method],
                         "cells_per_type": config["attribution"]["cells_per_type"],
                         "target": config["attribution"]["target"], "importance": config["importance"],
-                        "on_flag": config["model_check"]["on_flag"], "seed": config["seed"],
+                        "on_flag": config["model_check"]["on_flag"], "regimes": ["standard"], "seed": config["seed"],
                         "device": config["device"]},
-                wildcards={"regime": "standard", "method": method}), LOG)
+                wildcards={"method": method}), LOG)
         return {"cells_explained": sum(ad.read_h5ad(workdir / f"{m}.h5ad", backed="r").n_obs for m in ATTRIBUTION_METHODS)}
     prepared = ad.read_h5ad(prepared_path)
     from scrobin.model.classifier import fit_classifier
@@ -282,8 +282,12 @@ class Named(dict):
 
 def rule_call(**sections) -> RuleCall:
     """A stand-in for the ``snakemake`` object of one rule, paths as strings."""
-    return RuleCall(**{name: {key: str(value) if isinstance(value, Path) else value for key, value in values.items()}
-                       for name, values in sections.items()})
+    def as_str(value):
+        if isinstance(value, list):
+            return [as_str(item) for item in value]
+        return str(value) if isinstance(value, Path) else value
+
+    return RuleCall(**{name: {key: as_str(value) for key, value in values.items()} for name, values in sections.items()})
 
 
 def importance_path(workdir: Path, method: str) -> Path:

@@ -169,6 +169,26 @@ def test_adding_replicates_schedules_only_the_new_seeds_and_the_summaries(finish
     assert not [path for path, rule in scheduled.items() if rule in ("prepare", "logistic_baseline", "de_baseline", "eps_structure")]
 
 
+def test_adding_a_method_schedules_its_jobs_and_only_what_reads_every_method(finished, finished_outputs, tmp_path):
+    """A new attribution method adds its attribute jobs (all regimes of a replicate, one job); no
+    finished attribute, training or robustness job reruns, only the rules over every method
+    (consensus, faithfulness, stability, recovery) and what follows from them."""
+    workdir, _ = finished
+    config = scheduling_config()
+    assert "integrated_gradients" not in config["attribution"]["methods"]
+    config["attribution"]["methods"]["integrated_gradients"] = {"n_steps": 8}
+    scheduled = pending(summary(workdir, write_config(config, tmp_path / "new_method.yaml")))
+    finished_paths = {output.path for output in finished_outputs}
+    added = {path: rule for path, rule in scheduled.items() if path not in finished_paths}
+    assert set(added.values()) == {"attribute"}, by_rule(added)
+    attribute_outputs = [output for output in finished_outputs if output.rule == "attribute"]
+    assert len(added) == len(attribute_outputs) // len(scheduling_config()["attribution"]["methods"])
+    assert all(Path(path).stem == "integrated_gradients" for path in added), sorted(added)
+    rerun = {path: rule for path, rule in scheduled.items() if path in finished_paths}
+    assert_schedules_exactly(rerun, downstream(finished_outputs, {"consensus", "faithfulness", "stability", "recovery"}))
+    assert not {"attribute", "train", "adv_train", "robustness"} & set(rerun.values()), by_rule(rerun)
+
+
 def test_changing_the_learning_rate_reruns_training_and_what_follows(finished, finished_outputs, tmp_path):
     workdir, _ = finished
     learning_rate = scheduling_config()["train"]["learning_rate"]

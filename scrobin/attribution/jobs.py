@@ -26,11 +26,14 @@ if TYPE_CHECKING:
 
 
 def attribute(snakemake, log) -> None:
-    """Rule ``attribute``: one method's attributions for one model and, from them, its importance table.
+    """Rule ``attribute``: one method's attributions and importance table for each regime's model
+    of one replicate.
 
-    Writes ``output.attributions`` (explained cells x genes h5ad, see :mod:`scrobin.contract`) and
-    ``output.importance`` (per gene and cell type). The importance is computed here: a job of its
-    own would spend longer starting than computing.
+    Writes, per regime of ``params.regimes`` (the order of ``input.models`` and of both outputs),
+    ``output.attributions`` (explained cells x genes h5ad, see :mod:`scrobin.contract`) and
+    ``output.importance`` (per gene and cell type). Every model is loaded and checked before any is
+    explained, so a refused model stops the job before its work. The importance is computed here:
+    a job of its own would spend longer starting than computing.
     """
     from scrobin.attribution.importance import direction_from_prepared, ranked_importance
     from scrobin.model.check import explainable_model_flag
@@ -39,22 +42,31 @@ def attribute(snakemake, log) -> None:
 
     params, method = snakemake.params, snakemake.wildcards.method
     prepared = ad.read_h5ad(snakemake.input.prepared)
-    model, metadata = load_model_for(snakemake.input.model, prepared, resolve_device(params.device))
-    flag = explainable_model_flag(metadata, params.on_flag)
-    if flag:
-        log.warning("explaining a flagged %s model: %s", metadata["regime"], flag)
-    result = attribute_cells(
-        model, prepared, method, params.entry, params.cells_per_type, params.target, params.seed, params.device,
-    )
-    info = result.uns[ATTRIBUTION_KEY]
-    info[MODEL_FLAG_COLUMN] = flag
-    log.info("%s on %d cells x %d genes in %.2f s", method, result.n_obs, result.n_vars, info["runtime_seconds"])
-    result.write_h5ad(snakemake.output.attributions, compression="gzip")
-    table = ranked_importance(result, direction_from_prepared(prepared), params.importance)
-    table[MODEL_FLAG_COLUMN] = flag
-    # Labelled with its replicate, regime and method, so readers of many tables need no path.
-    table = with_labels(table, seed=params.seed, regime=snakemake.wildcards.regime, method=method)
-    write_table(with_gene_symbols(table, prepared.var), snakemake.output.importance)
+    device = resolve_device(params.device)
+    models = {}
+    for regime, path in zip(params.regimes, snakemake.input.models, strict=True):
+        model, metadata = load_model_for(path, prepared, device)
+        models[regime] = model, explainable_model_flag(metadata, params.on_flag)
+    directions = direction_from_prepared(prepared)
+    for regime, attributions_path, importance_path in zip(
+        params.regimes, snakemake.output.attributions, snakemake.output.importance, strict=True
+    ):
+        model, flag = models.pop(regime)
+        if flag:
+            log.warning("explaining a flagged %s model: %s", regime, flag)
+        result = attribute_cells(
+            model, prepared, method, params.entry, params.cells_per_type, params.target, params.seed, params.device,
+        )
+        info = result.uns[ATTRIBUTION_KEY]
+        info[MODEL_FLAG_COLUMN] = flag
+        log.info("%s, %s model: %d cells x %d genes in %.2f s", method, regime, result.n_obs, result.n_vars,
+                 info["runtime_seconds"])
+        result.write_h5ad(attributions_path, compression="gzip")
+        table = ranked_importance(result, directions, params.importance)
+        table[MODEL_FLAG_COLUMN] = flag
+        # Labelled with its replicate, regime and method, so readers of many tables need no path.
+        table = with_labels(table, seed=params.seed, regime=regime, method=method)
+        write_table(with_gene_symbols(table, prepared.var), importance_path)
 
 
 def consensus(snakemake, log) -> None:

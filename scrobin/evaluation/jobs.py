@@ -25,10 +25,6 @@ from scrobin.tables import concatenated_tables, labels_of, read_table, with_gene
 if TYPE_CHECKING:
     import torch
 
-# Inputs of the faithfulness rule that are not a ranking of the model's genes.
-_NOT_RANKINGS = ("prepared", "model", CONSENSUS)
-
-
 def de_baseline(snakemake, log) -> None:
     """Rule ``de_baseline``: Wilcoxon rank-sum DE of each cell type against the rest (Benjamini-Hochberg).
 
@@ -115,39 +111,56 @@ def recovery(snakemake, log) -> None:
 
 
 def faithfulness(snakemake, log) -> None:
-    """Rule ``faithfulness``: deletion and insertion curves of every ranking of one model, against random.
+    """Rule ``faithfulness``: deletion and insertion curves of every ranking of each regime's model
+    of one replicate, against random.
 
-    The rankings are the rule's inputs besides ``prepared``, ``model`` and ``consensus`` (each
-    method's importance table, keyed by method), then the consensus.
+    The rankings are the ``importance`` tables (each names its regime and method in its own
+    columns) and the ``consensus`` tables (each names its regime); ``input.models`` and both
+    outputs follow ``params.regimes``' order.
     """
     from scrobin.model.store import load_model_for
     from scrobin.runtime import resolve_device
 
     params = snakemake.params
     prepared = ad.read_h5ad(snakemake.input.prepared)
-    model, _ = load_model_for(snakemake.input.model, prepared, resolve_device(params.device))
-    rankings = {name: read_table(path) for name, path in snakemake.input.items() if name not in _NOT_RANKINGS}
-    rankings[CONSENSUS] = read_table(snakemake.input.consensus)
-    curves, areas = regime_faithfulness(
-        model, prepared, rankings, snakemake.wildcards.regime, params.evaluation, params.cells_per_type, params.seed
-    )
-    write_table(with_labels(curves, seed=params.seed), snakemake.output.curves)
-    write_table(with_labels(areas, seed=params.seed), snakemake.output.areas)
-    log.info("\n%s", areas.to_string(index=False))
+    device = resolve_device(params.device)
+    rankings: dict[str, dict[str, pd.DataFrame]] = {regime: {} for regime in params.regimes}
+    for path in snakemake.input.importance:
+        table = read_table(path)
+        regime, method = labels_of(table, "regime", "method")
+        rankings[regime][method] = table
+    for path in snakemake.input.consensus:
+        table = read_table(path)
+        (regime,) = labels_of(table, "regime")
+        rankings[regime][CONSENSUS] = table
+    for regime, model_path, areas_path, curves_path in zip(
+        params.regimes, snakemake.input.models, snakemake.output.areas, snakemake.output.curves, strict=True
+    ):
+        model, _ = load_model_for(model_path, prepared, device)
+        curves, areas = regime_faithfulness(
+            model, prepared, rankings[regime], regime, params.evaluation, params.cells_per_type, params.seed
+        )
+        write_table(with_labels(curves, seed=params.seed), curves_path)
+        write_table(with_labels(areas, seed=params.seed), areas_path)
+        log.info("%s model:\n%s", regime, areas.to_string(index=False))
 
 
 def stability(snakemake, log) -> None:
-    """Rule ``stability``: captum's sensitivity_max and infidelity of every configured method on one model."""
+    """Rule ``stability``: captum's sensitivity_max and infidelity of every configured method on each
+    regime's model of one replicate (``params.regimes``' order, as ``input.models`` and
+    ``output.tables``)."""
     from scrobin.model.store import load_model_for
     from scrobin.runtime import resolve_device
 
     params = snakemake.params
     prepared = ad.read_h5ad(snakemake.input.prepared)
-    model, _ = load_model_for(snakemake.input.model, prepared, resolve_device(params.device))
-    table = regime_stability(model, prepared, params.methods, snakemake.wildcards.regime, params.evaluation, params.seed, params.device)
-    table = with_labels(table, seed=params.seed)
-    write_table(table, snakemake.output.table)
-    log.info("\n%s", table.to_string(index=False))
+    device = resolve_device(params.device)
+    for regime, model_path, table_path in zip(params.regimes, snakemake.input.models, snakemake.output.tables, strict=True):
+        model, _ = load_model_for(model_path, prepared, device)
+        table = regime_stability(model, prepared, params.methods, regime, params.evaluation, params.seed, params.device)
+        table = with_labels(table, seed=params.seed)
+        write_table(table, table_path)
+        log.info("%s model:\n%s", regime, table.to_string(index=False))
 
 
 def evaluation_figures(snakemake, log) -> None:

@@ -17,19 +17,22 @@ from scrobin.tables import concatenated_tables, with_labels, write_json, write_t
 
 
 def robustness(snakemake, log) -> None:
-    """Rule ``robustness``: accuracy and macro-F1 of one network under every attack over the eps grid."""
+    """Rule ``robustness``: accuracy and macro-F1 of each regime's network of one replicate under
+    every attack over the eps grid, one table per regime (``params.regimes``' order, as
+    ``input.models`` and ``output.tables``), all on the same test cells."""
     from scrobin.model.store import load_model_for
     from scrobin.robustness.sweep import robustness_sweep
     from scrobin.runtime import resolve_device
 
+    params = snakemake.params
     prepared, rows, eps_grid = _sweep_cells(snakemake)
-    model, _ = load_model_for(snakemake.input.model, prepared, resolve_device(snakemake.params.device))
-    log.info("attacking the %s model on %d test cells", snakemake.wildcards.regime, len(rows))
-    table = robustness_sweep(
-        model, model_input(prepared)[rows], label_codes(prepared)[rows], snakemake.params.robustness["attacks"], eps_grid,
-        device=snakemake.params.device, seed=snakemake.params.seed,
-    )
-    _write_sweep(table, snakemake.wildcards.regime, snakemake.output.table, log, seed=snakemake.params.seed)
+    x, y = model_input(prepared)[rows], label_codes(prepared)[rows]
+    device = resolve_device(params.device)
+    for regime, model_path, table_path in zip(params.regimes, snakemake.input.models, snakemake.output.tables, strict=True):
+        model, _ = load_model_for(model_path, prepared, device)
+        log.info("attacking the %s model on %d test cells", regime, len(rows))
+        table = robustness_sweep(model, x, y, params.robustness["attacks"], eps_grid, device=params.device, seed=params.seed)
+        _write_sweep(table, regime, table_path, log, seed=params.seed)
 
 
 def robustness_baseline(snakemake, log) -> None:

@@ -1,26 +1,31 @@
 rule attribute:
+    # One job per method and replicate for all its regimes: for most methods a regime's work is
+    # shorter than a job's start-up (torch, anndata and captum: about 2 CPU s), while a job per
+    # method keeps adding a method to adding its jobs. The model inputs and both outputs list the
+    # regimes in params.regimes' order (the job pairs them).
     input:
         prepared="results/{ds}/prepared.h5ad",
-        model="results/{ds}/seed{seed}/models/{regime}.pt",
+        models=expand("results/{{ds}}/seed{{seed}}/models/{regime}.pt", regime=REGIMES),
     output:
-        attributions="results/{ds}/seed{seed}/attributions/{regime}/{method}.h5ad",
-        importance="results/{ds}/seed{seed}/importance/{regime}/{method}.tsv",
+        attributions=expand("results/{{ds}}/seed{{seed}}/attributions/{regime}/{{method}}.h5ad", regime=REGIMES),
+        importance=expand("results/{{ds}}/seed{{seed}}/importance/{regime}/{{method}}.tsv", regime=REGIMES),
     log:
-        "logs/{ds}/seed{seed}/attribute_{regime}_{method}.log",
+        "logs/{ds}/seed{seed}/attribute_{method}.log",
     benchmark:
-        "results/{ds}/benchmarks/attribute/seed{seed}_{regime}_{method}.tsv"
+        "results/{ds}/benchmarks/attribute/seed{seed}_{method}.tsv"
     params:
         entry=lambda wildcards: config["attribution"]["methods"][wildcards.method],
         cells_per_type=config["attribution"]["cells_per_type"],
         target=config["attribution"]["target"],
         importance=config["importance"],
         on_flag=config["model_check"]["on_flag"],
+        regimes=REGIMES,
         seed=replicate_seed,
         device=config["device"],
     resources:
         gpu=0,
         mem_mb=memory_mb(3000, 40),
-        runtime=runtime_minutes(30, 10),
+        runtime=runtime_minutes(30 * len(REGIMES), 10),
     conda:
         "../envs/torch.yaml"
     script:

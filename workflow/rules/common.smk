@@ -95,12 +95,6 @@ def per_replicate(template):
     return lambda wildcards: expand(template, ds=wildcards.ds, seed=SEEDS, regime=REGIMES, method=METHODS)
 
 
-def method_importances(wildcards):
-    """Each configured method's importance table for one dataset, replicate and regime."""
-    folder = f"results/{wildcards.ds}/seed{wildcards.seed}/importance/{wildcards.regime}"
-    return {method: f"{folder}/{method}.tsv" for method in METHODS}
-
-
 def has_ground_truth(ds):
     """Simulated datasets carry their key genes, so recovery can be scored; their gene names are
     not symbols, so they get no enrichment."""

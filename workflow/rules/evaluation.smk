@@ -90,27 +90,31 @@ rule recovery:
 
 
 rule faithfulness:
+    # One job per replicate for all its regimes, as stability: a model's curves take about as long
+    # as a job's start-up. The model inputs and both outputs list the regimes in params.regimes'
+    # order; the importance and consensus tables name their regime (and method) in their columns.
     input:
-        unpack(method_importances),
+        importance=expand("results/{{ds}}/seed{{seed}}/importance/{regime}/{method}.tsv", regime=REGIMES, method=METHODS),
+        consensus=expand("results/{{ds}}/seed{{seed}}/consensus/{regime}.tsv", regime=REGIMES),
         prepared="results/{ds}/prepared.h5ad",
-        model="results/{ds}/seed{seed}/models/{regime}.pt",
-        consensus="results/{ds}/seed{seed}/consensus/{regime}.tsv",
+        models=expand("results/{{ds}}/seed{{seed}}/models/{regime}.pt", regime=REGIMES),
     output:
-        areas="results/{ds}/seed{seed}/evaluation/faithfulness_{regime}.tsv",
-        curves="results/{ds}/seed{seed}/evaluation/faithfulness_curves_{regime}.tsv",
+        areas=expand("results/{{ds}}/seed{{seed}}/evaluation/faithfulness_{regime}.tsv", regime=REGIMES),
+        curves=expand("results/{{ds}}/seed{{seed}}/evaluation/faithfulness_curves_{regime}.tsv", regime=REGIMES),
     log:
-        "logs/{ds}/seed{seed}/faithfulness_{regime}.log",
+        "logs/{ds}/seed{seed}/faithfulness.log",
     benchmark:
-        "results/{ds}/benchmarks/faithfulness/seed{seed}_{regime}.tsv"
+        "results/{ds}/benchmarks/faithfulness/seed{seed}.tsv"
     params:
         evaluation=config["evaluation"],
         cells_per_type=config["attribution"]["cells_per_type"],
+        regimes=REGIMES,
         seed=replicate_seed,
         device=config["device"],
     resources:
         gpu=0,
         mem_mb=memory_mb(3000, 20),
-        runtime=runtime_minutes(30, 5),
+        runtime=runtime_minutes(30 * len(REGIMES), 5),
     conda:
         "../envs/torch.yaml"
     script:
@@ -118,24 +122,27 @@ rule faithfulness:
 
 
 rule stability:
+    # One job per replicate for all its regimes (params.regimes' order, as the model inputs and
+    # the table outputs): every regime is scored on the same cells and perturbations.
     input:
         prepared="results/{ds}/prepared.h5ad",
-        model="results/{ds}/seed{seed}/models/{regime}.pt",
+        models=expand("results/{{ds}}/seed{{seed}}/models/{regime}.pt", regime=REGIMES),
     output:
-        table="results/{ds}/seed{seed}/evaluation/stability_{regime}.tsv",
+        tables=expand("results/{{ds}}/seed{{seed}}/evaluation/stability_{regime}.tsv", regime=REGIMES),
     log:
-        "logs/{ds}/seed{seed}/stability_{regime}.log",
+        "logs/{ds}/seed{seed}/stability.log",
     benchmark:
-        "results/{ds}/benchmarks/stability/seed{seed}_{regime}.tsv"
+        "results/{ds}/benchmarks/stability/seed{seed}.tsv"
     params:
         evaluation=config["evaluation"],
         methods=config["attribution"]["methods"],
+        regimes=REGIMES,
         seed=replicate_seed,
         device=config["device"],
     resources:
         gpu=0,
         mem_mb=memory_mb(3000, 20),
-        runtime=runtime_minutes(60, 10),
+        runtime=runtime_minutes(60 * len(REGIMES), 10),
     conda:
         "../envs/torch.yaml"
     script:

@@ -1,23 +1,27 @@
 rule robustness:
+    # One job per replicate for all its regimes' models: a model's sweep takes about as long as a
+    # job's start-up. The model inputs and the table outputs list the regimes in params.regimes'
+    # order (the job pairs them).
     input:
         prepared="results/{ds}/prepared.h5ad",
-        model="results/{ds}/seed{seed}/models/{regime}.pt",
+        models=expand("results/{{ds}}/seed{{seed}}/models/{regime}.pt", regime=REGIMES),
         eps_structure=eps_structure_if_auto,
     output:
-        table="results/{ds}/seed{seed}/robustness/{regime}.tsv",
+        tables=expand("results/{{ds}}/seed{{seed}}/robustness/{regime}.tsv", regime=REGIMES),
     log:
-        "logs/{ds}/seed{seed}/robustness_{regime}.log",
+        "logs/{ds}/seed{seed}/robustness.log",
     benchmark:
-        "results/{ds}/benchmarks/robustness/seed{seed}_{regime}.tsv"
+        "results/{ds}/benchmarks/robustness/seed{seed}.tsv"
     params:
         robustness=config["robustness"],
         attack=config["attack"],
+        regimes=REGIMES,
         seed=replicate_seed,
         device=config["device"],
     resources:
         gpu=0,
         mem_mb=memory_mb(2000, 20),
-        runtime=runtime_minutes(30, 5),
+        runtime=runtime_minutes(30 * len(REGIMES), 5),
     conda:
         "../envs/torch.yaml"
     script:
