@@ -3,13 +3,16 @@
 Runs Snakemake on a config (default: ``config/config.yaml``, the default run) in a fresh temporary
 folder with ``--cores`` cores, then reads every job's benchmark file (each rule writes one under
 ``results/<dataset>/benchmarks/<rule>/`` or ``results/comparison/benchmarks/<rule>/``) and prints one
-table: per rule the number of jobs and the summed wall seconds (``s``) and CPU seconds
-(``cpu_time``), largest first, under the run's wall time and the CPU seconds of all its processes.
+table: per rule the number of jobs, the summed wall seconds (``s``) and CPU seconds (``cpu_time``)
+of the benchmark files and the CPU seconds of the jobs' processes (``process_cpu``), largest first,
+under the run's wall time and the CPU seconds of all its processes.
 
 Snakemake samples a job's CPU every 0.5 s for its first 15 s, then every 30 s, and keeps the last
 sample: a job of 15-45 s loses the CPU it spent after that sample (a 30 s KernelSHAP job shows
-about 15). ``s`` is exact, and so is the run's total CPU line (the rusage of Snakemake and every
-process it started), which is what the 2-core wall time follows. Run from the repository root:
+about 15). ``s`` is exact, and so are ``process_cpu`` (each finished job logs its own process's
+CPU seconds, imports included: ``scrobin.entrypoint.log_process_usage``; summed here from the
+logs) and the run's total CPU line (the rusage of Snakemake and every process it started), which
+is what the 2-core wall time follows. Run from the repository root:
 
     .venv/bin/python benchmarks/bench_workflow.py                      # the default run, 2 cores
     .venv/bin/python benchmarks/bench_workflow.py --configfile config/test.yaml --keep /tmp/run
@@ -66,6 +69,19 @@ def rule_table(results: Path) -> pd.DataFrame:
     return summed.sort_values("cpu_time", ascending=False).reset_index()
 
 
+# The line scrobin.entrypoint.log_process_usage writes at the end of every finished job.
+PROCESS_USAGE = re.compile(r" scrobin\.rule\.(\w+) INFO job process: ([0-9.]+) CPU s")
+
+
+def process_cpu(logs: Path) -> pd.Series:
+    """CPU seconds of every finished job's process, summed per rule, from the job logs under ``logs``."""
+    cpu: dict[str, float] = {}
+    for path in logs.rglob("*.log"):
+        for rule, seconds in PROCESS_USAGE.findall(path.read_text(errors="replace")):
+            cpu[rule] = cpu.get(rule, 0.0) + float(seconds)
+    return pd.Series(cpu, name="process_cpu", dtype=float)
+
+
 def main() -> None:
     args = parse_args()
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="scrobin-bench-"))
@@ -81,16 +97,19 @@ def main() -> None:
     if run.returncode != 0:
         sys.exit(f"the workflow failed after {wall:.0f} s:\n{run.stderr[-4000:]}")
     table = rule_table(workdir / "results")
+    table["process_cpu"] = table["rule"].map(process_cpu(workdir / "logs")).fillna(0.0)
+    table = table.sort_values("process_cpu", ascending=False, ignore_index=True)
     print(f"config {args.configfile}, {args.cores} cores: whole run {wall:.0f} s wall, "
-          f"{int(table['jobs'].sum())} jobs, {table['cpu_time'].sum():.0f} CPU s in their benchmark files; "
+          f"{int(table['jobs'].sum())} jobs, {table['cpu_time'].sum():.0f} CPU s in their benchmark files "
+          f"({table['process_cpu'].sum():.0f} by their own count); "
           f"{total_cpu:.0f} CPU s in all, of which Snakemake's own process {own.group(1) if own else '?'}")
     if args.report:
         started = time.perf_counter()
         subprocess.run(command + ["--report", str(workdir / "results" / "report.html")], check=True,
                        capture_output=True)
         print(f"report: {time.perf_counter() - started:.0f} s")
-    total = table[["jobs", "s", "cpu_time"]].sum()
-    table.loc[len(table)] = ["all rules", total["jobs"], total["s"], total["cpu_time"]]
+    total = table[["jobs", "s", "cpu_time", "process_cpu"]].sum()
+    table.loc[len(table)] = ["all rules", total["jobs"], total["s"], total["cpu_time"], total["process_cpu"]]
     print(table.round(1).to_string(index=False))
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -47,12 +47,17 @@ def run_rule(snakemake, main: Callable[[object, logging.Logger], None]) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_path, mode="w"))
+        # A fresh log per job, then appended to: importing ART runs logging.config.dictConfig,
+        # which closes every handler; a closed "w" handler drops all later lines, an "a" one
+        # reopens the file at its next line (the robustness_baseline log kept only ART's line).
+        log_path.write_text("")
+        handlers.append(logging.FileHandler(log_path, mode="a"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers, force=True)
     logging.captureWarnings(True)
     log = logging.getLogger(f"scrobin.rule.{snakemake.rule}")
     try:
         main(snakemake, log)
+        log_process_usage(log)
     except ScrobinError as error:
         log.error("%s", error)
         sys.stderr.write(f"scrobin: {error}\n")
@@ -61,6 +66,27 @@ def run_rule(snakemake, main: Callable[[object, logging.Logger], None]) -> None:
         log.exception("rule %s failed", snakemake.rule)
         raise
     end_job_process()
+
+
+# Written by every finished job; benchmarks/bench_workflow.py sums it per rule.
+USAGE_MESSAGE = "job process: %.2f CPU s (user %.2f, system %.2f), peak memory %.0f MB"
+
+
+def log_process_usage(log: logging.Logger) -> None:
+    """Log the CPU seconds and peak resident memory (MB) of this process so far, imports included.
+
+    Snakemake's benchmark file samples a job's CPU every 0.5 s for its first 15 s and then every
+    30 s, keeping the last sample, so a job of 15 s or more shows less CPU than it used; this line
+    is the process's own count (``getrusage``). No line on systems without ``resource`` (Windows).
+    """
+    try:
+        import resource
+    except ImportError:
+        return
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    # ru_maxrss is in kilobytes on Linux, in bytes on macOS.
+    peak_mb = usage.ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
+    log.info(USAGE_MESSAGE, usage.ru_utime + usage.ru_stime, usage.ru_utime, usage.ru_stime, peak_mb)
 
 
 def end_job_process() -> None:

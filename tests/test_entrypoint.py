@@ -1,6 +1,7 @@
 """The rule scripts' frame: limit_threads keeps a job within its threads; run_rule ends a finished job at once, with its outputs and log complete."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,7 @@ def job(snakemake, log):
     from scrobin.errors import ScrobinError
     if snakemake.params.fail:
         raise ScrobinError("dataset 'x': no cells left; lower min_cells_per_type")
+    import art  # configures logging (logging.config.dictConfig), which closes every handler
     log.info("writing %d rows", 3)
     pd.DataFrame({"gene": ["a", "b", "c"], "score": [1.0, 2.0, 3.0]}).to_csv(snakemake.output[0], sep="\\t", index=False)
     ad.AnnData(np.ones((3, 2), dtype=np.float32)).write_h5ad(snakemake.output[1], compression="gzip")
@@ -75,6 +77,13 @@ def test_a_finished_job_ends_its_process_with_every_output_and_the_log_complete(
     # The process ended inside run_rule, after flushing what the job had written.
     assert result.stdout == "unflushed on stdout"
     assert "writing 3 rows" in log.read_text()
+    # The job's own CPU and peak memory, imports (torch, anndata) included.
+    usage = re.search(r"job process: ([0-9.]+) CPU s \(user ([0-9.]+), system ([0-9.]+)\), peak memory ([0-9]+) MB",
+                      log.read_text())
+    assert usage, log.read_text()
+    cpu, user, system, peak_mb = map(float, usage.groups())
+    assert cpu > 0.2 and abs(cpu - user - system) < 0.011
+    assert 50 < peak_mb < 4000
     assert pd.read_csv(table, sep="\t")["score"].tolist() == [1.0, 2.0, 3.0]
     assert ad.read_h5ad(cells).X.sum() == 6
     assert torch.load(model)["weight"].tolist() == [1.0, 1.0]
@@ -85,4 +94,5 @@ def test_a_job_with_an_input_error_exits_1_with_one_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == "scrobin: dataset 'x': no cells left; lower min_cells_per_type"
     assert "no cells left" in log.read_text()
+    assert "job process:" not in log.read_text()
     assert not table.exists()
