@@ -78,7 +78,7 @@ def main() -> None:
         rows.append({
             "dataset": name, "genes": n_genes, "coalitions": budget, f"s at {low}": round(low_s, 1),
             f"s at {high}": round(high_s, 1), "CPU s per cell": round(per_cell, 1),
-            "attribute job CPU h": round(attribute_h, 2), "stability job CPU h": round(stability_h, 2),
+            "attribute CPU h per model": round(attribute_h, 2), "stability CPU h per model": round(stability_h, 2),
             f"{args.models} models CPU h": round(args.models * (attribute_h + stability_h), 1),
         })
     table = pd.DataFrame(rows)
