@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -95,11 +97,15 @@ def test_predict_classes_restores_train_mode():
     assert (predicted == labels).mean() == accuracy(model.eval(), cells, labels)
 
 
-def test_baseline_sweep_has_the_same_shape_and_loses_accuracy():
+def test_baseline_sweep_has_the_same_shape_and_loses_accuracy(caplog):
     cells, labels, _ = toy_problem()
     baseline = fit_logistic_baseline(cells, labels, seed=0)
-    table = baseline_robustness_sweep(baseline, cells, labels, ATTACKS[:2], EPS_GRID)
+    with caplog.at_level(logging.INFO):
+        table = baseline_robustness_sweep(baseline, cells, labels, ATTACKS[:2], EPS_GRID)
     assert list(table.columns) == list(TABLE_COLUMNS)
+    # Attacked through ART, and without ART's FGM line that reports 0% success whatever happened.
+    assert (table["backend"] == "art").all()
+    assert not [record for record in caplog.records if "Success rate of FGM" in record.getMessage()]
     assert len(table) == 2 * len(EPS_GRID)
     clean = table[table["eps"] == 0]["accuracy"]
     strongest = table[table["eps"] == max(EPS_GRID)]["accuracy"]

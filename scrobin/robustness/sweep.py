@@ -99,7 +99,10 @@ def baseline_robustness_sweep(
     def attack(spec: dict[str, Any], params: dict[str, Any]) -> np.ndarray:
         return attack_logistic_baseline(classifier, x, y, {**spec, "params": params})
 
-    return _sweep(classifier.predict, attack, x, y, specs, eps_values, batch_size, seed)
+    table = _sweep(classifier.predict, attack, x, y, specs, eps_values, batch_size, seed)
+    # Every baseline attack runs through ART, native specs translated (attack_logistic_baseline).
+    table["backend"] = "art"
+    return table
 
 
 def _sweep(
