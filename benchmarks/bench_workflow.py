@@ -70,7 +70,7 @@ def rule_table(results: Path) -> pd.DataFrame:
 
 
 # The line scrobin.entrypoint.log_process_usage writes at the end of every finished job.
-PROCESS_USAGE = re.compile(r" scrobin\.rule\.(\w+) INFO job process: ([0-9.]+) CPU s")
+PROCESS_USAGE = re.compile(r" scrobin\.rule\.(\w+)(?:\[[^\]]*\])? INFO job process: ([0-9.]+) CPU s")
 
 
 def process_cpu(logs: Path) -> pd.Series:

@@ -52,7 +52,12 @@ def run_rule(snakemake, main: Callable[[object, logging.Logger], None]) -> None:
         # reopens the file at its next line (the robustness_baseline log kept only ART's line).
         log_path.write_text("")
         handlers.append(logging.FileHandler(log_path, mode="a"))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers, force=True)
+    # The job's wildcards on every line: Snakemake echoes each job's stderr to one console, where
+    # two parallel jobs of a rule (e.g. train on two datasets) would otherwise interleave unnamed.
+    wildcards = getattr(snakemake, "wildcards", None)
+    label = ",".join(f"{key}={value}" for key, value in wildcards.items()) if wildcards is not None else ""
+    line_format = f"%(asctime)s %(name)s{f'[{label}]' if label else ''} %(levelname)s %(message)s"
+    logging.basicConfig(level=logging.INFO, format=line_format, handlers=handlers, force=True)
     logging.captureWarnings(True)
     log = logging.getLogger(f"scrobin.rule.{snakemake.rule}")
     try:

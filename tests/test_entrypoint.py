@@ -52,7 +52,8 @@ def job(snakemake, log):
     torch.save({"weight": torch.ones(2)}, snakemake.output[2])
     sys.stdout.write("unflushed on stdout")
 
-snakemake = SimpleNamespace(rule="demo", log=[sys.argv[1]], output=sys.argv[2:5], params=SimpleNamespace(fail=sys.argv[5] == "fail"))
+snakemake = SimpleNamespace(rule="demo", log=[sys.argv[1]], output=sys.argv[2:5], params=SimpleNamespace(fail=sys.argv[5] == "fail"),
+                            wildcards={"ds": "tiny", "seed": "1"})
 run_rule(snakemake, job)
 sys.stdout.write("never reached")
 """
@@ -76,7 +77,8 @@ def test_a_finished_job_ends_its_process_with_every_output_and_the_log_complete(
     assert result.returncode == 0, result.stderr
     # The process ended inside run_rule, after flushing what the job had written.
     assert result.stdout == "unflushed on stdout"
-    assert "writing 3 rows" in log.read_text()
+    # Each line names the rule and the job's wildcards: parallel jobs share one console.
+    assert "scrobin.rule.demo[ds=tiny,seed=1] INFO writing 3 rows" in log.read_text()
     # The job's own CPU and peak memory, imports (torch, anndata) included.
     usage = re.search(r"job process: ([0-9.]+) CPU s \(user ([0-9.]+), system ([0-9.]+)\), peak memory ([0-9]+) MB",
                       log.read_text())

@@ -155,6 +155,8 @@ def test_a_declared_layer_is_counts(tmp_path, caplog, case):
     with caplog.at_level(logging.INFO):
         adata = prepared(source, label_key="cell_type", layer="counts")
     assert "holds non-integer values (e.g. ambient-corrected counts): treated as counts" in caplog.text
+    # Why counts: the layer was declared, not detected, and no input_state was set.
+    assert "input holds counts values (layer 'counts': counts unless input_state says otherwise)" in caplog.text
     assert_sane(adata)
     transform = adata.uns[SCROBIN_KEY]["transform"]
     assert transform["input_state"] == "counts" and "normalize_total" in transform["steps"]

@@ -149,7 +149,13 @@ def prepare_dataset(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping
     if layer is not None and state == "counts" and not _all_integer(matrix):
         log.info("dataset %s: layer '%s' holds non-integer values (e.g. ambient-corrected counts): treated as "
                  "counts as declared; set input_state if it holds log-normalised values", name, layer)
-    log.info("dataset %s: input holds %s values (%s)", name, state, "detected" if detected else "set in config")
+    if detected:
+        origin = "detected"
+    elif spec.get("input_state", "auto") != "auto":
+        origin = "input_state in the config"
+    else:
+        origin = f"layer '{layer}': counts unless input_state says otherwise"
+    log.info("dataset %s: input holds %s values (%s)", name, state, origin)
     check_gene_selection(adata.var, name, state, params)
     input_hvg = adata.var["highly_variable"].to_numpy(dtype=bool) if params["use_input_hvg"] else None
     split = stratified_split(labels, params["test_fraction"], params["validation_fraction"], seed)
