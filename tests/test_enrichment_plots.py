@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -93,3 +95,14 @@ def test_dot_plots_one_file_per_query_with_safe_unique_names(tmp_path):
     assert names == ["B_cell.png", "T_cell.png", "B_cell_2.png", "NK_cell.png"]
     for path in paths.values():
         assert_png(path)
+
+
+def test_long_term_names_keep_the_constrained_layout(tmp_path):
+    # Reactome and WikiPathways names run to 60 characters; the figures widen for them instead of
+    # letting matplotlib drop the layout ("axes sizes collapsed to zero").
+    table = make_table([("B cell", "REAC", f"R{index}", 10.0 ** -(index + 2), True, 4) for index in range(29)])
+    table["term_name"] = [f"{'SIGNALING BY A VERY LONG PATHWAY NAME ' * 2}{index}" for index in range(29)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_png(plot_term_heatmap(table, tmp_path / "heatmap.png"))
+        assert_png(plot_term_dots(table, "B cell", tmp_path / "dots.png"))

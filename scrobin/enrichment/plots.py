@@ -25,6 +25,9 @@ _LABEL_CHARS = 60
 _SMALLEST_P = np.finfo(float).tiny  # p-values that underflow to 0 still get a finite bar
 
 
+# Width of one character of an 8 pt tick label, inches (an average glyph is about half an em).
+LABEL_INCHES_PER_CHARACTER = 0.06
+
 def neg_log10(p_values: pd.Series | np.ndarray) -> np.ndarray:
     """-log10 of p-values, floored at the smallest float so an underflowed 0 stays plottable."""
     return -np.log10(np.clip(np.asarray(p_values, dtype=float), _SMALLEST_P, 1.0))
@@ -76,14 +79,16 @@ def plot_term_dots(table: pd.DataFrame, query: str, path: str | Path, *, max_ter
     if rows.empty:
         return _write_message_figure(path, title, _nothing_found(table, f"No significant terms for {query}."))
 
-    figure, axes = plt.subplots(figsize=(8.5, 1.6 + 0.32 * len(rows)), layout="constrained")
+    term_names = term_labels(rows).tolist()
+    width = max(8.5, 4.5 + LABEL_INCHES_PER_CHARACTER * max(map(len, term_names)))
+    figure, axes = plt.subplots(figsize=(width, 1.6 + 0.32 * len(rows)), layout="constrained")
     positions = np.arange(len(rows))[::-1]
     scores = neg_log10(rows["p_value"])
     sizes = rows["intersection_size"].to_numpy()
     for source in sorted(rows["source"].unique()):
         in_source = (rows["source"] == source).to_numpy()
         axes.scatter(scores[in_source], positions[in_source], s=_dot_area(sizes[in_source]), label=source, alpha=0.85)
-    axes.set_yticks(positions, term_labels(rows).tolist(), fontsize=8)
+    axes.set_yticks(positions, term_names, fontsize=8)
     axes.set_xlabel("-log10 adjusted p-value")
     axes.set_xlim(0, scores.max() * 1.1)
     axes.set_title(title, fontsize=10)
@@ -116,9 +121,10 @@ def plot_term_heatmap(
         return _write_message_figure(path, title, _nothing_found(table, "No significant terms in any cell type."))
 
     labels = term_labels(table.drop_duplicates("term_id").set_index("term_id").loc[matrix.index].reset_index())
-    figure, axes = plt.subplots(
-        figsize=(4.5 + 0.45 * matrix.shape[1], 1.8 + 0.3 * matrix.shape[0]), layout="constrained"
-    )
+    # Room for the longest term name (8 pt: about 0.06 in per character) beside the cells, or the
+    # constrained layout collapses the axes and is dropped (matplotlib warns).
+    width = 3.5 + 0.45 * matrix.shape[1] + LABEL_INCHES_PER_CHARACTER * max(map(len, labels), default=0)
+    figure, axes = plt.subplots(figsize=(width, 1.8 + 0.3 * matrix.shape[0]), layout="constrained")
     image = axes.imshow(np.ma.masked_invalid(matrix.to_numpy()), aspect="auto", cmap="viridis")
     axes.set_xticks(np.arange(matrix.shape[1]), matrix.columns.tolist(), rotation=90, fontsize=8)
     axes.set_yticks(np.arange(matrix.shape[0]), labels.tolist(), fontsize=8)
