@@ -34,7 +34,10 @@ def test_simulation_takes_the_workflow_seed_unless_it_has_its_own():
         ({"datasets": {"p": {"source": "s3://bucket/x"}}}, "is not a known source"),
         ({"datasets": {"p": {"source": "scanpy:pbmc3k"}}}, "unknown bundled dataset 'pbmc3k'"),
         ({"datasets": {"p": {"source": "missing.h5ad", "label_key": "x"}}}, "file 'missing.h5ad' does not exist"),
-        ({"datasets": {"p": {"source": "missing.h5ad"}}}, "needs label_key"),
+        ({"datasets": {"p": {"source": "missing.h5ad"}}}, "needs label_key (the obs column with cell types) or"),
+        # An existing file names its obs columns, as a wrong label_key does.
+        ({"datasets": {"p": {"source": "tests/data/pbmc_small.h5ad"}}}, "needs label_key (the obs column with cell "
+                                                                          "types; its obs has: bulk_labels"),
         ({"datasets": {"p": {"source": "simulate", "simulation": {"n_cell": 5}}}}, "unknown simulation parameter 'n_cell'"),
         ({"datasets": {"bad name": PBMC}}, "must use only letters"),
         ({"datasets": {"comparison": PBMC}}, "is reserved"),

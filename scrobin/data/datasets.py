@@ -84,7 +84,8 @@ def validate_dataset_spec(name: str, spec: Mapping, seed: int = 0, base_dir: str
     else:
         if "label_key" not in spec and "labels_file" not in spec:
             raise ScrobinError(
-                f"config: {where} needs label_key (the obs column with cell types) or labels_file: add one"
+                f"config: {where} needs label_key (the obs column with cell types{_obs_columns_of(source, base_dir)}) "
+                "or labels_file: add one"
             )
         spec["source"] = resolve_path(source, base_dir)
         if not (Path(base_dir) / spec["source"]).is_file():
@@ -178,3 +179,16 @@ def attach_labels_file(adata: ad.AnnData, path: Path, label_key: str) -> None:
             "give a label for every cell name in the .h5ad"
         )
     adata.obs[label_key] = table.iloc[:, 0].reindex(adata.obs_names).values
+
+
+def _obs_columns_of(source: str, base_dir) -> str:
+    """``"; its obs has: a, b"`` for an existing .h5ad source, so a missing label_key names the
+    candidates; empty when the file cannot be read (its own check reports that)."""
+    path = Path(base_dir) / resolve_path(source, base_dir)
+    try:
+        adata = ad.read_h5ad(path, backed="r")
+    except Exception:  # a missing or unreadable file: the source checks that follow say which
+        return ""
+    columns = adata.obs.columns
+    adata.file.close()
+    return f"; its obs has: {', '.join(map(str, columns)) or 'no columns'}"
