@@ -56,10 +56,13 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def rule_table(results: Path) -> pd.DataFrame:
-    """Summed ``s`` and ``cpu_time`` per rule over every benchmark file under ``results``."""
+def rule_table(results: Path, since: float = 0.0) -> pd.DataFrame:
+    """Summed ``s`` and ``cpu_time`` per rule over the benchmark files under ``results`` written at
+    or after ``since`` (seconds since the epoch): a ``--keep`` folder may hold an earlier run's."""
     rows = []
     for path in sorted(results.glob("*/benchmarks/*/*.tsv")):
+        if path.stat().st_mtime < since:
+            continue
         table = pd.read_csv(path, sep="\t")
         rows.append({"rule": path.parent.name, "s": table["s"].sum(), "cpu_time": table["cpu_time"].sum()})
     if not rows:
@@ -73,10 +76,13 @@ def rule_table(results: Path) -> pd.DataFrame:
 PROCESS_USAGE = re.compile(r" scrobin\.rule\.(\w+)(?:\[[^\]]*\])? INFO job process: ([0-9.]+) CPU s")
 
 
-def process_cpu(logs: Path) -> pd.Series:
-    """CPU seconds of every finished job's process, summed per rule, from the job logs under ``logs``."""
+def process_cpu(logs: Path, since: float = 0.0) -> pd.Series:
+    """CPU seconds of every finished job's process, summed per rule, from the job logs under ``logs``
+    written at or after ``since`` (seconds since the epoch)."""
     cpu: dict[str, float] = {}
     for path in logs.rglob("*.log"):
+        if path.stat().st_mtime < since:
+            continue
         for rule, seconds in PROCESS_USAGE.findall(path.read_text(errors="replace")):
             cpu[rule] = cpu.get(rule, 0.0) + float(seconds)
     return pd.Series(cpu, name="process_cpu", dtype=float)
@@ -87,6 +93,8 @@ def main() -> None:
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="scrobin-bench-"))
     command = [sys.executable, "-c", SNAKEMAKE_WITH_OWN_CPU, "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir),
                "--configfile", str(Path(args.configfile).resolve()), "--cores", str(args.cores)]
+    # Files of an earlier run in a --keep folder are older than this and left out of the table.
+    run_began = time.time() - 1.0
     started, children_before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     run = subprocess.run(command, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -96,8 +104,8 @@ def main() -> None:
     own = re.search(r"SNAKEMAKE_OWN_CPU ([0-9.]+)", run.stderr)
     if run.returncode != 0:
         sys.exit(f"the workflow failed after {wall:.0f} s:\n{run.stderr[-4000:]}")
-    table = rule_table(workdir / "results")
-    table["process_cpu"] = table["rule"].map(process_cpu(workdir / "logs")).fillna(0.0)
+    table = rule_table(workdir / "results", since=run_began)
+    table["process_cpu"] = table["rule"].map(process_cpu(workdir / "logs", since=run_began)).fillna(0.0)
     table = table.sort_values("process_cpu", ascending=False, ignore_index=True)
     print(f"config {args.configfile}, {args.cores} cores: whole run {wall:.0f} s wall, "
           f"{int(table['jobs'].sum())} jobs, {table['cpu_time'].sum():.0f} CPU s in their benchmark files "
