@@ -11,7 +11,7 @@ empty string, never NaN); every other column is parsed as usual (numbers, boolea
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -150,6 +150,22 @@ def labels_of(table: pd.DataFrame, *columns: str) -> tuple:
                                f"value(s), expected one: pass a table the workflow labelled")
         values.append(distinct[0].item() if hasattr(distinct[0], "item") else distinct[0])
     return tuple(values)
+
+
+def tables_by_labels(paths: Iterable[str | Path], by: Sequence[str], key: str) -> dict:
+    """Tables written by :func:`with_labels`, grouped by their labels: ``{group: {key label: table}}``.
+
+    ``group`` is the value of the single column in ``by``, or the tuple of values when ``by`` names
+    several (as :func:`labels_of` returns them). The workflow's jobs group each replicate's
+    importance tables by regime (and seed) this way, keyed by method.
+    """
+    grouped: dict = {}
+    for path in paths:
+        table = read_table(path)
+        group = labels_of(table, *by)
+        (name,) = labels_of(table, key)
+        grouped.setdefault(group if len(by) > 1 else group[0], {})[name] = table
+    return grouped
 
 
 def gene_labels(var: pd.DataFrame, unique: bool = False) -> pd.Series:

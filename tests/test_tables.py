@@ -90,6 +90,22 @@ def test_labelled_tables_say_what_they_hold_through_a_round_trip(tmp_path):
         labels_of(table, "method")
 
 
+def test_labelled_tables_group_by_their_labels(tmp_path):
+    from scrobin.tables import tables_by_labels, with_labels
+
+    table = pd.DataFrame({"cell_type": ["0"], "gene": ["g1"], "score": [1.0]})
+    paths = []
+    for seed, regime, method in [(0, "standard", "lime"), (0, "pgd", "lime"), (0, "pgd", "saliency"), (1, "pgd", "lime")]:
+        path = tmp_path / f"{seed}_{regime}_{method}.tsv"
+        write_table(with_labels(table.assign(score=seed), seed=seed, regime=regime, method=method), path)
+        paths.append(path)
+    by_regime = tables_by_labels(paths[:3], by=["regime"], key="method")
+    assert {regime: sorted(tables) for regime, tables in by_regime.items()} == {"standard": ["lime"], "pgd": ["lime", "saliency"]}
+    by_seed_regime = tables_by_labels(paths, by=["seed", "regime"], key="method")
+    assert sorted(by_seed_regime) == [(0, "pgd"), (0, "standard"), (1, "pgd")]
+    assert by_seed_regime[(1, "pgd")]["lime"]["score"].tolist() == [1]
+
+
 def test_seeds_stay_integers_next_to_rows_of_no_replicate(tmp_path):
     # The robustness summary stacks per-seed model sweeps with the logistic baseline's (no seed).
     write_table(pd.DataFrame({"seed": [0, 1], "accuracy": [0.5, 0.6]}), tmp_path / "model.tsv")

@@ -19,7 +19,7 @@ from scrobin.cells import class_names, label_codes, sampled_test_rows, split_row
 from scrobin.contract import ATTRIBUTION_KEY, LABEL_KEY, PREDICTED_KEY, TARGET_KEY
 from scrobin.model.check import MODEL_FLAG_COLUMN
 from scrobin.sparse_scaling import model_input
-from scrobin.tables import GENE_SYMBOL_COLUMN, labels_of, read_table, with_gene_symbols, with_labels, write_table
+from scrobin.tables import GENE_SYMBOL_COLUMN, labels_of, tables_by_labels, with_gene_symbols, with_labels, write_table
 
 if TYPE_CHECKING:
     import torch
@@ -79,20 +79,17 @@ def consensus(snakemake, log) -> None:
     from scrobin.attribution.consensus import consensus_ranking, plot_consensus_heatmap
 
     settings, ds = snakemake.params.consensus, snakemake.wildcards.ds
-    by_regime: dict[str, dict[str, pd.DataFrame]] = {}
-    for path in snakemake.input.importance:
-        table = read_table(path)
-        # One replicate's job: every table names the same seed.
-        seed, regime, method = labels_of(table, "seed", "regime", "method")
-        by_regime.setdefault(regime, {})[method] = table
+    by_regime = tables_by_labels(snakemake.input.importance, by=["regime"], key="method")
     genes = ad.read_h5ad(snakemake.input.prepared, backed="r").var
     for regime, table_path, heatmap_path in zip(
         snakemake.params.regimes, snakemake.output.tables, snakemake.output.heatmaps, strict=True
     ):
         importances = by_regime[regime]
         table = consensus_ranking(importances, top_n=settings["top_n"])
-        # Every importance table of a regime comes from the same model, hence carries the same flag.
+        # Every importance table of a regime comes from the same model (one replicate's seed),
+        # hence carries the same seed and flag.
         first = next(iter(importances.values()))
+        (seed,) = labels_of(first, "seed")
         flag = first[MODEL_FLAG_COLUMN].fillna("").iloc[0]
         table[MODEL_FLAG_COLUMN] = flag
         # The dataset's gene_symbols (or var_names) next to the model's genes, and on the heatmap.

@@ -20,7 +20,9 @@ from scrobin.contract import LOGNORM_LAYER
 from scrobin.errors import ScrobinError
 from scrobin.evaluation import CONSENSUS, DE_RANKING
 from scrobin.sparse_scaling import model_input
-from scrobin.tables import concatenated_tables, labels_of, read_table, with_gene_symbols, with_labels, write_table
+from scrobin.tables import (
+    concatenated_tables, labels_of, read_table, tables_by_labels, with_gene_symbols, with_labels, write_table,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -89,11 +91,7 @@ def recovery(snakemake, log) -> None:
              len({gene for genes in truth.values() for gene in genes}))
     for note in notes:
         log.info("%s", note)
-    rankings = {}
-    for path in snakemake.input.importance:
-        table = read_table(path)
-        seed, regime, method = labels_of(table, "seed", "regime", "method")
-        rankings.setdefault((seed, regime), {})[method] = table
+    rankings = tables_by_labels(snakemake.input.importance, by=["seed", "regime"], key="method")
     for path in snakemake.input.consensus:
         table = read_table(path)
         rankings[labels_of(table, "seed", "regime")][CONSENSUS] = table
@@ -124,11 +122,7 @@ def faithfulness(snakemake, log) -> None:
     params = snakemake.params
     prepared = ad.read_h5ad(snakemake.input.prepared)
     device = resolve_device(params.device)
-    rankings: dict[str, dict[str, pd.DataFrame]] = {regime: {} for regime in params.regimes}
-    for path in snakemake.input.importance:
-        table = read_table(path)
-        regime, method = labels_of(table, "regime", "method")
-        rankings[regime][method] = table
+    rankings = tables_by_labels(snakemake.input.importance, by=["regime"], key="method")
     for path in snakemake.input.consensus:
         table = read_table(path)
         (regime,) = labels_of(table, "regime")
