@@ -16,7 +16,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from scrobin.robustness.attacks import fgsm, pgd, run_attack
+from scrobin.attacks.gradient import fgsm, pgd
+from scrobin.attacks.run import run_attack
 from scrobin.model.network import MLPClassifier
 from scrobin.runtime import resolve_device, seed_everything
 

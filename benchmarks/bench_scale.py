@@ -248,7 +248,7 @@ def run_stage(stage: str, workdir: Path, args: argparse.Namespace) -> dict:
                 "accuracy": round(metadata["metrics"]["accuracy"], 4)}
     model = load_model(models["standard"], device)[0]
     from scrobin.cells import label_codes, proportional_subset, split_rows
-    from scrobin.sparse_scaling import model_input
+    from scrobin.data.model_input import model_input
 
     if stage == "robustness":
         from scrobin.robustness.sweep import robustness_sweep

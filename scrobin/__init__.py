@@ -25,7 +25,7 @@ with a ``jobs`` module whose functions are the rules of ``workflow/rules/<stage>
     the paired adversarial-vs-standard differences, the figure).
 
 Shared by the stages: ``contract`` (the AnnData keys), ``prepared_layout`` (where the
-log-normalised values are) and ``sparse_scaling`` (the one reader of model input), ``cells`` (cell
+log-normalised values are) and ``data.model_input`` (the one reader of model input), ``cells`` (cell
 sampling, densifying), ``inference`` (eval mode, batched prediction), ``metrics``, ``figures``,
 ``tables``, ``validators`` (value checks); and ``config``, ``schema``, ``config_docs``,
 ``entrypoint``, ``errors``, ``runtime``, ``paths``.

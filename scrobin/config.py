@@ -62,23 +62,14 @@ def _check_model(config: dict) -> None:
         )
 
 
-def split_method_entry(name: str, entry: Mapping) -> tuple[dict, dict]:
-    """Split one ``attribution.methods`` entry into (method parameters, baseline settings)."""
-    from scrobin.attribution import BASELINE_PARAMS
-
-    entry = dict(entry or {})
-    baseline = {key: entry.pop(key) for key in list(entry) if key in BASELINE_PARAMS}
-    return entry, baseline
-
-
 def _check_stages(config: dict) -> None:
     """Check the sections whose valid values live in code (attacks, methods, enrichment).
 
     Each stage's own validator runs here, at config time, so a typo in a method parameter or an
     unknown ART attack stops the workflow before the first job rather than hours into a run.
     """
-    from scrobin.robustness.attack_specs import validate_attack_spec, validate_eps_grid, validate_sweep
-    from scrobin.attribution.registry import validate_baseline_spec, validate_method_config
+    from scrobin.attacks.specs import validate_attack_spec, validate_eps_grid, validate_sweep
+    from scrobin.attribution.registry import split_method_entry, validate_baseline_spec, validate_method_config
     from scrobin.enrichment.config import validate_enrichment_config
 
     def checked(section: str, check, *args):

@@ -10,7 +10,7 @@ two in step).
     ``.X``
         Cells x model genes float32. With a scaling step (the default) and
         ``uns[SCROBIN_KEY][X_SCALED_KEY]`` False: the log-normalised values, sparse CSR, and the
-        model input is :func:`scrobin.sparse_scaling.model_input` (the recorded scaling applied to
+        model input is :func:`scrobin.data.model_input.model_input` (the recorded scaling applied to
         the rows read, batch by batch). Otherwise (``X_SCALED_KEY`` True or absent): the model
         input itself.
     ``.obs[LABEL_KEY]``

@@ -1,4 +1,4 @@
-"""Running a trained classifier: the one eval-mode context, the one batched predictor and the input-layer split.
+"""Running a trained classifier: the one eval-mode context and the one batched predictor.
 
 Every stage that calls a model (training's evaluation, attacks, attribution, faithfulness,
 stability) switches modes through :func:`eval_mode` and predicts through :func:`predict_logits`,
@@ -7,7 +7,7 @@ so dropout is always off and the caller's mode, device and gradient flags always
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -66,26 +66,3 @@ def predict_classes(model: nn.Module, matrix, batch_size: int = 4096) -> np.ndar
     """Predicted class index of every row (cells), the argmax of :func:`predict_logits`."""
     logits = predict_logits(model, matrix, batch_size)
     return logits.argmax(axis=1) if len(logits) else np.zeros(0, dtype=np.int64)
-
-
-def input_layer_split(model: nn.Module) -> tuple[nn.Linear, Callable[[torch.Tensor], torch.Tensor]] | None:
-    """(input layer, the rest) of a network that starts with a linear layer, else None.
-
-    Computing that layer from its inputs' structure instead of full rows is what makes
-    KernelSHAP, LIME (``scrobin.attribution.coalitions``) and the faithfulness curves cheap.
-    Knows scrobin's classifier (``MLPClassifier``: a ``layers`` Sequential), a plain
-    ``nn.Sequential``, and either under the softmax wrapper of ``output: probabilities``.
-    """
-    from scrobin.attribution.explained_model import ProbabilityOutput
-    from scrobin.model.network import MLPClassifier
-
-    if isinstance(model, ProbabilityOutput):
-        inner = input_layer_split(model.logits_model)
-        if inner is None:
-            return None
-        first, rest = inner
-        return first, lambda hidden: model.softmax(rest(hidden))
-    layers = model.layers if type(model) is MLPClassifier else model
-    if type(layers) is nn.Sequential and len(layers) > 0 and type(layers[0]) is nn.Linear:
-        return layers[0], layers[1:]
-    return None

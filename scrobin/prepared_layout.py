@@ -1,6 +1,6 @@
 """Where a prepared dataset keeps its log-normalised values: the key and the one reader.
 
-Kept apart from ``scrobin.sparse_scaling`` (which applies the scaling and needs the
+Kept apart from ``scrobin.data.model_input`` (which applies the scaling and needs the
 preprocessing stack) so light stages (importance, consensus, enrichment) read the layout with
 anndata alone.
 """

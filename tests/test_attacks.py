@@ -9,8 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from scrobin.robustness.attack_specs import to_art_spec, validate_attack_spec
-from scrobin.robustness.attacks import fgsm, pgd, run_attack
+from scrobin.attacks.specs import to_art_spec, validate_attack_spec
+from scrobin.attacks.gradient import fgsm, pgd
+from scrobin.attacks.run import run_attack
 from scrobin.errors import ScrobinError
 from scrobin.model.network import MLPClassifier
 

@@ -26,7 +26,7 @@ from scrobin.attribution.explained_model import with_output
 from scrobin.attribution.kernel_shap import kernel_shap_design, kernel_shap_with_design
 from scrobin.attribution.lime_surrogate import lime_design, lime_with_design
 from scrobin.errors import ScrobinError
-from scrobin.inference import input_layer_split
+from scrobin.attribution.explained_model import input_layer_split
 from scrobin.model.network import MLPClassifier
 
 N_GENES, N_CLASSES, N_CELLS = 12, 3, 8

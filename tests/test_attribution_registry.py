@@ -254,7 +254,7 @@ def test_background_sampling_follows_the_seed(mlp, cells, method):
 def test_a_method_declares_whether_it_needs_training_cells(method, entry, needs):
     """The spec answers from the method's baseline (its default when the entry sets none)."""
     from scrobin.attribution.registry import method_spec
-    from scrobin.config import split_method_entry
+    from scrobin.attribution.registry import split_method_entry
 
     _, baseline = split_method_entry(method, entry)
     assert method_spec(method).needs_background(baseline) is needs

@@ -7,13 +7,13 @@ import pytest
 from test_attacks import toy_problem
 
 from scrobin.model.logistic import (
-    attack_logistic_baseline,
     fit_logistic_baseline,
     load_logistic_baseline,
     predict_logistic_baseline,
     save_logistic_baseline,
 )
 from scrobin.errors import ScrobinError
+from scrobin.robustness.sweep import attack_logistic_baseline
 
 
 @pytest.fixture(scope="module")

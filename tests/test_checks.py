@@ -117,7 +117,7 @@ def test_labels_file(tmp_path, counts_adata):
 
 
 def test_check_sources_caches_a_passed_check(tmp_path, counts_adata):
-    from scrobin.data.sources import check_sources
+    from scrobin.preflight import check_sources
 
     path = tmp_path / "cells.h5ad"
     counts_adata.write_h5ad(path)
@@ -132,7 +132,7 @@ def test_check_sources_caches_a_passed_check(tmp_path, counts_adata):
 
 
 def test_keep_genes_missing_from_the_data_are_named_before_any_job(tmp_path, counts_adata):
-    from scrobin.data.sources import check_sources
+    from scrobin.preflight import check_sources
 
     path = tmp_path / "cells.h5ad"
     counts_adata.write_h5ad(path)
@@ -150,8 +150,8 @@ def test_keep_genes_missing_from_the_data_are_named_before_any_job(tmp_path, cou
 
 
 def test_hvg_options_the_data_cannot_serve_are_refused(tmp_path, counts_adata, prepare_params, monkeypatch):
-    from scrobin.data.sources import check_sources
-    from scrobin.data.preprocess import normalize_log1p
+    from scrobin.preflight import check_sources
+    from scrobin.data.chunked_io import normalize_log1p
 
     path = tmp_path / "cells.h5ad"
     counts_adata.write_h5ad(path)

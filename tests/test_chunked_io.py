@@ -11,6 +11,7 @@ from scrobin.data.chunked_io import (
     gene_totals,
     highly_variable_from_moments,
     hvg_moments,
+    normalize_log1p,
     row_blocks,
 )
 from scrobin.data.datasets import load_dataset
@@ -19,10 +20,9 @@ from scrobin.data.prepare import prepare_dataset
 from scrobin.data.preprocess import (
     apply_transform,
     cells_passing_qc,
-    normalize_log1p,
     select_highly_variable,
 )
-from scrobin.sparse_scaling import model_input
+from scrobin.data.model_input import model_input
 
 SPEC = {"label_key": "cell_type", "input_state": "auto"}
 

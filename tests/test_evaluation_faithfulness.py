@@ -15,7 +15,7 @@ from scrobin.evaluation.faithfulness import (
     perturbation_curves,
 )
 from scrobin.evaluation.figures import plot_faithfulness
-from scrobin.inference import input_layer_split
+from scrobin.attribution.explained_model import input_layer_split
 from scrobin.attribution.importance import cell_type_importance
 
 N_GENES, N_CLASSES, N_CELLS = 60, 3, 90

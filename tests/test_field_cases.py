@@ -23,10 +23,10 @@ from scrobin.enrichment import enrich
 from scrobin.enrichment.table import NOT_TESTED
 from scrobin.errors import ScrobinError
 from scrobin.data.prepare import prepare_dataset
-from scrobin.data.preprocess import normalize_log1p
-from scrobin.data.sources import check_sources
+from scrobin.data.chunked_io import normalize_log1p
+from scrobin.preflight import check_sources
 from scrobin.prepared_layout import lognorm_expression
-from scrobin.sparse_scaling import model_input
+from scrobin.data.model_input import model_input
 from scrobin.tables import GENE_SYMBOL_COLUMN, gene_labels
 
 FIELD = REPO / "tests" / "data" / "field_cases"

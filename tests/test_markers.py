@@ -16,7 +16,7 @@ from scrobin.config import validate_config
 from scrobin.errors import ScrobinError
 from scrobin.evaluation.ground_truth import ALL_TYPES, recovery_reference, recovery_table
 from scrobin.data.markers import check_marker_types, marker_coverage, read_markers
-from scrobin.data.sources import check_sources
+from scrobin.preflight import check_sources
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "resources" / "markers" / "pbmc68k_bulk_labels.tsv"

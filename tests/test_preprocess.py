@@ -9,9 +9,10 @@ from conftest import make_counts
 from scrobin.contract import SCROBIN_KEY, SPLIT_KEY
 from scrobin.errors import ScrobinError
 from scrobin.data.prepare import prepare_dataset, stratified_split
-from scrobin.data.preprocess import apply_transform, detect_input_state, normalize_log1p
+from scrobin.data.chunked_io import normalize_log1p
+from scrobin.data.preprocess import apply_transform, detect_input_state
 from scrobin.prepared_layout import lognorm_expression
-from scrobin.sparse_scaling import model_input
+from scrobin.data.model_input import model_input
 
 SPEC = {"source": "x.h5ad", "label_key": "cell_type", "input_state": "auto"}
 

@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 from test_attacks import accuracy, toy_problem
 
-from scrobin.robustness.attacks import pgd
+from scrobin.attacks.gradient import pgd
 from scrobin.model.logistic import fit_logistic_baseline
 from scrobin.errors import ScrobinError
 from scrobin.robustness.sweep import (

@@ -9,7 +9,7 @@ from scrobin.cells import label_codes, split_rows
 from scrobin.contract import SCROBIN_KEY
 from scrobin.model.classifier import build_network, fit_classifier
 from scrobin.model.logistic import logistic_baseline_metrics
-from scrobin.sparse_scaling import split_cells
+from scrobin.data.model_input import split_cells
 from scrobin.config import validate_config
 from scrobin.errors import ScrobinError
 from scrobin.model.check import check_model, explainable_model_flag
@@ -260,8 +260,8 @@ def _robustness_config(config, mode):
 
 
 def test_madry_training_resists_a_fresh_attack(config):
-    from scrobin.robustness.attacks import pgd
-    from scrobin.sparse_scaling import split_cells
+    from scrobin.attacks.gradient import pgd
+    from scrobin.data.model_input import split_cells
 
     config = _robustness_config(config, "madry")
     prepared = prepare_dataset(make_counts(n_cells=150, n_genes=30, base_rate=30.0), "d", SPEC, config["prepare"], seed=0)
@@ -278,8 +278,8 @@ def test_madry_training_resists_a_fresh_attack(config):
 
 
 def test_one_shot_augmentation_learns_the_standard_models_adversarial_cells(config):
-    from scrobin.robustness.attacks import pgd
-    from scrobin.sparse_scaling import split_cells
+    from scrobin.attacks.gradient import pgd
+    from scrobin.data.model_input import split_cells
 
     config = _robustness_config(config, "one_shot")
     prepared = prepare_dataset(make_counts(n_cells=150, n_genes=30, base_rate=30.0), "d", SPEC, config["prepare"], seed=0)

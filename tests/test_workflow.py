@@ -22,7 +22,7 @@ from conftest import REPO, snakemake
 from scrobin.contract import GROUND_TRUTH_KEY, SCROBIN_KEY, SPLIT_KEY
 from scrobin.data.preprocess import apply_transform
 from scrobin.model.training import batches
-from scrobin.sparse_scaling import model_input
+from scrobin.data.model_input import model_input
 
 pytestmark = pytest.mark.workflow
 

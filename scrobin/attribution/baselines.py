@@ -67,7 +67,7 @@ def baseline_rows(
 
 def _row_batches(background, batch_cells: int = 20_000):
     """The background whole when it is an array, else in batches of cells: a prepared dataset's
-    training cells (``scrobin.sparse_scaling.ModelInput``) are scaled as read, never all at once."""
+    training cells (``scrobin.data.model_input.ModelInput``) are scaled as read, never all at once."""
     if isinstance(background, np.ndarray):
         yield background
         return

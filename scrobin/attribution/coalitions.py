@@ -26,7 +26,7 @@ from torch import nn
 
 from scrobin.attribution.batching import cell_chunks
 from scrobin.errors import ScrobinError
-from scrobin.inference import input_layer_split
+from scrobin.attribution.explained_model import input_layer_split
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,12 @@ gradients, so backward passes compute input gradients only (about half the work)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from scrobin.model.network import MLPClassifier
 
 
 class ProbabilityOutput(nn.Module):
@@ -45,3 +47,22 @@ def logits_model(model: nn.Module) -> nn.Module:
     """
     return model.logits_model if isinstance(model, ProbabilityOutput) else model
 
+
+def input_layer_split(model: nn.Module) -> tuple[nn.Linear, Callable[[torch.Tensor], torch.Tensor]] | None:
+    """(input layer, the rest) of a network that starts with a linear layer, else None.
+
+    Computing that layer from its inputs' structure instead of full rows is what makes
+    KernelSHAP, LIME (``scrobin.attribution.coalitions``) and the faithfulness curves cheap.
+    Knows scrobin's classifier (``MLPClassifier``: a ``layers`` Sequential), a plain
+    ``nn.Sequential``, and either under the softmax wrapper of ``output: probabilities``.
+    """
+    if isinstance(model, ProbabilityOutput):
+        inner = input_layer_split(model.logits_model)
+        if inner is None:
+            return None
+        first, rest = inner
+        return first, lambda hidden: model.softmax(rest(hidden))
+    layers = model.layers if type(model) is MLPClassifier else model
+    if type(layers) is nn.Sequential and len(layers) > 0 and type(layers[0]) is nn.Linear:
+        return layers[0], layers[1:]
+    return None

@@ -18,7 +18,7 @@ import pandas as pd
 from scrobin.cells import class_names, label_codes, sampled_test_rows, split_rows
 from scrobin.contract import ATTRIBUTION_KEY, LABEL_KEY, PREDICTED_KEY, TARGET_KEY
 from scrobin.model.check import MODEL_FLAG_COLUMN
-from scrobin.sparse_scaling import model_input
+from scrobin.data.model_input import model_input
 from scrobin.tables import GENE_SYMBOL_COLUMN, labels_of, tables_by_labels, with_gene_symbols, with_labels, write_table
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ def attribute_cells(
     """
     from scrobin.attribution.compute import compute_attributions
     from scrobin.attribution.registry import method_spec
-    from scrobin.config import split_method_entry
+    from scrobin.attribution.registry import split_method_entry
     from scrobin.inference import predict_logits
 
     labels = label_codes(prepared)

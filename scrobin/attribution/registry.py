@@ -335,3 +335,10 @@ def validate_baseline_spec(
     except ValueError as problem:
         raise ScrobinError(f"baseline setting 'n_baseline_samples' {problem}") from None
     return {"baseline": kind, "n_baseline_samples": n_samples}
+
+
+def split_method_entry(name: str, entry: Mapping) -> tuple[dict, dict]:
+    """Split one ``attribution.methods`` entry into (method parameters, baseline settings)."""
+    entry = dict(entry or {})
+    baseline = {key: entry.pop(key) for key in list(entry) if key in BASELINE_PARAMS}
+    return entry, baseline

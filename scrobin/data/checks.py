@@ -11,17 +11,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from scrobin.data.chunked_io import matrix_values
+from scrobin.data.preprocess import COUNT_FLAVORS, check_seurat_v3, detect_input_state
 from scrobin.errors import ScrobinError
-
-
-def matrix_values(matrix) -> np.ndarray:
-    """The stored values of a dense or sparse matrix (zeros of sparse matrices excluded); of a
-    backed (on-disk) matrix, those of its leading cells (``scrobin.data.chunked_io.sample_values``)."""
-    from scrobin.data.chunked_io import in_memory, sample_values
-
-    if not in_memory(matrix):
-        return sample_values(matrix)
-    return matrix.data if sp.issparse(matrix) else np.asarray(matrix)
 
 
 def input_matrix(adata: ad.AnnData, layer: str | None):
@@ -124,8 +116,6 @@ def input_state_of(matrix, name: str, layer: str | None, input_state: str) -> tu
     ScrobinError
         When the values of ``X`` fit no state; the message names ``datasets.<name>.input_state``.
     """
-    from scrobin.data.preprocess import detect_input_state
-
     if input_state != "auto":
         return input_state, False
     if layer is not None:
@@ -203,8 +193,6 @@ def check_gene_selection(var: pd.DataFrame, name: str, input_state: str, setting
             raise ScrobinError(f"{where}: use_input_hvg is set but the data {problem}: set use_input_hvg: false")
         return
     flavor = settings["hvg_flavor"]
-    from scrobin.data.preprocess import COUNT_FLAVORS, check_seurat_v3
-
     if flavor in COUNT_FLAVORS and input_state != "counts":
         raise ScrobinError(
             f"{where}: hvg_flavor {flavor} needs raw counts but the matrix holds {input_state} values: "

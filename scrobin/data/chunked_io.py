@@ -78,6 +78,30 @@ def sample_values(matrix, max_values: int = SAMPLE_VALUES) -> np.ndarray:
     return np.concatenate(values) if values else np.zeros(0, np.float32)
 
 
+def matrix_values(matrix) -> np.ndarray:
+    """The stored values of a dense or sparse matrix (zeros of sparse matrices excluded); of a
+    backed (on-disk) matrix, those of its leading cells (:func:`sample_values`)."""
+    if not in_memory(matrix):
+        return sample_values(matrix)
+    return matrix.data if sp.issparse(matrix) else np.asarray(matrix)
+
+
+def normalize_log1p(counts, target_sum: float):
+    """Library-size normalise each cell to ``target_sum`` then log1p; sparse stays sparse.
+
+    Here, with the block readers, because the log-normalised model genes of a backed matrix are
+    built block by block with it (:func:`lognorm_block`); ``scrobin.data.preprocess`` uses it too.
+    """
+    counts = sp.csr_matrix(counts, dtype=np.float64) if sp.issparse(counts) else np.asarray(counts, np.float64)
+    totals = np.asarray(counts.sum(axis=1)).ravel()
+    factors = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
+    if sp.issparse(counts):
+        scaled = sp.diags(factors) @ counts
+        scaled.data = np.log1p(scaled.data)
+        return sp.csr_matrix(scaled, dtype=np.float32)
+    return np.log1p(counts * factors[:, None]).astype(np.float32)
+
+
 def gene_totals(matrix, rows: np.ndarray | None = None, what: str = "") -> np.ndarray:
     """Sum of each gene (column) over ``rows`` (all when None), float64, shape (genes,)."""
     totals = np.zeros(matrix.shape[1], np.float64)
@@ -96,8 +120,6 @@ def lognorm_block(block, genes: np.ndarray, target_sum: float | None, selected: 
     """Log-normalised CSR float32 of a block: counts over ``genes`` normalised to ``target_sum``
     then log1p (``target_sum`` None: the block already holds log-normalised values), restricted to
     the positions ``selected`` among ``genes`` (all when None)."""
-    from scrobin.data.preprocess import normalize_log1p
-
     block = block[:, genes]
     block = normalize_log1p(block, target_sum) if target_sum is not None else _csr32(block)
     return block if selected is None else block[:, selected]

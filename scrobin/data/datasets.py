@@ -51,7 +51,7 @@ def validate_dataset_spec(name: str, spec: Mapping, seed: int = 0, base_dir: str
 
     Only the spec (and a markers file, which must parse) is read, never the data, so this is cheap
     enough to run on every invocation; marker types are checked against the labels by
-    ``scrobin.data.checks.check_sources``.
+    ``scrobin.preflight.check_sources``.
     A simulation without its own seed takes the workflow's ``seed``.
     """
     if name in RESERVED_NAMES:

@@ -2,7 +2,7 @@
 
 This is the rule ``prepare``'s logic. Checks run first, so bad data stops before anything is
 written; the output follows the contract in the README (``X`` float32: sparse log-normalised
-model genes whose recorded scaling ``scrobin.sparse_scaling.model_input`` applies per batch, or
+model genes whose recorded scaling ``scrobin.data.model_input.model_input`` applies per batch, or
 the model input itself when nothing is scaled; ``obs["cell_type"]``, ``obs["split"]``,
 ``uns["scrobin"]``).
 """
@@ -25,10 +25,9 @@ from scrobin.data.checks import (
     check_type_sizes,
     input_matrix,
     input_state_of,
-    matrix_values,
     split_sizes,
 )
-from scrobin.data.chunked_io import in_memory
+from scrobin.data.chunked_io import in_memory, matrix_values
 from scrobin.data.datasets import prepare_settings
 from scrobin.errors import ScrobinError
 from scrobin.data.preprocess import cells_passing_qc, prepare_matrix
@@ -80,7 +79,7 @@ def checked_cells(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping) 
     counts unless ``input_state`` says otherwise), drops cells failing quality control
     (``cells_passing_qc``: empty cells at the defaults) and the types too small to split when
     ``prepare.drop_rare_types`` is set; ``params`` are the dataset's own (``prepare_settings``).
-    ``scrobin.data.sources.check_sources`` runs exactly this before any job, so
+    ``scrobin.preflight.check_sources`` runs exactly this before any job, so
     a dataset that QC empties, or whose types QC makes too small, is refused before the DAG runs.
     A backed ``adata`` (``load_dataset(backed=True)``) is checked block by block and subset as a
     view (``CheckedCells.rows``), so its matrix is never loaded whole.
@@ -174,7 +173,7 @@ def prepare_dataset(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping
         var[GENE_SYMBOL_COLUMN] = gene_symbols(var, spec["gene_symbols"])
     prepared = ad.AnnData(X=x, obs=obs, var=var)
     # With a scale step X holds the log-normalised values (sparse) and the model input is scaled
-    # per batch (scrobin.sparse_scaling.model_input), so no lognorm layer duplicates X.
+    # per batch (scrobin.data.model_input.model_input), so no lognorm layer duplicates X.
     x_scaled = "scale" not in transform["steps"]
     if lognorm is not None and x_scaled:
         prepared.layers[LOGNORM_LAYER] = sp.csr_matrix(lognorm, dtype=np.float32)

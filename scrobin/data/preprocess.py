@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from scrobin.data.checks import matrix_values
 from scrobin.data.chunked_io import (
     gene_totals,
     highly_variable_from_moments,
@@ -23,6 +22,8 @@ from scrobin.data.chunked_io import (
     in_memory,
     lognorm_rows,
     map_blocks,
+    matrix_values,
+    normalize_log1p,
     row_blocks,
 )
 from scrobin.errors import ScrobinError
@@ -100,18 +101,6 @@ def cells_passing_qc(matrix, state: str, params: dict) -> np.ndarray:
         return keep
 
     return map_blocks(matrix, passing, what="quality control").astype(bool)
-
-
-def normalize_log1p(counts, target_sum: float):
-    """Library-size normalise each cell to ``target_sum`` then log1p; sparse stays sparse."""
-    counts = sp.csr_matrix(counts, dtype=np.float64) if sp.issparse(counts) else np.asarray(counts, np.float64)
-    totals = np.asarray(counts.sum(axis=1)).ravel()
-    factors = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
-    if sp.issparse(counts):
-        scaled = sp.diags(factors) @ counts
-        scaled.data = np.log1p(scaled.data)
-        return sp.csr_matrix(scaled, dtype=np.float32)
-    return np.log1p(counts * factors[:, None]).astype(np.float32)
 
 
 def select_highly_variable(lognorm, gene_names: pd.Index, n_top_genes: int, flavor: str,
@@ -202,7 +191,7 @@ def prepare_matrix(matrix, gene_names: pd.Index, state: str, fit_rows: np.ndarra
 
     ``X`` is the model input, except when the transform scales: then it is the log-normalised
     matrix of the model genes (sparse stays sparse) and the scaling, recorded in the transform,
-    is applied per batch by :func:`apply_scaling` (``scrobin.sparse_scaling.model_input``).
+    is applied per batch by :func:`apply_scaling` (``scrobin.data.model_input.model_input``).
 
     Gene filtering and HVG selection are unsupervised and use all cells (as the paper does);
     scaling statistics come from ``fit_rows`` (the training cells, positions among the prepared
@@ -352,7 +341,7 @@ def apply_transform(matrix, gene_names, transform: dict):
 def apply_scaling(matrix, transform: dict) -> np.ndarray:
     """Centre and scale cells x model genes as the transform records (clipping if it does).
 
-    The last step of :func:`apply_transform`, and what ``scrobin.sparse_scaling.ModelInput``
+    The last step of :func:`apply_transform`, and what ``scrobin.data.model_input.ModelInput``
     applies to each batch read from a prepared dataset's log-normalised ``X``.
 
     Returns

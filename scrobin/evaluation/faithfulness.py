@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from scrobin.errors import ScrobinError
-from scrobin.inference import eval_mode, input_layer_split
+from scrobin.attribution.explained_model import input_layer_split
+from scrobin.inference import eval_mode
 from scrobin.attribution.importance import ranked_genes, ranking_score
 
 RANDOM = "random"

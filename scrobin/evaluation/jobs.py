@@ -19,7 +19,7 @@ from scrobin.cells import class_names, label_codes, random_test_rows, sampled_te
 from scrobin.contract import LOGNORM_LAYER
 from scrobin.errors import ScrobinError
 from scrobin.evaluation import CONSENSUS, DE_RANKING
-from scrobin.sparse_scaling import model_input
+from scrobin.data.model_input import model_input
 from scrobin.tables import (
     concatenated_tables, labels_of, read_table, tables_by_labels, with_gene_symbols, with_labels, write_table,
 )
@@ -223,7 +223,7 @@ def regime_stability(
 
     from scrobin.attribution.compute import compute_attributions
     from scrobin.attribution.registry import method_spec
-    from scrobin.config import split_method_entry
+    from scrobin.attribution.registry import split_method_entry
     from scrobin.evaluation.stability import stability_scores
 
     # One draw of the scored cells, before any is read: only they are scaled and densified.

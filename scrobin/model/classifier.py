@@ -25,7 +25,7 @@ from scrobin.model.network import MLPClassifier
 from scrobin.runtime import seed_everything
 from scrobin.inference import predict_logits
 from scrobin.model.training import TrainingSettings, train_classifier
-from scrobin.sparse_scaling import split_cells
+from scrobin.data.model_input import split_cells
 
 REGIMES = ("standard", "fgsm", "pgd")
 
@@ -56,7 +56,7 @@ def make_adversary(regime: str, attack_config: Mapping, seed: int) -> Callable:
     One random-start generator serves the whole training run, so every batch draws fresh starts
     while the run as a whole repeats exactly given the seed.
     """
-    from scrobin.robustness.attacks import fgsm, pgd
+    from scrobin.attacks.gradient import fgsm, pgd
 
     params = native_attack_params(regime, attack_config, seed)
     if regime == "fgsm":
@@ -68,7 +68,7 @@ def make_adversary(regime: str, attack_config: Mapping, seed: int) -> Callable:
 
 def one_shot_augmentation(standard: torch.nn.Module, x, y: np.ndarray, regime: str, attack_config: Mapping, seed: int):
     """The paper's augmentation: attack the trained standard model once and append the cells."""
-    from scrobin.robustness.attacks import run_attack
+    from scrobin.attacks.run import run_attack
 
     cells = np.asarray(x)  # the model input of the training cells (a ModelInput reads them all)
     adversarial = run_attack(standard, cells, y, regime, native_attack_params(regime, attack_config, seed))

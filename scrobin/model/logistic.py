@@ -1,16 +1,15 @@
-"""A logistic-regression baseline (the CellTypist kind of classifier), fitted, stored and attacked.
+"""A logistic-regression baseline (the CellTypist kind of classifier), fitted and stored.
 
-Linear models are the usual alternative to an MLP for cell typing; attacking one with the same
-FGSM/PGD settings shows whether the network's fragility is specific to it. The baseline is attacked
-through ART's ``ScikitlearnLogisticRegression`` (analytic loss gradients), since scrobin's native
-attacks need a torch module. It is stored as plain arrays in an ``.npz`` file rather than a pickle,
-because scrobin never unpickles files it did not create in the same process.
+Linear models are the usual alternative to an MLP for cell typing: every network is checked
+against one fitted on the same split (``scrobin.model.check``), and the robustness stage attacks
+it with the same FGSM/PGD settings (``scrobin.robustness.sweep``) to show whether the network's
+fragility is specific to it. It is stored as plain arrays in an ``.npz`` file rather than a
+pickle, because scrobin never unpickles files it did not create in the same process.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from scrobin.cells import class_names, dense, label_codes, proportional_subset, split_rows
 from scrobin.errors import ScrobinError
 from scrobin.metrics import classification_metrics
-from scrobin.robustness.attack_specs import to_art_spec, validate_attack_spec
-from scrobin.sparse_scaling import model_input, split_cells
+from scrobin.data.model_input import model_input, split_cells
 
 # CellTypist's defaults for its lbfgs fit; lbfgs fits the multinomial (softmax) model for > 2 classes.
 DEFAULT_LOGISTIC_PARAMS = {"C": 1.0, "max_iter": 1000, "solver": "lbfgs", "tol": 1e-4}
@@ -58,7 +56,7 @@ def predict_logistic_baseline(classifier: LogisticRegression, x, batch_size: int
     """Predicted class index of every row of ``x`` (cells x genes), densified one batch at a time.
 
     ``x`` is any matrix indexable by row slices: an array, a sparse matrix or a
-    :class:`scrobin.sparse_scaling.ModelInput`, whose batches come scaled.
+    :class:`scrobin.data.model_input.ModelInput`, whose batches come scaled.
     """
     batches = [classifier.predict(dense(x[start:start + batch_size])) for start in range(0, x.shape[0], batch_size)]
     return np.concatenate(batches) if batches else np.zeros(0, dtype=np.int64)
@@ -87,27 +85,6 @@ def load_logistic_baseline(path: str | Path) -> LogisticRegression:
         classifier.classes_ = stored["classes"]
     classifier.n_features_in_ = classifier.coef_.shape[1]
     return classifier
-
-
-def attack_logistic_baseline(
-    classifier: LogisticRegression, x: np.ndarray, y: np.ndarray, spec: Mapping[str, Any]
-) -> np.ndarray:
-    """Craft adversarial cells against the baseline with an attack spec, through ART.
-
-    Native ``fgsm``/``pgd`` specs are translated to ART's FastGradientMethod /
-    ProjectedGradientDescent with identical settings, so the baseline meets the same attack as
-    the network; ``art`` specs run as given.
-    """
-    from art.estimators.classification.scikitlearn import ScikitlearnLogisticRegression
-
-    # Here, not at the top: it imports torch, which fitting the baseline does not need.
-    from scrobin.robustness.attacks import run_art_attack
-
-    art_spec = to_art_spec(validate_attack_spec(spec, estimator="sklearn"))
-
-    clip = art_spec["params"].get("clip")
-    estimator = ScikitlearnLogisticRegression(classifier, clip_values=None if clip is None else tuple(clip))
-    return run_art_attack(estimator, dense(x), y, art_spec["name"], art_spec["params"])
 
 
 def logistic_baseline_metrics(prepared: ad.AnnData, seed: int, train_cells: int | None = None) -> tuple[object, dict]:

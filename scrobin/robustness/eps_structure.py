@@ -26,8 +26,8 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 from torch import nn
 
-from scrobin.robustness.attack_specs import validate_attack_spec, validate_eps_grid
-from scrobin.robustness.attacks import run_attack
+from scrobin.attacks.specs import validate_attack_spec, validate_eps_grid
+from scrobin.attacks.run import run_attack
 from scrobin.cells import dense, random_subset
 from scrobin.errors import ScrobinError
 from scrobin.figures import save_figure

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from scrobin.cells import class_names, label_codes, proportional_subset, split_rows
-from scrobin.sparse_scaling import model_input
+from scrobin.data.model_input import model_input
 from scrobin.tables import concatenated_tables, with_labels, write_json, write_table
 
 

@@ -21,9 +21,9 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from torch import nn
 
-from scrobin.robustness.attack_specs import art_attack_class, canonical_norm, validate_sweep
-from scrobin.robustness.attacks import run_attack
-from scrobin.model.logistic import attack_logistic_baseline
+from scrobin.attacks.art import art_attack_class, run_art_attack
+from scrobin.attacks.specs import canonical_norm, to_art_spec, validate_attack_spec, validate_sweep
+from scrobin.attacks.run import run_attack
 from scrobin.cells import dense
 from scrobin.inference import predict_classes
 from scrobin.metrics import accuracy_macro_f1
@@ -56,7 +56,7 @@ def robustness_sweep(
     x, y
         Evaluation cells (the test split) and their class indices.
     attacks
-        Attack specs without eps (see :func:`scrobin.robustness.attacks.validate_attack_spec`).
+        Attack specs without eps (see :func:`scrobin.attacks.specs.validate_attack_spec`).
     eps_grid
         Perturbation budgets to evaluate. A spec's ``step_size`` / ``eps_step`` stays fixed across
         the grid; leave the native ``step_size`` null to keep it at eps / 4 for every eps.
@@ -103,6 +103,24 @@ def baseline_robustness_sweep(
     # Every baseline attack runs through ART, native specs translated (attack_logistic_baseline).
     table["backend"] = "art"
     return table
+
+
+def attack_logistic_baseline(
+    classifier: LogisticRegression, x: np.ndarray, y: np.ndarray, spec: Mapping[str, Any]
+) -> np.ndarray:
+    """Craft adversarial cells against the baseline with an attack spec, through ART.
+
+    Native ``fgsm``/``pgd`` specs are translated to ART's FastGradientMethod /
+    ProjectedGradientDescent with identical settings, so the baseline meets the same attack as
+    the network; ``art`` specs run as given.
+    """
+    from art.estimators.classification.scikitlearn import ScikitlearnLogisticRegression
+
+    art_spec = to_art_spec(validate_attack_spec(spec, estimator="sklearn"))
+
+    clip = art_spec["params"].get("clip")
+    estimator = ScikitlearnLogisticRegression(classifier, clip_values=None if clip is None else tuple(clip))
+    return run_art_attack(estimator, dense(x), y, art_spec["name"], art_spec["params"])
 
 
 def _sweep(

@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(workflow.basedir).parent))
 
 from scrobin.errors import ScrobinError
 from scrobin.config import validate_config
-from scrobin.data.sources import check_sources
+from scrobin.preflight import check_sources
 from scrobin.data.datasets import BACKED_ABOVE_BYTES
 
 

@@ -1,8 +1,10 @@
-"""The check of every configured source before any job, run while Snakemake builds the DAG.
+"""Everything that can be known before any job, checked while Snakemake builds the DAG.
 
-``scrobin.data.checks`` holds the checks of one dataset's cells (the ``prepare`` job runs them too);
-this module adds what only the whole config knows (the enrichment's gene sets) and remembers
-passed checks so large files are read once.
+Each stage owns the checks of its own inputs (``scrobin.data.checks`` those of one dataset's
+cells, which the ``prepare`` job runs too); this module, at the top of the package beside the
+config, runs them on every configured source before any job starts, adds what only the whole
+config knows (a dataset's genes against the enrichment's gene sets), and remembers passed checks
+so large files are read once.
 """
 
 from __future__ import annotations

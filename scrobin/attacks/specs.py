@@ -2,8 +2,8 @@
 
 The workflow validates every attack spec (the robustness sweep, the eps-structure check, the
 adversarial training attack) while Snakemake builds the DAG, before any job; keeping the checks
-here, apart from the attack code in ``scrobin.robustness.attacks``, means that validation costs no torch
-import. ART is imported only for specs whose backend is ``art``.
+here, apart from the attack code (``scrobin.attacks.gradient``, ``scrobin.attacks.run``), means
+that validation costs no torch import. ART is imported only for specs whose backend is ``art``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 
+from scrobin.attacks.art import ART_SCROBIN_PARAMS, art_attack_class, instantiate_art, stand_in_estimator
 from scrobin.errors import ScrobinError
 from scrobin.validators import is_integer, is_real
 
@@ -26,12 +26,10 @@ _NATIVE_PARAMS = {
     "fgsm": ("eps", "norm", "random_start", "seed", "batch_size", "clip"),
     "pgd": ("eps", "norm", "step_size", "iterations", "random_start", "seed", "batch_size", "clip"),
 }
-# Parameters scrobin itself consumes for ART attacks: ``clip`` becomes the estimator's
-# ``clip_values`` and ``seed`` seeds numpy's global generator, ART's only source of randomness.
-_ART_SCROBIN_PARAMS = ("clip", "seed")
 _NATIVE_TO_ART = {"fgsm": "FastGradientMethod", "pgd": "ProjectedGradientDescent"}
 
-def _check_native_params(params: Mapping[str, Any]) -> None:
+
+def check_native_params(params: Mapping[str, Any]) -> None:
     """Refuse bad native attack settings with one line each; absent keys take their defaults."""
     if "eps" in params:
         _check_eps(params["eps"])
@@ -135,64 +133,28 @@ def _validate_native(name: Any, params: dict[str, Any]) -> None:
     unknown = sorted(set(params) - set(_NATIVE_PARAMS[name]))
     if unknown:
         raise ScrobinError(f"attack {name} does not take {unknown}: use {', '.join(_NATIVE_PARAMS[name])}")
-    _check_native_params(params)
-
-
-def art_attack_class(name: Any) -> type:
-    """The ART evasion attack class called ``name``, or a one-line error."""
-    import art.attacks.evasion as evasion
-    from art.attacks.attack import EvasionAttack
-
-    attack_class = getattr(evasion, name, None) if isinstance(name, str) else None
-    if not (isinstance(attack_class, type) and issubclass(attack_class, EvasionAttack)):
-        raise ScrobinError(
-            f"ART attack {name!r} is not an evasion attack class in art.attacks.evasion: "
-            "use e.g. FastGradientMethod, ProjectedGradientDescent, CarliniLInfMethod, DeepFool"
-        )
-    return attack_class
+    check_native_params(params)
 
 
 def _validate_art(name: Any, params: dict[str, Any], estimator: str) -> None:
     attack_class = art_attack_class(name)
     signature = inspect.signature(attack_class.__init__)
     accepted = [p for p in list(signature.parameters)[2:] if p not in ("args", "kwargs")]
-    unknown = sorted(set(params) - set(accepted) - set(_ART_SCROBIN_PARAMS))
+    unknown = sorted(set(params) - set(accepted) - set(ART_SCROBIN_PARAMS))
     if unknown:
-        valid = ", ".join(accepted + list(_ART_SCROBIN_PARAMS))
+        valid = ", ".join(accepted + list(ART_SCROBIN_PARAMS))
         raise ScrobinError(f"ART attack {name} does not take {unknown}: use {valid}")
     if "eps" in params and is_real(params["eps"]):
         _check_eps(params["eps"])
     _check_clip(params.get("clip"))
     _check_seed(params.get("seed"))
     try:
-        from scrobin.robustness.attacks import stand_in_estimator
-
-        _instantiate_art(attack_class, stand_in_estimator(estimator, params.get("clip")), params)
+        instantiate_art(attack_class, stand_in_estimator(estimator, params.get("clip")), params)
     except ScrobinError:
         raise
     except Exception as error:  # ART raises ValueError, TypeError or its own EstimatorError here.
         message = " ".join(str(error).split())
         raise ScrobinError(f"ART attack {name} refuses its params ({message}): fix params") from None
-
-
-def _instantiate_art(attack_class: type, estimator: Any, params: Mapping[str, Any]) -> Any:
-    """Build the ART attack with ART's own names and types (norm as a number, floats as floats)."""
-    kwargs = {k: v for k, v in params.items() if k not in _ART_SCROBIN_PARAMS}
-    if "norm" in kwargs:
-        kwargs["norm"] = np.inf if kwargs["norm"] == "inf" else _number(kwargs["norm"])
-    # ART insists eps and eps_step have the same type, so YAML's 1 next to 0.25 must become 1.0.
-    for key in ("eps", "eps_step"):
-        if is_real(kwargs.get(key)):
-            kwargs[key] = float(kwargs[key])
-    accepted = inspect.signature(attack_class.__init__).parameters
-    if "verbose" in accepted and "verbose" not in kwargs:
-        kwargs["verbose"] = False
-    return attack_class(estimator, **kwargs)
-
-
-def _number(text: str) -> int | float:
-    value = float(text)
-    return int(value) if value.is_integer() else value
 
 
 def to_art_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -217,7 +179,7 @@ def to_art_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
         step = params.get("step_size")
         art_params["eps_step"] = eps / 4 if step is None else float(step)
         art_params["max_iter"] = params.get("iterations", 10)
-    art_params.update({k: params[k] for k in _ART_SCROBIN_PARAMS if params.get(k) is not None})
+    art_params.update({k: params[k] for k in ART_SCROBIN_PARAMS if params.get(k) is not None})
     return {"name": _NATIVE_TO_ART[spec["name"]], "backend": "art", "params": art_params, "label": spec["label"]}
 
 

@@ -1,4 +1,4 @@
-"""Adversarial examples against a cell-type classifier: native batched FGSM/PGD and any ART attack.
+"""Native batched FGSM and PGD against a cell-type classifier, as ART computes them.
 
 The native attacks exist because ART crafts one mini-batch of 32 cells at a time through numpy
 round-trips, which makes attacking inside every training step (adversarial training) and eps sweeps
@@ -27,26 +27,17 @@ caller's mode afterwards, so adversarial training can call them from inside its 
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scrobin.robustness.attack_specs import (
-    _check_native_params,
-    _instantiate_art,
-    art_attack_class,
-    canonical_norm,
-    validate_attack_spec,
-)
+from scrobin.attacks.specs import canonical_norm, check_native_params
 from scrobin.cells import dense
 from scrobin.errors import ScrobinError
 from scrobin.inference import eval_mode, model_device
-from scrobin.runtime import resolve_device
 
 
 
@@ -123,13 +114,13 @@ def pgd(
     Adversarial cells of the same kind as ``x`` (numpy float32, or a float32 tensor on ``x``'s device).
     """
     norm = canonical_norm(norm)
-    _check_native_params(
+    check_native_params(
         {"eps": eps, "norm": norm, "step_size": step_size, "iterations": iterations,
          "random_start": random_start, "seed": seed, "batch_size": batch_size, "clip": clip}
     )
     step = eps / 4 if step_size is None else float(step_size)
     device = model_device(model)
-    inputs, labels = _as_tensors(x, y, device)
+    inputs, labels = as_tensors(x, y, device)
     if random_start and generator is None:
         generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
     crafted = []
@@ -200,7 +191,7 @@ def _uniform_in_ball(shape: torch.Size, eps: float, norm: str, generator: torch.
     return direction * radius
 
 
-def _as_tensors(
+def as_tensors(
     x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Check cells x genes input and integer labels, and move both to the model's device."""
@@ -219,94 +210,3 @@ def _as_tensors(
     return inputs.to(device=device, dtype=torch.float32), labels.to(device=device, dtype=torch.long)
 
 
-def stand_in_estimator(kind: str, clip: Sequence[float] | None) -> Any:
-    """A tiny fitted estimator of the kind that will be attacked, for ART's construction checks."""
-    if kind == "torch":
-        return art_classifier(nn.Linear(2, 3), n_genes=2, n_classes=3, clip=clip)
-    if kind == "sklearn":
-        from art.estimators.classification.scikitlearn import ScikitlearnLogisticRegression
-        from sklearn.linear_model import LogisticRegression
-
-        toy = LogisticRegression().fit(np.eye(3, 2, dtype=np.float32), np.arange(3))
-        return ScikitlearnLogisticRegression(toy, clip_values=None if clip is None else tuple(clip))
-    raise ScrobinError(f"estimator kind {kind!r} is unknown: use torch or sklearn")
-
-
-def art_classifier(model: nn.Module, n_genes: int, n_classes: int, clip: Sequence[float] | None = None) -> Any:
-    """Wrap a logits module in ART's ``PyTorchClassifier`` the way ART's FGSM/PGD expect.
-
-    The model has no softmax, so ``CrossEntropyLoss`` on its output is the loss whose gradient
-    the attacks follow, the same loss as the native attacks.
-    """
-    from art.estimators.classification import PyTorchClassifier
-
-    return PyTorchClassifier(
-        model=model,
-        loss=nn.CrossEntropyLoss(),
-        input_shape=(n_genes,),
-        nb_classes=n_classes,
-        clip_values=None if clip is None else (float(clip[0]), float(clip[1])),
-        device_type="gpu" if model_device(model).type == "cuda" else "cpu",
-    )
-
-
-def run_art_attack(estimator: Any, x: np.ndarray, y: np.ndarray, name: str, params: Mapping[str, Any]) -> np.ndarray:
-    """Craft adversarial cells with the ART attack ``name`` against an already wrapped ART estimator.
-
-    ``params["seed"]`` seeds numpy's global generator first: ART draws random starts from it.
-    """
-    if params.get("seed") is not None:
-        np.random.seed(int(params["seed"]) % 2**32)
-    # ART 1.20's FastGradientMethod logs "Success rate of FGM attack: 0.00%" whatever the attack
-    # did (its best rate starts at 0 and is updated only with num_random_init > 1); a job's log
-    # must not say an attack that took accuracy to 0 failed. Its warnings still show.
-    logging.getLogger("art.attacks.evasion.fast_gradient").setLevel(logging.WARNING)
-    attack = _instantiate_art(art_attack_class(name), estimator, params)
-    return attack.generate(x=np.ascontiguousarray(x, dtype=np.float32), y=np.asarray(y)).astype(np.float32)
-
-
-def run_attack(
-    model: nn.Module,
-    x: np.ndarray | torch.Tensor,
-    y: np.ndarray | torch.Tensor,
-    name: str,
-    params: Mapping[str, Any],
-    backend: str = "native",
-    device: str | torch.device | None = None,
-) -> np.ndarray | torch.Tensor:
-    """Craft untargeted adversarial cells with one named attack; the single entry point for specs.
-
-    Parameters
-    ----------
-    model
-        Logits module to attack (white-box: always attack the model that is evaluated).
-    x, y
-        Cells x genes input and true class indices.
-    name, params, backend
-        As in :func:`validate_attack_spec`; validated here before any work.
-    device
-        ``"auto"``, ``"cpu"``, ``"cuda"`` or a torch device to move the model to (in place) first;
-        ``None`` keeps the model where it is.
-
-    Returns
-    -------
-    Adversarial cells of the same kind as ``x``.
-    """
-    spec = validate_attack_spec({"name": name, "backend": backend, "params": params})
-    params = spec["params"]
-    if device is not None:
-        model.to(device if isinstance(device, torch.device) else resolve_device(device))
-    if backend == "native":
-        if "eps" not in params:
-            raise ScrobinError(f"attack {name} has no eps: add params.eps")
-        attack = fgsm if name == "fgsm" else pgd
-        return attack(model, x, y, **params)
-    inputs, labels = _as_tensors(x, y, torch.device("cpu"))
-    with eval_mode(model), torch.no_grad():
-        n_classes = model(inputs[:1].to(model_device(model))).shape[1]
-    with eval_mode(model):
-        estimator = art_classifier(model, inputs.shape[1], n_classes, params.get("clip"))
-        adversarial = run_art_attack(estimator, inputs.numpy(), labels.numpy(), name, params)
-    if isinstance(x, torch.Tensor):
-        return torch.from_numpy(adversarial).to(x.device)
-    return adversarial

@@ -84,6 +84,6 @@ def _dense_float32(block) -> np.ndarray:
 
 def split_cells(prepared: ad.AnnData, split: str) -> tuple[object, np.ndarray]:
     """(model input, integer labels) of one split; the input is scaled batch by batch as it is read
-    (:func:`scrobin.sparse_scaling.model_input`), so the split is never densified whole."""
+    (:func:`scrobin.data.model_input.model_input`), so the split is never densified whole."""
     rows = split_rows(prepared, split)
     return model_input(prepared, rows), label_codes(prepared)[rows]
