@@ -1,32 +1,64 @@
-"""Config validation with one-line, fixable error messages.
+"""The workflow's config: every stage's schema fragment composed into one schema, and validation
+with one-line, fixable error messages.
 
-Snakemake's own ``validate`` reports a schema violation as a long dump of the schema. Users need
-the key, what is wrong and the fix, so this module validates first and words the first error;
-defaults are filled in the same pass (also inside the per-dataset specs).
+Each stage declares its own config sections (``scrobin/<stage>/config.schema.yaml``: every key,
+type, range, default and description) and the checks a schema cannot express
+(``scrobin/<stage>/config.py``, :func:`check`); this module, at the top of the package beside the
+jobs, composes them. Snakemake's own ``validate`` reports a schema violation as a long dump of the
+schema; users need the key, what is wrong and the fix, so :func:`validate_config` validates first
+and words the first error, filling defaults in the same pass (also inside the per-dataset specs).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
+from pathlib import Path
 
-from scrobin.errors import ScrobinError
-from scrobin.paths import resolve_path
-from scrobin.schema import filled_against, load_schema
+from scrobin.attacks import config as attacks_config
+from scrobin.attribution import config as attribution_config
+from scrobin.data import config as data_config
+from scrobin.enrichment import config as enrichment_config
+from scrobin.evaluation import config as evaluation_config
+from scrobin.model import config as model_config
+from scrobin.robustness import config as robustness_config
+from scrobin.schema import filled_against, load_fragment
+
+# The stages whose sections the config holds, in the order of the package's layers: the composed
+# schema lists their sections, and validation runs their checks, in this order.
+STAGES = (data_config, attacks_config, model_config, robustness_config, attribution_config, evaluation_config,
+          enrichment_config)
+
+
+def build_schema() -> dict:
+    """The whole config schema: the root keys (``scrobin/config.schema.yaml``) and every stage's sections.
+
+    Raises
+    ------
+    ValueError
+        When two fragments declare the same section (a bug, not a user error).
+    """
+    schema = load_fragment(Path(__file__).parent)
+    for stage in STAGES:
+        for kind in ("properties", "$defs"):
+            ours, theirs = schema.setdefault(kind, {}), stage.SCHEMA.get(kind, {})
+            clash = set(ours) & set(theirs)
+            if clash:
+                raise ValueError(f"config sections {sorted(clash)} are declared twice ({stage.__name__})")
+            ours.update(copy.deepcopy(theirs))
+    return schema
+
 
 def validate_config(config: Mapping, schema: dict | None = None) -> dict:
     """Return a deep copy of ``config`` with defaults filled, or raise ``ScrobinError``.
 
-    Beyond the schema it checks what a schema cannot express: each dataset's source kind, the
-    label key where no default exists, the dropout list matching the hidden layers, and the
-    per-method parameters of later stages (those checks live with the code they protect).
+    The schema (:func:`build_schema` unless given) checks keys, types, ranges and choices; then each
+    stage's :func:`check` adds what a schema cannot express (dataset sources, attack specs, method
+    parameters, the enrichment's gene sets), in the order of :data:`STAGES`.
     """
-    filled = filled_against(config, load_schema() if schema is None else schema)
-    _check_model(filled)
-    _check_stages(filled)
-    from scrobin.data.datasets import validate_dataset_spec
-
-    for name, spec in filled["datasets"].items():
-        filled["datasets"][name] = validate_dataset_spec(name, spec, seed=filled["seed"])
+    filled = filled_against(config, build_schema() if schema is None else schema)
+    for stage in STAGES:
+        stage.check(filled)
     return _sorted_keys(filled)
 
 
@@ -41,52 +73,3 @@ def _sorted_keys(value):
     if isinstance(value, list):
         return [_sorted_keys(item) for item in value]
     return value
-
-
-def _check_model(config: dict) -> None:
-    from scrobin.model.presets import preset_settings
-
-    model = config["model"]
-    if model["dropout"] is None:
-        return
-    hidden_sizes = model["hidden_sizes"]
-    source = "model.hidden_sizes"
-    if hidden_sizes is None:
-        # A preset's depth does not depend on the data; its widths do, so any cell count will do.
-        hidden_sizes = preset_settings(model["preset"], n_train_cells=1)["hidden_sizes"]
-        source = f"the {model['preset']} preset"
-    if len(model["dropout"]) != len(hidden_sizes):
-        raise ScrobinError(
-            f"config: model.dropout has {len(model['dropout'])} rates but {source} has "
-            f"{len(hidden_sizes)} layers: give one dropout rate per hidden layer"
-        )
-
-
-def _check_stages(config: dict) -> None:
-    """Check the sections whose valid values live in code (attacks, methods, enrichment).
-
-    Each stage's own validator runs here, at config time, so a typo in a method parameter or an
-    unknown ART attack stops the workflow before the first job rather than hours into a run.
-    """
-    from scrobin.attacks.specs import validate_attack_spec, validate_eps_grid, validate_sweep
-    from scrobin.attribution.registry import split_method_entry, validate_baseline_spec, validate_method_config
-    from scrobin.enrichment.config import validate_enrichment_config
-
-    def checked(section: str, check, *args):
-        try:
-            return check(*args)
-        except ScrobinError as error:
-            raise ScrobinError(f"config: {section}: {error}") from None
-
-    sweep = config["robustness"]
-    config["robustness"]["attacks"] = checked("robustness.attacks", validate_sweep, sweep["attacks"], sweep["eps_grid"])[0]
-    structure = config["eps_structure"]
-    checked("eps_structure.eps", validate_eps_grid, structure["eps"], "eps_structure.eps")
-    structure["attack"] = checked("eps_structure.attack", validate_attack_spec, structure["attack"])
-    for method, entry in config["attribution"]["methods"].items():
-        params, baseline = split_method_entry(method, entry)
-        checked(f"attribution.methods.{method}", validate_method_config, method, params)
-        checked(f"attribution.methods.{method}", validate_baseline_spec, method, baseline)
-    enrichment = config["enrichment"]
-    enrichment["gmt_path"] = resolve_path(enrichment["gmt_path"])
-    checked("enrichment", validate_enrichment_config, enrichment)

@@ -1,7 +1,11 @@
-"""The config schema (``workflow/schemas/config.schema.yaml``): the one place every key, its
-description, its allowed values and its default are written, and checking values against it
-with one-line messages. Only yaml and jsonschema: every rule's env can read defaults and
-validate a section here (``scrobin.config`` adds the checks that live with the stages' code)."""
+"""Config schema machinery: reading a stage's schema fragment, its defaults and choices, and
+checking values against a schema with one-line messages.
+
+Every key, its description, its allowed values and its default are written once, in the schema
+fragment of the stage that reads them (``scrobin/<stage>/config.schema.yaml``);
+:mod:`scrobin.config` composes the fragments into the whole schema. Only yaml and jsonschema, so
+every rule's env can validate a section and read its defaults here.
+"""
 
 from __future__ import annotations
 
@@ -16,34 +20,38 @@ from jsonschema import Draft202012Validator, validators
 
 from scrobin.errors import ScrobinError
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+FRAGMENT_NAME = "config.schema.yaml"
 
 
-def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    """The parsed schema (a fresh copy: callers may change it)."""
-    return copy.deepcopy(_parsed_schema(str(path)))
+def load_fragment(folder: str | Path) -> dict:
+    """The schema fragment ``config.schema.yaml`` of a stage's package folder (a fresh copy).
+
+    A fragment holds ``properties`` (the top-level config sections the stage owns) and optionally
+    ``$defs``.
+    """
+    return copy.deepcopy(_parsed(str(Path(folder) / FRAGMENT_NAME)))
 
 
-@functools.lru_cache(maxsize=4)
-def _parsed_schema(path: str) -> dict:
-    # Parsed once per process: the stages read their defaults and choices from it at import.
+@functools.lru_cache(maxsize=16)
+def _parsed(path: str) -> dict:
+    # Parsed once per process: stages read their defaults and choices from it at import.
     with open(path) as handle:
         return yaml.safe_load(handle)
 
 
-def schema_defaults(section: str) -> dict:
-    """The schema's default of every key of a top-level config ``section`` that has one.
+def section_defaults(fragment: Mapping, section: str) -> dict:
+    """The default of every key of the top-level config ``section`` of ``fragment`` that has one.
 
-    The one place defaults are written is the schema; code that needs a section's defaults
-    outside a validated config (a library call, a test) reads them here.
+    Code that needs a section's defaults outside a validated config (a library call, a test)
+    reads them here, from the one place they are written.
     """
-    properties = load_schema()["properties"][section]["properties"]
+    properties = fragment["properties"][section]["properties"]
     return {key: copy.deepcopy(spec["default"]) for key, spec in properties.items() if "default" in spec}
 
 
-def schema_choices(section: str, key: str) -> tuple:
-    """The values the schema allows for ``section.key`` (its ``enum``, or its items' for a list)."""
-    spec = load_schema()["properties"][section]["properties"][key]
+def section_choices(fragment: Mapping, section: str, key: str) -> tuple:
+    """The values ``fragment`` allows for ``section.key`` (its ``enum``, or its items' for a list)."""
+    spec = fragment["properties"][section]["properties"][key]
     return tuple(spec.get("enum") or spec["items"]["enum"])
 
 
@@ -130,20 +138,19 @@ def describe_error(error, schema: dict, root: tuple[str, ...] = ()) -> str:
     return f"config: {where}: {error.message}"
 
 
-def validate_section(section: str, values: Mapping | None, schema: dict | None = None) -> dict:
+def validate_section(section: str, values: Mapping | None, fragment: Mapping) -> dict:
     """Return one top-level config ``section`` checked against its schema, defaults filled.
 
-    The library's own entry points (e.g. :func:`scrobin.enrichment.enrich_with_config`) call this,
-    so a section handed over from Python is checked by the same schema, with the same one-line
-    messages and defaults, as the workflow's config.
+    The library's own entry points (e.g. :func:`scrobin.enrichment.enrich_with_config`) call this
+    with their stage's fragment, so a section handed over from Python is checked by the same
+    schema, with the same one-line messages and defaults, as the workflow's config.
 
     Raises
     ------
     ScrobinError
         The first violation, as ``config: <section>.<key> ...: <fix>``.
     """
-    schema = load_schema() if schema is None else schema
-    section_schema = {**schema["properties"][section], "$defs": schema.get("$defs", {})}
+    section_schema = {**fragment["properties"][section], "$defs": fragment.get("$defs", {})}
     return filled_against(values or {}, section_schema, root=(section,))
 
 
@@ -155,3 +162,15 @@ def filled_against(values: Mapping, schema: dict, root: tuple[str, ...] = ()) ->
     if errors:
         raise ScrobinError(describe_error(errors[0], schema, root=root))
     return filled
+
+
+def checked_setting(section: str, check, *args):
+    """``check(*args)``, with a ``ScrobinError`` it raises reworded as ``config: <section>: ...``.
+
+    A stage's config check runs the stage's own validators (an attack spec, a method's
+    parameters), whose messages do not know which config key they came from.
+    """
+    try:
+        return check(*args)
+    except ScrobinError as error:
+        raise ScrobinError(f"config: {section}: {error}") from None

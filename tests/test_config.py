@@ -108,7 +108,7 @@ def test_config_reference_is_generated_from_the_schema():
 
 
 def test_every_schema_key_is_described():
-    from scrobin.schema import load_schema
+    from scrobin.config import build_schema
 
     def undescribed(properties, prefix=""):
         for name, spec in properties.items():
@@ -116,9 +116,47 @@ def test_every_schema_key_is_described():
                 yield prefix + name
             yield from undescribed(spec.get("properties", {}), f"{prefix}{name}.")
 
-    schema = load_schema()
+    schema = build_schema()
     missing = list(undescribed(schema["properties"])) + list(undescribed(schema["$defs"]["dataset"]["properties"], "datasets.<name>."))
     assert not missing
+
+
+def test_the_workflow_schema_file_is_the_composed_stage_fragments():
+    """Snakemake validates against workflow/schemas/config.schema.yaml; it must be exactly what the
+    stages declare (python -m scrobin.config_docs --schema writes it)."""
+    from pathlib import Path
+
+    from scrobin.config_docs import render_schema
+
+    committed = (Path(__file__).parent.parent / "workflow" / "schemas" / "config.schema.yaml").read_text()
+    assert committed == render_schema(), (
+        "workflow/schemas/config.schema.yaml is stale: run python -m scrobin.config_docs --schema > "
+        "workflow/schemas/config.schema.yaml"
+    )
+
+
+def test_each_stage_declares_its_own_sections_once():
+    from scrobin.config import STAGES, build_schema
+
+    owned = [section for stage in STAGES for section in stage.SCHEMA["properties"]]
+    assert len(owned) == len(set(owned))
+    assert set(build_schema()["properties"]) == {"datasets", "seed", "replicates", "device", *owned}
+
+
+def test_a_config_naming_only_a_dataset_runs_on_the_shipped_settings():
+    """The shipped config names its datasets and sets nothing else, so a user's config that names
+    only a dataset gets exactly the settings of the default run."""
+    import yaml
+    from pathlib import Path
+
+    shipped = yaml.safe_load((Path(__file__).parent.parent / "config" / "config.yaml").read_text())
+    assert set(shipped) == {"datasets"}
+    for name, spec in shipped["datasets"].items():
+        own = validate_config({"datasets": {name: spec}})
+        default_run = validate_config(shipped)
+        assert {key: value for key, value in own.items() if key != "datasets"} == {
+            key: value for key, value in default_run.items() if key != "datasets"}
+        assert own["datasets"][name] == default_run["datasets"][name]
 
 
 def test_key_order_of_the_config_file_does_not_matter():

@@ -13,6 +13,7 @@ from scrobin.enrichment import ENRICHMENT_COLUMNS, benjamini_hochberg, enrich, r
 from scrobin.enrichment.config import DEFAULTS
 from scrobin.enrichment.stats import bonferroni, hypergeometric_tail
 from scrobin.errors import ScrobinError
+from scrobin.paths import resolve_path
 
 BACKGROUND = [f"G{index:02d}" for index in range(60)]
 GENE_SETS = {
@@ -190,7 +191,7 @@ def test_malformed_gmt_line_names_the_line(tmp_path):
 
 
 def test_shipped_library_reads_and_finds_the_proteasome():
-    gene_sets = read_gmt(DEFAULTS["gmt_path"])
+    gene_sets = read_gmt(resolve_path(DEFAULTS["gmt_path"]))
     assert len(gene_sets) == 2279
     assert {gene_set.source for gene_set in gene_sets} == {"REAC", "WP"}
     background = sorted(set().union(*(gene_set.genes for gene_set in gene_sets)))

@@ -30,7 +30,7 @@ from scrobin.data.model_input import model_input
 from scrobin.tables import GENE_SYMBOL_COLUMN, gene_labels
 
 FIELD = REPO / "tests" / "data" / "field_cases"
-GMT = REPO / "resources" / "genesets" / "human_reactome_wikipathways.gmt"
+GMT = REPO / "scrobin" / "resources" / "genesets" / "human_reactome_wikipathways.gmt"
 
 
 def config_for(source, **spec) -> dict:

@@ -19,7 +19,7 @@ from scrobin.data.markers import check_marker_types, marker_coverage, read_marke
 from scrobin.preflight import check_sources
 
 REPO = Path(__file__).resolve().parent.parent
-SHIPPED = REPO / "resources" / "markers" / "pbmc68k_bulk_labels.tsv"
+SHIPPED = REPO / "scrobin" / "resources" / "markers" / "pbmc68k_bulk_labels.tsv"
 TEST_MARKERS = REPO / "tests" / "data" / "pbmc_small_markers.tsv"
 MARKERS = {"CD14+ Monocyte": ["LYZ", "CD14"], "CD19+ B": ["MS4A1", "CD79A"], "NK cell": ["GNLY"]}
 

@@ -19,7 +19,8 @@ from scrobin.model.network import MLPClassifier
 from scrobin.data.prepare import prepare_dataset
 from scrobin.inference import predict_classes, predict_logits
 from scrobin.model.training import TrainingSettings, class_weights, train_classifier
-from scrobin.schema import schema_defaults
+from scrobin.model.config import SCHEMA as MODEL_SCHEMA
+from scrobin.schema import section_defaults
 
 from conftest import make_counts
 
@@ -30,7 +31,7 @@ def training_settings(**overrides) -> TrainingSettings:
     """The schema's train defaults with the presets' choices fixed (batch 500, no class weights, no
     minimum of steps), and ``overrides``."""
     fixed = {"batch_size": 500, "class_weighting": "none", "early_stopping_min_steps": 0}
-    return TrainingSettings.from_config({**schema_defaults("train"), **fixed, **overrides})
+    return TrainingSettings.from_config({**section_defaults(MODEL_SCHEMA, "train"), **fixed, **overrides})
 
 
 @pytest.fixture(scope="module")

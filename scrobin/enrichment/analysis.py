@@ -104,6 +104,7 @@ def enrich(
         }
     )
     validate_organism(organism)
+    gmt_path = settings["gmt_path"]  # resolved: the working directory's file, else the shipped one
     gene_lists, background = _checked_inputs(gene_lists, background)
     info = {
         "requested_backend": backend,

@@ -1,4 +1,5 @@
-"""The ``enrichment`` config block: its keys, defaults, and the boundary check with one-line errors.
+"""Stage ``enrichment``'s config: the ``enrichment`` section's schema fragment, defaults and the
+boundary check with one-line errors.
 
 The same check runs when ``enrich`` is called directly, so a bad value fails before any HTTP
 request or file read, with a message that names the key and the fix.
@@ -10,18 +11,19 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from scrobin.schema import validate_section
-from scrobin.schema import schema_choices, schema_defaults
 from scrobin.enrichment.gmt import gmt_sources, read_gmt
 from scrobin.errors import ScrobinError
+from scrobin.paths import resolve_path
+from scrobin.schema import checked_setting, load_fragment, section_choices, section_defaults, validate_section
 
-# The choices the config schema allows (the one place they are written).
-BACKENDS = schema_choices("enrichment", "backend")
+# The stage's schema fragment (config.schema.yaml beside this file): the one place its keys,
+# choices and defaults are written.
+SCHEMA = load_fragment(Path(__file__).parent)
+BACKENDS = section_choices(SCHEMA, "enrichment", "backend")
 # g:GOSt data-source codes (https://biit.cs.ut.ee/gprofiler/page/docs).
-GPROFILER_SOURCES = schema_choices("enrichment", "sources")
-SIGNIFICANCE_METHODS = schema_choices("enrichment", "significance_method")
-# Every enrichment key and its default, as the config schema writes them (the one place they are).
-DEFAULTS: dict[str, object] = schema_defaults("enrichment")
+GPROFILER_SOURCES = section_choices(SCHEMA, "enrichment", "sources")
+SIGNIFICANCE_METHODS = section_choices(SCHEMA, "enrichment", "significance_method")
+DEFAULTS: dict[str, object] = section_defaults(SCHEMA, "enrichment")
 # The settings the g:Profiler backend takes from the validated config.
 SERVICE_KEYS = (
     "sources",
@@ -44,7 +46,7 @@ def validate_enrichment_config(cfg: Mapping | None) -> dict:
     """Check the ``enrichment`` block and return it with defaults filled in.
 
     The config schema checks keys, types, ranges and choices and fills the defaults
-    (:func:`scrobin.config.validate_section`, the same check as the workflow's); here only what
+    (:func:`scrobin.schema.validate_section`, the same check as the workflow's); here only what
     a schema cannot say: ``max_set_size`` not below ``min_set_size``, a GMT file that exists (when
     the backend may use it) and has a requested source, and g:SCS refused offline (it needs
     g:Profiler's annotation structure).
@@ -56,12 +58,26 @@ def validate_enrichment_config(cfg: Mapping | None) -> dict:
     """
     # A tuple of sources is a list to a Python caller; JSON schema only knows lists.
     cfg = {key: list(value) if isinstance(value, tuple) else value for key, value in dict(cfg or {}).items()}
-    settings = validate_section("enrichment", cfg)
+    settings = validate_section("enrichment", cfg, SCHEMA)
+    # The file actually read: relative to the working directory, else the shipped gene sets.
+    settings["gmt_path"] = resolve_path(settings["gmt_path"])
     if settings["max_set_size"] < settings["min_set_size"]:
         raise ScrobinError("enrichment.max_set_size is below min_set_size: raise max_set_size or lower min_set_size")
     if settings["backend"] != "gprofiler":
         _check_offline(settings)
     return settings
+
+
+def check(config: dict) -> None:
+    """The workflow's ``enrichment`` section, checked by :func:`validate_enrichment_config` (its GMT
+    path resolved: working directory, then the shipped copy).
+
+    Raises
+    ------
+    ScrobinError
+        ``config: enrichment: ...``, one line with the fix.
+    """
+    config["enrichment"] = checked_setting("enrichment", validate_enrichment_config, config["enrichment"])
 
 
 def validate_organism(organism: object) -> str:

@@ -1,13 +1,18 @@
 # Config validation, the dataset table and the target lists. No rules here.
 import os
 import sys
-from pathlib import Path
 
 from snakemake.utils import validate
 
-# The workflow imports the scrobin package of this checkout; rule scripts do the same.
-sys.path.insert(0, str(Path(workflow.basedir).parent))
-
+# The rules' logic is the scrobin package, installed where the workflow runs (make install in a
+# clone; each rule's conda env installs it too, so a module deployment finds it the same way).
+try:
+    import scrobin
+except ImportError:
+    sys.exit(
+        "scrobin: the scrobin package is not installed in the Python that runs Snakemake: run make install "
+        "in a clone, or pip install scrobin (the version in workflow/envs/*.yaml)"
+    )
 from scrobin.errors import ScrobinError
 from scrobin.config import validate_config
 from scrobin.preflight import check_sources

@@ -1,10 +1,5 @@
 """Rule enrich: pathways of each cell type's top consensus genes (the work is ``scrobin.enrichment.jobs.enrich``)."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # noqa: F821 (the checkout's scrobin, also in conda envs)
-
 from scrobin.entrypoint import limit_threads, run_rule
 
 limit_threads(snakemake.threads)  # noqa: F821 (first: numpy and torch size their thread pools on import)

@@ -1,10 +1,5 @@
 """Rule robustness_baseline: accuracy of the logistic-regression classifier under attack (the work is ``scrobin.robustness.jobs.robustness_baseline``)."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # noqa: F821 (the checkout's scrobin, also in conda envs)
-
 from scrobin.entrypoint import limit_threads, run_rule
 
 limit_threads(snakemake.threads)  # noqa: F821 (first: numpy and torch size their thread pools on import)

@@ -1,10 +1,5 @@
 """Rule train: fit the standard classifier, evaluate it on the test split, save it (the work is ``scrobin.model.jobs.train``)."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # noqa: F821 (the checkout's scrobin, also in conda envs)
-
 from scrobin.entrypoint import limit_threads, run_rule
 
 limit_threads(snakemake.threads)  # noqa: F821 (first: numpy and torch size their thread pools on import)

@@ -1,0 +1,15 @@
+"""Stage ``attacks``' config: the ``attack`` section (adversarial training's attack and the headline
+robust accuracy's). Its keys, types and ranges are all a schema can say (``config.schema.yaml``
+beside this file), so there is no further check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scrobin.schema import load_fragment
+
+SCHEMA = load_fragment(Path(__file__).parent)
+
+
+def check(config: dict) -> None:
+    """Nothing beyond the schema: ``attack.eps`` is a positive number or ``auto``, the norm one of two."""
