@@ -9,14 +9,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from scrobin.compare.summary import (
-    closest_eps_rows,
-    INPUT_KINDS,
-    compare_run,
-    load_results,
-    method_table,
-    plot_comparison,
-)
+from scrobin.compare.figure import plot_comparison
+from scrobin.compare.results import INPUT_KINDS, load_results
+from scrobin.compare.summary import closest_eps_rows, compare_run, method_table
 from scrobin.errors import ScrobinError
 
 REGIMES = ["standard", "pgd"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from scrobin.compare.summary import INPUT_KINDS, compare_run, plot_comparison
+from scrobin.compare.figure import plot_comparison
+from scrobin.compare.results import INPUT_KINDS
+from scrobin.compare.summary import compare_run
 from scrobin.tables import write_table
 
 
@@ -11,7 +13,7 @@ def compare(snakemake, log) -> None:
     adversarial-vs-standard differences over replicate seeds and one figure.
 
     Reads the inputs named in ``INPUT_KINDS`` (each a list of self-describing files, see
-    :func:`scrobin.compare.summary.load_results`).
+    :func:`scrobin.compare.results.load_results`).
     """
     params = snakemake.params
     inputs = {kind: list(snakemake.input.get(kind, [])) for kind in INPUT_KINDS}
