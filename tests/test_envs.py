@@ -276,6 +276,8 @@ def test_env_pins_agree_with_the_venv_and_pyproject(env_file):
             continue  # reported by test_env_pins_every_package
         if pin.name == "python":
             installed, allowed = Version(".".join(map(str, sys.version_info[:3]))), SpecifierSet(project["requires-python"])
+        elif pin.name == "pip":  # installs scrobin itself (the post-deploy script); no dependency of it
+            installed, allowed = Version(version("pip")), SpecifierSet()
         elif pin.name in requirements:
             requirement = requirements[pin.name]
             installed, allowed = Version(version(requirement.name)), requirement.specifier
@@ -287,3 +289,17 @@ def test_env_pins_agree_with_the_venv_and_pyproject(env_file):
         if not allowed.contains(pin.version, prereleases=True):
             problems.append(f"{where}: {pin.entry} is outside pyproject.toml's {pin.name}{allowed}")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("env_file", ENV_FILES, ids=[env_file.stem for env_file in ENV_FILES])
+def test_every_env_installs_scrobin_at_the_workflows_version(env_file):
+    """Every rule imports the scrobin package; conda cannot install it, so the env's post-deploy
+    script (run by Snakemake inside the new env) installs it with pip, pinned to this version."""
+    from scrobin import __version__
+
+    script = env_file.with_name(f"{env_file.stem}.post-deploy.sh")
+    assert script.is_file(), f"{env_file.relative_to(REPO)} has no post-deploy script {script.name}"
+    text = script.read_text()
+    assert f'"${{SCROBIN_PIP_SPEC:-scrobin=={__version__}}}"' in text and "--no-deps" in text
+    assert text == (ENV_FILES[0].with_name(f"{ENV_FILES[0].stem}.post-deploy.sh")).read_text(), "post-deploy scripts differ"
+    assert "pip" in {pin.name for pin in env_pins(env_file)}, f"{env_file.relative_to(REPO)} must list pip"

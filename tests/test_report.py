@@ -24,7 +24,8 @@ from PIL import Image
 
 from conftest import REPO, snakemake
 
-CHROMIUM = shutil.which("chromium")
+# CHROMIUM names another build (e.g. google-chrome on a CI host) when chromium is not installed.
+CHROMIUM = shutil.which(os.environ.get("CHROMIUM", "chromium"))
 # Without Chromium a developer's run skips here, before the DAG runs; CI must have it (fixture fails).
 pytestmark = [
     pytest.mark.workflow,

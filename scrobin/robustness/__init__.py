@@ -1,7 +1,8 @@
 """Stage ``robustness`` (rules ``robustness``, ``robustness_baseline``, ``robustness_curves``,
 ``eps_structure``): attack the models and measure what survives.
 
-``jobs`` holds the rules; ``attacks`` crafts adversarial examples (``attack_specs`` validates their
-settings, ``budget`` picks eps), ``sweep`` measures accuracy over an eps grid, ``eps_structure``
-checks how much of the data's structure an eps keeps, ``plots`` draws the curves without torch.
+``jobs`` holds the rules; ``budget`` picks eps, ``sweep`` measures accuracy over an eps grid (the
+networks and the logistic baseline, every attack crafted by ``scrobin.attacks`` against the model
+evaluated), ``eps_structure`` checks how much of the data's structure an eps keeps, ``plots``
+draws the curves without torch.
 """

@@ -13,6 +13,12 @@ rule attribute:
         "logs/{ds}/seed{seed}/attribute_{method}.log",
     benchmark:
         "results/{ds}/benchmarks/attribute/seed{seed}_{method}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        gpu=0,
+        mem_mb=memory_mb(3000, 40),
+        runtime=runtime_minutes(30 * len(REGIMES), 10),
     params:
         entry=lambda wildcards: config["attribution"]["methods"][wildcards.method],
         cells_per_type=config["attribution"]["cells_per_type"],
@@ -22,12 +28,6 @@ rule attribute:
         regimes=REGIMES,
         seed=replicate_seed,
         device=config["device"],
-    resources:
-        gpu=0,
-        mem_mb=memory_mb(3000, 40),
-        runtime=runtime_minutes(30 * len(REGIMES), 10),
-    conda:
-        "../envs/torch.yaml"
     script:
         "../scripts/attribute.py"
 
@@ -37,7 +37,9 @@ rule consensus:
     # draws one figure, less than a job's start-up. The table and heatmap outputs list the regimes
     # in params.regimes' order; the importance tables say their regime and method in their columns.
     input:
-        importance=expand("results/{{ds}}/seed{{seed}}/importance/{regime}/{method}.tsv", regime=REGIMES, method=METHODS),
+        importance=expand(
+            "results/{{ds}}/seed{{seed}}/importance/{regime}/{method}.tsv", regime=REGIMES, method=METHODS
+        ),
         prepared="results/{ds}/prepared.h5ad",
     output:
         tables=expand("results/{{ds}}/seed{{seed}}/consensus/{regime}.tsv", regime=REGIMES),
@@ -55,15 +57,15 @@ rule consensus:
         "logs/{ds}/seed{seed}/consensus.log",
     benchmark:
         "results/{ds}/benchmarks/consensus/seed{seed}.tsv"
+    conda:
+        "../envs/scanpy.yaml"
+    resources:
+        mem_mb=memory_mb(1000, 1),
+        runtime=runtime_minutes(5, 0),
     params:
         consensus=config["consensus"],
         direction=config["importance"]["direction"],
         n_methods=len(METHODS),
         regimes=REGIMES,
-    resources:
-        mem_mb=memory_mb(1000, 1),
-        runtime=runtime_minutes(5, 0),
-    conda:
-        "../envs/scanpy.yaml"
     script:
         "../scripts/consensus.py"

@@ -46,15 +46,15 @@ rule compare:
         "logs/compare.log",
     benchmark:
         "results/comparison/benchmarks/compare/all.tsv"
+    conda:
+        "../envs/scanpy.yaml"
+    resources:
+        mem_mb=memory_mb(1000, 1),
+        runtime=runtime_minutes(5, 0),
     params:
         datasets=DATASETS,
         regimes=REGIMES,
         methods=METHODS,
         attack=config["attack"],
-    resources:
-        mem_mb=memory_mb(1000, 1),
-        runtime=runtime_minutes(5, 0),
-    conda:
-        "../envs/scanpy.yaml"
     script:
         "../scripts/compare.py"

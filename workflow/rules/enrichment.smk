@@ -30,15 +30,15 @@ rule enrich:
         "logs/{ds}/seed{seed}/enrich_{regime}.log",
     benchmark:
         "results/{ds}/benchmarks/enrich/seed{seed}_{regime}.tsv"
+    conda:
+        "../envs/enrichment.yaml"
+    resources:
+        mem_mb=memory_mb(1000, 5),
+        runtime=runtime_minutes(15, 0),
     params:
         enrichment=config["enrichment"],
         direction=config["importance"]["direction"],
         organism=lambda wildcards: config["datasets"][wildcards.ds]["organism"],
         seed=replicate_seed,
-    resources:
-        mem_mb=memory_mb(1000, 5),
-        runtime=runtime_minutes(15, 0),
-    conda:
-        "../envs/enrichment.yaml"
     script:
         "../scripts/enrich.py"

@@ -7,13 +7,13 @@ rule de_baseline:
         "logs/{ds}/de_baseline.log",
     benchmark:
         "results/{ds}/benchmarks/de_baseline/{ds}.tsv"
-    params:
-        alpha=config["evaluation"]["de_alpha"],
+    conda:
+        "../envs/scanpy.yaml"
     resources:
         mem_mb=memory_mb(2000, 20),
         runtime=runtime_minutes(10, 1),
-    conda:
-        "../envs/scanpy.yaml"
+    params:
+        alpha=config["evaluation"]["de_alpha"],
     script:
         "../scripts/de_baseline.py"
 
@@ -41,13 +41,13 @@ rule de_overlap:
         "logs/{ds}/seed{seed}/de_overlap.log",
     benchmark:
         "results/{ds}/benchmarks/de_overlap/seed{seed}.tsv"
-    params:
-        top_n=config["evaluation"]["de_top_n"],
+    conda:
+        "../envs/scanpy.yaml"
     resources:
         mem_mb=memory_mb(1000, 1),
         runtime=runtime_minutes(5, 0),
-    conda:
-        "../envs/scanpy.yaml"
+    params:
+        top_n=config["evaluation"]["de_top_n"],
     script:
         "../scripts/de_overlap.py"
 
@@ -78,13 +78,13 @@ rule recovery:
         "logs/{ds}/recovery.log",
     benchmark:
         "results/{ds}/benchmarks/recovery/{ds}.tsv"
-    params:
-        top_n=config["evaluation"]["recovery_top_n"],
+    conda:
+        "../envs/scanpy.yaml"
     resources:
         mem_mb=memory_mb(1000, 5),
         runtime=runtime_minutes(5, 0),
-    conda:
-        "../envs/scanpy.yaml"
+    params:
+        top_n=config["evaluation"]["recovery_top_n"],
     script:
         "../scripts/recovery.py"
 
@@ -94,7 +94,9 @@ rule faithfulness:
     # as a job's start-up. The model inputs and both outputs list the regimes in params.regimes'
     # order; the importance and consensus tables name their regime (and method) in their columns.
     input:
-        importance=expand("results/{{ds}}/seed{{seed}}/importance/{regime}/{method}.tsv", regime=REGIMES, method=METHODS),
+        importance=expand(
+            "results/{{ds}}/seed{{seed}}/importance/{regime}/{method}.tsv", regime=REGIMES, method=METHODS
+        ),
         consensus=expand("results/{{ds}}/seed{{seed}}/consensus/{regime}.tsv", regime=REGIMES),
         prepared="results/{ds}/prepared.h5ad",
         models=expand("results/{{ds}}/seed{{seed}}/models/{regime}.pt", regime=REGIMES),
@@ -105,18 +107,18 @@ rule faithfulness:
         "logs/{ds}/seed{seed}/faithfulness.log",
     benchmark:
         "results/{ds}/benchmarks/faithfulness/seed{seed}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        gpu=0,
+        mem_mb=memory_mb(3000, 20),
+        runtime=runtime_minutes(30 * len(REGIMES), 5),
     params:
         evaluation=config["evaluation"],
         cells_per_type=config["attribution"]["cells_per_type"],
         regimes=REGIMES,
         seed=replicate_seed,
         device=config["device"],
-    resources:
-        gpu=0,
-        mem_mb=memory_mb(3000, 20),
-        runtime=runtime_minutes(30 * len(REGIMES), 5),
-    conda:
-        "../envs/torch.yaml"
     script:
         "../scripts/faithfulness.py"
 
@@ -133,18 +135,18 @@ rule stability:
         "logs/{ds}/seed{seed}/stability.log",
     benchmark:
         "results/{ds}/benchmarks/stability/seed{seed}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        gpu=0,
+        mem_mb=memory_mb(3000, 20),
+        runtime=runtime_minutes(60 * len(REGIMES), 10),
     params:
         evaluation=config["evaluation"],
         methods=config["attribution"]["methods"],
         regimes=REGIMES,
         seed=replicate_seed,
         device=config["device"],
-    resources:
-        gpu=0,
-        mem_mb=memory_mb(3000, 20),
-        runtime=runtime_minutes(60 * len(REGIMES), 10),
-    conda:
-        "../envs/torch.yaml"
     script:
         "../scripts/stability.py"
 
@@ -195,10 +197,10 @@ rule evaluation_figures:
         "logs/{ds}/evaluation_figures.log",
     benchmark:
         "results/{ds}/benchmarks/evaluation_figures/{ds}.tsv"
+    conda:
+        "../envs/scanpy.yaml"
     resources:
         mem_mb=memory_mb(1000, 1),
         runtime=runtime_minutes(5, 0),
-    conda:
-        "../envs/scanpy.yaml"
     script:
         "../scripts/evaluation_figures.py"

@@ -8,14 +8,14 @@ rule logistic_baseline:
         "logs/{ds}/logistic_baseline.log",
     benchmark:
         "results/{ds}/benchmarks/logistic_baseline/logreg.tsv"
-    params:
-        seed=config["seed"],
-        train_cells=config["model_check"]["logistic_train_cells"],
+    conda:
+        "../envs/torch.yaml"
     resources:
         mem_mb=memory_mb(2000, 20),
         runtime=runtime_minutes(10, 2),
-    conda:
-        "../envs/torch.yaml"
+    params:
+        seed=config["seed"],
+        train_cells=config["model_check"]["logistic_train_cells"],
     script:
         "../scripts/logistic_baseline.py"
 
@@ -47,16 +47,16 @@ rule train:
         "logs/{ds}/seed{seed}/train_standard.log",
     benchmark:
         "results/{ds}/benchmarks/train/seed{seed}_standard.tsv"
-    params:
-        config=replicate_config("device", "model", "model_check", "train"),
-        regime="standard",
+    conda:
+        "../envs/torch.yaml"
     threads: dataset_threads
     resources:
         gpu=0,
         mem_mb=memory_mb(2000, 20),
         runtime=runtime_minutes(30, 2),
-    conda:
-        "../envs/torch.yaml"
+    params:
+        config=replicate_config("device", "model", "model_check", "train"),
+        regime="standard",
     script:
         "../scripts/train.py"
 
@@ -86,21 +86,21 @@ rule adv_train:
             subcategory="1 classifier",
             labels={"figure": "training curves", "model": "{regime}", "seed": "{seed}"},
         ),
-    wildcard_constraints:
-        regime="fgsm|pgd",
     log:
         "logs/{ds}/seed{seed}/train_{regime}.log",
     benchmark:
         "results/{ds}/benchmarks/adv_train/seed{seed}_{regime}.tsv"
-    params:
-        config=replicate_config("device", "model", "model_check", "train", "attack", "adversarial_training"),
-        regime=lambda wildcards: wildcards.regime,
+    wildcard_constraints:
+        regime="fgsm|pgd",
+    conda:
+        "../envs/torch.yaml"
     threads: dataset_threads
     resources:
         gpu=0,
         mem_mb=memory_mb(2000, 20),
         runtime=runtime_minutes(60, 10),
-    conda:
-        "../envs/torch.yaml"
+    params:
+        config=replicate_config("device", "model", "model_check", "train", "attack", "adversarial_training"),
+        regime=lambda wildcards: wildcards.regime,
     script:
         "../scripts/adv_train.py"

@@ -12,18 +12,18 @@ rule robustness:
         "logs/{ds}/seed{seed}/robustness.log",
     benchmark:
         "results/{ds}/benchmarks/robustness/seed{seed}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        gpu=0,
+        mem_mb=memory_mb(2000, 20),
+        runtime=runtime_minutes(30 * len(REGIMES), 5),
     params:
         robustness=config["robustness"],
         attack=config["attack"],
         regimes=REGIMES,
         seed=replicate_seed,
         device=config["device"],
-    resources:
-        gpu=0,
-        mem_mb=memory_mb(2000, 20),
-        runtime=runtime_minutes(30 * len(REGIMES), 5),
-    conda:
-        "../envs/torch.yaml"
     script:
         "../scripts/robustness.py"
 
@@ -39,15 +39,15 @@ rule robustness_baseline:
         "logs/{ds}/robustness_logreg.log",
     benchmark:
         "results/{ds}/benchmarks/robustness_baseline/logreg.tsv"
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        mem_mb=memory_mb(2000, 20),
+        runtime=runtime_minutes(30, 5),
     params:
         robustness=config["robustness"],
         attack=config["attack"],
         seed=config["seed"],
-    resources:
-        mem_mb=memory_mb(2000, 20),
-        runtime=runtime_minutes(30, 5),
-    conda:
-        "../envs/torch.yaml"
     script:
         "../scripts/robustness_baseline.py"
 
@@ -82,11 +82,11 @@ rule robustness_curves:
         "logs/{ds}/robustness_curves.log",
     benchmark:
         "results/{ds}/benchmarks/robustness_curves/{ds}.tsv"
+    conda:
+        "../envs/scanpy.yaml"
     resources:
         mem_mb=memory_mb(1000, 0),
         runtime=runtime_minutes(5, 0),
-    conda:
-        "../envs/scanpy.yaml"
     script:
         "../scripts/robustness_curves.py"
 
@@ -110,16 +110,16 @@ rule eps_structure:
         "logs/{ds}/eps_structure.log",
     benchmark:
         "results/{ds}/benchmarks/eps_structure/standard.tsv"
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        gpu=0,
+        mem_mb=memory_mb(3000, 20),
+        runtime=runtime_minutes(30, 2),
     params:
         structure=config["eps_structure"],
         attack=config["attack"],
         seed=config["seed"],
         device=config["device"],
-    resources:
-        gpu=0,
-        mem_mb=memory_mb(3000, 20),
-        runtime=runtime_minutes(30, 2),
-    conda:
-        "../envs/torch.yaml"
     script:
         "../scripts/eps_structure.py"
