@@ -10,6 +10,8 @@ empty string, never NaN); every other column is parsed as usual (numbers, boolea
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -54,6 +56,63 @@ _NUMERIC_MISSING = frozenset({"NaN", "nan", "NA", "N/A", "<NA>", "null", "None"}
 def write_table(table: pd.DataFrame, path: str | Path) -> None:
     """Write ``table`` as a TSV with a header and no index (missing numbers as empty cells)."""
     table.to_csv(path, sep="\t", index=False)
+
+
+# The table view's look: readable at a glance in the report's pane, wide tables scroll sideways.
+_VIEW_STYLE = """
+body { font: 13px/1.4 system-ui, sans-serif; margin: 12px; color: #1f2937; }
+h1 { font-size: 15px; margin: 0 0 4px; } p { margin: 0 0 8px; max-width: 70em; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; white-space: nowrap; }
+th, td { border-bottom: 1px solid #e5e7eb; padding: 3px 8px; text-align: right; }
+th { background: #f3f4f6; position: sticky; top: 0; }
+td.text, th.text { text-align: left; }
+tr:hover td { background: #f9fafb; }
+"""
+
+
+def write_table_view(table: pd.DataFrame, path: str | Path, title: str, note: str = "") -> None:
+    """Write ``table`` as a self-contained HTML page: the report shows it, where a TSV can only be downloaded.
+
+    Numbers show four significant digits and a missing value an empty cell; text columns keep
+    their names exactly. The page carries the table's TSV (``write_table``'s content) as a download
+    link, so nothing of the table is lost by viewing it.
+
+    Parameters
+    ----------
+    table
+        The table, as written to its TSV.
+    path
+        The ``.html`` file.
+    title, note
+        Heading and one paragraph under it (what a row is, what to read first).
+    """
+    text_columns = [column for column in table.columns if not pd.api.types.is_numeric_dtype(table[column])]
+    shown = table.copy()
+    for column in shown.columns:
+        if column in text_columns:
+            shown[column] = shown[column].map(lambda value: "" if pd.isna(value) else str(value))
+        elif pd.api.types.is_bool_dtype(shown[column]):
+            shown[column] = shown[column].map(str)
+        else:
+            shown[column] = shown[column].map(lambda value: "" if pd.isna(value) else f"{value:.4g}")
+    rows = "".join(
+        "<tr>" + "".join(f'<td class="{"text" if column in text_columns else "number"}">{html.escape(value)}</td>'
+                         for column, value in zip(shown.columns, record)) + "</tr>"
+        for record in shown.itertuples(index=False)
+    )
+    header = "".join(f'<th class="{"text" if column in text_columns else "number"}">{html.escape(str(column))}</th>'
+                     for column in shown.columns)
+    tsv = base64.b64encode(table.to_csv(sep="\t", index=False).encode()).decode()
+    name = html.escape(Path(path).with_suffix(".tsv").name)
+    page = (
+        f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+        f"<style>{_VIEW_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+        + (f"<p>{html.escape(note)}</p>" if note else "")
+        + f'<p>{len(table)} rows. <a download="{name}" href="data:text/tab-separated-values;base64,{tsv}">Download as TSV</a></p>'
+        f'<div class="scroll"><table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table></div></body></html>'
+    )
+    Path(path).write_text(page)
 
 
 def write_json(value, path: str | Path) -> None:

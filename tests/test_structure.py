@@ -65,7 +65,22 @@ def test_figure_has_clean_and_attacked_panels_per_eps(result, tmp_path):
     assert path.stat().st_size > 10_000
     titles = [axis.get_title() for axis in figure.axes]
     assert titles[0] == "eps 0.01: clean" and titles[2].startswith("eps 0.01: attacked\nscore")
-    assert [text.get_text() for text in figure.legends[0].get_texts()] == ["a", "b", "c", "d"]
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert legend == ["a", "b", "c", "d", "the other half of the\njoint embedding"]
+
+
+def test_no_cell_type_is_drawn_in_the_grey_of_the_other_half():
+    """The other half of a joint embedding is grey; a cell type never is, however many there are."""
+    from matplotlib.colors import to_rgba
+
+    from scrobin.robustness.eps_structure import OTHER_HALF_COLOUR, type_colours
+
+    for n_types in (3, 18, 40):
+        colours = type_colours(n_types)
+        assert len(colours) == n_types
+        saturation = colours[:, :3].max(axis=1) - colours[:, :3].min(axis=1)
+        assert (saturation > 0.1).all(), f"a grey type colour among {n_types}"
+    assert max(to_rgba(OTHER_HALF_COLOUR)[:3]) - min(to_rgba(OTHER_HALF_COLOUR)[:3]) == 0
 
 
 def test_umap_embedding_gets_the_seed_and_the_pca(monkeypatch):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 from scipy.cluster import hierarchy
 
@@ -223,7 +224,7 @@ def plot_consensus_heatmap(consensus: pd.DataFrame, path, top_k: int = 10,
     row_order, row_linkage = _leaf_order(matrix)
     column_order, column_linkage = _leaf_order(matrix.T)
     ordered = matrix[np.ix_(row_order, column_order)]
-    top_value = float(max_votes if max_votes is not None else max(ordered.max(), 1.0))
+    top_value = int(max_votes if max_votes is not None else max(ordered.max(), 1.0))
 
     n_rows, n_columns = ordered.shape
     figure = Figure(figsize=(3.0 + 0.35 * n_columns, 2.0 + 0.16 * n_rows))
@@ -232,8 +233,10 @@ def plot_consensus_heatmap(consensus: pd.DataFrame, path, top_k: int = 10,
     heat_axes = figure.add_subplot(grid[1, 1])
     # Leaf i of a scipy dendrogram sits at 10 * i + 5; the image uses the same coordinates so the
     # dendrogram branches end on their rows and columns.
-    image = heat_axes.imshow(ordered, origin="lower", aspect="auto", cmap="viridis", vmin=0,
-                             vmax=top_value, extent=(0, 10 * n_columns, 0, 10 * n_rows),
+    # Votes are counts: one colour per count 0..top_value, a tick on each.
+    colours = colormaps["viridis"].resampled(top_value + 1)
+    image = heat_axes.imshow(ordered, origin="lower", aspect="auto", cmap=colours, vmin=-0.5,
+                             vmax=top_value + 0.5, extent=(0, 10 * n_columns, 0, 10 * n_rows),
                              interpolation="nearest")
     heat_axes.set_xticks(10 * np.arange(n_columns) + 5)
     heat_axes.set_xticklabels(_type_labels(consensus, votes.columns[column_order]), rotation=90)
@@ -252,7 +255,7 @@ def plot_consensus_heatmap(consensus: pd.DataFrame, path, top_k: int = 10,
     column_axes.set_xlim(0, 10 * n_columns)
     # The free top-left corner holds the colour bar, as in a seaborn clustermap.
     corner = grid[0, 0].subgridspec(1, 3, width_ratios=[1, 1, 3])[0, 1]
-    colorbar = figure.colorbar(image, cax=figure.add_subplot(corner))
-    colorbar.set_label("votes")
+    colorbar = figure.colorbar(image, cax=figure.add_subplot(corner), ticks=range(top_value + 1))
+    colorbar.set_label(f"votes (of {top_value})")
     figure.suptitle(title or "Consensus importance score")
     return save_figure(figure, path)

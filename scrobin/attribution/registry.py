@@ -97,6 +97,10 @@ class MethodSpec:
     per_cell_design
         Whether the method samples a design per cell and takes ``design_of_cell`` (which cells
         share one), so re-explaining a perturbed cell can reuse its design.
+    input_independent
+        Whether the explanation depends on the target class only, not on the cell (activation
+        maximisation): its sensitivity to input noise is zero by construction, so the stability
+        job reports none rather than a "most stable" zero.
     """
 
     implementation: str
@@ -106,6 +110,7 @@ class MethodSpec:
     params: Mapping[str, ParamSpec] = field(default_factory=dict)
     input_multiplied: Callable[[Mapping[str, object]], bool] = lambda params: True
     per_cell_design: bool = False
+    input_independent: bool = False
 
     @property
     def function(self) -> AttributionMethod:
@@ -259,6 +264,7 @@ METHODS: dict[str, MethodSpec] = {
             "l2": ParamSpec(0.01, non_negative_float, "Weight of |z - baseline|^2 (penalty)."),
         },
         input_multiplied=lambda params: False,
+        input_independent=True,
     ),
 }
 

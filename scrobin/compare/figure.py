@@ -122,9 +122,13 @@ def _draw_panel(axis, summary: pd.DataFrame, panel: _Panel, regimes: list[str], 
             axis.hlines(rows[panel.chance], centres - width / 2, centres + width / 2, colors="black",
                         linewidth=2, zorder=3, label="expected by chance")
         if panel.p_value:
-            for x, height, p_value in zip(centres, rows[panel.bars], rows[panel.p_value]):
+            # Above everything drawn at the bar (its error bar, the overlay markers), never under them.
+            tops = pd.concat([rows[panel.bars] + (spread.fillna(0) if spread is not None else 0),
+                              *(rows[column] for column, _, _ in panel.markers if column in rows)], axis=1).max(axis=1)
+            for x, top, p_value in zip(centres, tops, rows[panel.p_value]):
                 if p_value < alpha:
-                    axis.annotate("*", (x, height), ha="center", va="bottom")
+                    axis.annotate("*", (x, top), xytext=(0, 2), textcoords="offset points", ha="center",
+                                  va="bottom", fontsize=11, fontweight="bold")
     axis.set_xticks(range(len(datasets)))
     axis.set_xticklabels(datasets)
     axis.set_ylabel(panel.ylabel, fontsize=8)

@@ -88,7 +88,8 @@ def differences_table(per_seed: pd.DataFrame, confidence: float = 0.95) -> pd.Da
         measure (``DIFFERENCE_MEASURES``: clean and robust accuracy, key genes of the consensus,
         faithfulness gains, stability, DE overlap) that both regimes have. ``difference`` is the
         mean over seeds of (regime - standard), whatever its sign; ``difference_sd``, ``ci_low``
-        and ``ci_high`` are NaN with fewer than two paired seeds, where no interval can be given.
+        and ``ci_high`` (and ``confidence``, the interval's coverage) are empty with fewer than two
+        paired seeds, where no interval can be given.
     """
     # A measure ending in "_" names a family (one robust accuracy per attack).
     measures = [column for column in per_seed.columns
@@ -116,7 +117,8 @@ def _paired_difference(standard: np.ndarray, regime: np.ndarray, confidence: flo
     n = len(differences)
     mean = float(differences.mean())
     if n < 2:
-        sd = low = high = math.nan
+        # No interval from one pair: its coverage is no coverage either.
+        sd = low = high = confidence = math.nan
     else:
         sd = float(differences.std(ddof=1))
         half = stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)

@@ -51,8 +51,14 @@ def _grouped_bars(axes, means: pd.Series, spreads: pd.Series) -> dict[tuple, flo
     axes.set_xticks(range(len(methods)))
     axes.set_xticklabels(methods, rotation=45, ha="right")
     if len(regimes) > 1:
-        axes.legend(title="regime", fontsize=7)
+        _legend_outside(axes, title="regime")
     return centres
+
+
+def _legend_outside(axes, **settings) -> None:
+    """The axes' legend right of the plot, where it cannot cover a bar (the saved figure is
+    cropped to what is drawn, legend included)."""
+    axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, **settings)
 
 
 def plot_recovery(recovery: pd.DataFrame, path, cell_type: str = ALL_TYPES,
@@ -91,7 +97,7 @@ def plot_recovery(recovery: pd.DataFrame, path, cell_type: str = ALL_TYPES,
             axes.annotate("*", (x, means.loc[key, "recovered"] + spreads.loc[key, "recovered"]),
                           ha="center", va="bottom")
     axes.plot([], [], color="black", linewidth=2, label="expected by chance")
-    axes.legend(fontsize=7)
+    _legend_outside(axes)
     top_n = int(rows["top_n"].max())
     axes.set_ylabel(f"key genes in top {top_n}" if cell_type != ALL_TYPES
                     else "key genes in each type's top list (summed)")
@@ -161,7 +167,7 @@ def plot_faithfulness(curves: pd.DataFrame, path) -> Path:
             axes.set_ylim(0.0, 1.02)
             axes.set_title(mode if regime is None else f"{mode}, {regime}")
             if row == 0 and column == 1:
-                axes.legend(fontsize=7)
+                _legend_outside(axes)
     figure.tight_layout()
     return save_figure(figure, path)
 
@@ -183,7 +189,11 @@ def plot_stability(stability: pd.DataFrame, path) -> Path:
     for panel, (metric, label) in enumerate((("sensitivity_max", "sensitivity (max)"),
                                              ("infidelity", "infidelity")), start=1):
         axes = figure.add_subplot(1, 2, panel)
-        _grouped_bars(axes, means[metric], spreads[metric])
+        centres = _grouped_bars(axes, means[metric], spreads[metric])
+        for key, x in centres.items():
+            if np.isnan(means.loc[key, metric]):
+                # Not a zero: the metric does not apply (an input-independent explanation).
+                axes.annotate("n/a", (x, 0), ha="center", va="bottom", fontsize=7, rotation=90)
         axes.set_ylabel(f"{label}, lower is better")
     figure.tight_layout()
     return save_figure(figure, path)

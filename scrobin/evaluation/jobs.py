@@ -251,5 +251,10 @@ def regime_stability(
             n_perturb_samples=settings["stability_perturbations"], perturb_radius=settings["stability_radius"],
             multiply_by_inputs=spec.multiplies_by_inputs(params), output=params.get("output", "logits"), seed=seed,
         )
-        rows.append({"regime": regime, "method": method, **scores})
+        note = ""
+        if spec.input_independent:
+            # The same explanation for every cell of a class: zero sensitivity says nothing.
+            scores.update(dict.fromkeys(("sensitivity_max", "sensitivity_max_sd", "sensitivity_max_se"), np.nan))
+            note = "sensitivity_max not applicable: the explanation depends on the target class only"
+        rows.append({"regime": regime, "method": method, **scores, "note": note})
     return pd.DataFrame(rows)

@@ -245,8 +245,8 @@ def plot_eps_structure(
     """
     eps_list = sorted(result.attacked if eps_shown is None else eps_shown)
     names = list(class_names) if class_names is not None else [str(c) for c in range(result.labels.max() + 1)]
-    palette = colormaps["tab20"].resampled(max(len(names), 1))
-    colours = palette(result.labels % palette.N)
+    palette = type_colours(len(names))
+    colours = palette[result.labels]
     figure = Figure(figsize=(3.4 * len(eps_list), 6.6), layout="constrained")
     axes = figure.subplots(2, len(eps_list), squeeze=False)
     scores = result.table.set_index("eps")
@@ -256,19 +256,33 @@ def plot_eps_structure(
         halves = {"clean": joint[: len(result.clean)], "attacked": joint[len(result.clean):]}
         for row, (kind, points) in enumerate(halves.items()):
             axis = axes[row, column]
-            axis.scatter(joint[:, 0], joint[:, 1], s=3, c="0.88", linewidths=0)
+            axis.scatter(joint[:, 0], joint[:, 1], s=3, c=OTHER_HALF_COLOUR, linewidths=0)
             axis.scatter(points[:, 0], points[:, 1], s=4, c=colours, linewidths=0)
             axis.set_xticks([])
             axis.set_yticks([])
             marker = " (attack budget)" if chosen is not None and eps == chosen and kind == "clean" else ""
             axis.set_title(f"eps {eps:g}{marker}: {kind}" + _score_caption(scores, eps, kind), fontsize=9)
     handles = [
-        axes[0, 0].scatter([], [], s=12, color=palette(code % palette.N), label=name)
-        for code, name in enumerate(names)
-    ]
+        axes[0, 0].scatter([], [], s=12, color=palette[code], label=name) for code, name in enumerate(names)
+    ] + [axes[0, 0].scatter([], [], s=12, color=OTHER_HALF_COLOUR, label="the other half of the\njoint embedding")]
     figure.legend(handles=handles, loc="outside right center", frameon=False, fontsize=8, title="cell type")
     save_figure(figure, path, tight=False)
     return figure
+
+
+# The cells of the other panel (clean under attacked, attacked under clean), drawn behind the
+# panel's own cells; no cell type's colour is grey (type_colours), so it is never mistaken for one.
+OTHER_HALF_COLOUR = "0.85"
+
+
+def type_colours(n_types: int) -> np.ndarray:
+    """One RGBA colour per cell type (n_types x 4), none of them grey: tab20 without its two greys,
+    then evenly spaced hues when there are more types than its 18 colours."""
+    tab20 = colormaps["tab20"](np.arange(20))
+    palette = np.delete(tab20, [14, 15], axis=0)
+    if n_types <= len(palette):
+        return palette[:max(n_types, 1)]
+    return colormaps["hsv"](np.linspace(0, 1, n_types, endpoint=False))
 
 
 def _score_caption(scores: pd.DataFrame, eps: float, kind: str) -> str:
