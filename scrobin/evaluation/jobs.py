@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import torch
 
 def de_baseline(snakemake, log) -> None:
-    """Rule ``de_baseline``: Wilcoxon rank-sum DE of each cell type against the rest (Benjamini-Hochberg).
+    """Rule ``de_baseline``: Wilcoxon rank-sum DE (ties corrected) of each cell type against the rest (Benjamini-Hochberg).
 
     Needs the log-normalised values of the prepared data (``layers["lognorm"]``, or the sparse
     ``X`` itself, see :func:`scrobin.prepared_layout.lognorm_expression`).
