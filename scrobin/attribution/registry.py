@@ -97,6 +97,11 @@ class MethodSpec:
     per_cell_design
         Whether the method samples a design per cell and takes ``design_of_cell`` (which cells
         share one), so re-explaining a perturbed cell can reuse its design.
+    sampling
+        Whether the estimator averages over many draws per cell (coalitions, perturbations or
+        background rows: hundreds to thousands of model rows per cell, against one to a few dozen
+        for a gradient). Checks that explain the same cells many times (the sanity checks) give
+        such a method fewer cells by default.
     """
 
     implementation: str
@@ -106,6 +111,7 @@ class MethodSpec:
     params: Mapping[str, ParamSpec] = field(default_factory=dict)
     input_multiplied: Callable[[Mapping[str, object]], bool] = lambda params: True
     per_cell_design: bool = False
+    sampling: bool = False
 
     @property
     def function(self) -> AttributionMethod:
@@ -200,6 +206,7 @@ METHODS: dict[str, MethodSpec] = {
         "DeepLIFT averaged over a background sample, as shap.DeepExplainer (captum DeepLiftShap).",
         BASELINE_CHOICES,
         "train_sample",
+        sampling=True,
     ),
     "gradientshap": MethodSpec(
         "scrobin.attribution.gradients:gradientshap",
@@ -214,6 +221,7 @@ METHODS: dict[str, MethodSpec] = {
             ),
             "stdevs": ParamSpec(0.0, non_negative_float, "Gaussian noise SD added to the cell."),
         },
+        sampling=True,
     ),
     "kernelshap": MethodSpec(
         "scrobin.attribution.kernel_shap:kernelshap",
@@ -229,6 +237,7 @@ METHODS: dict[str, MethodSpec] = {
             ),
         },
         per_cell_design=True,
+        sampling=True,
     ),
     "lime": MethodSpec(
         "scrobin.attribution.lime_surrogate:lime",
@@ -247,6 +256,7 @@ METHODS: dict[str, MethodSpec] = {
             "alpha": ParamSpec(1.0, non_negative_float, "Ridge penalty (LIME's Ridge(alpha=1))."),
         },
         per_cell_design=True,
+        sampling=True,
     ),
     "activation_maximization": MethodSpec(
         "scrobin.attribution.activation_max:activation_maximization",
