@@ -190,10 +190,10 @@ def sanity_checks(
         ``random_logit`` row (``step`` ``random_logit``, 0 layers); ``spearman_mean``,
         ``spearman_min`` and ``spearman_abs_mean`` summarise the per-type correlations with the
         trained model's importance (types with a flat ranking left out; a negative correlation is a
-        ranking turned around, as when the explained class competes with the cell's own), ``n_cells``
-        the cells explained, ``seconds`` the
-        method's wall time on that copy. Python's, numpy's and torch's random states and torch's
-        deterministic-algorithms setting are as before the call.
+        ranking turned around, as when the explained class competes with the cell's own),
+        ``n_cells`` the cells explained, ``seconds`` the method's wall time on that copy. Python's,
+        numpy's and torch's random states and torch's deterministic-algorithms setting are as
+        before the call.
 
     Raises
     ------
@@ -203,7 +203,7 @@ def sanity_checks(
     """
     if not methods:
         raise ScrobinError("no methods were given: pass a dict method -> (params, baseline_spec)")
-    target = np.asarray(target)
+    x, target = np.asarray(x, dtype=np.float32), np.asarray(target)
     if target.shape != (len(x),) or not np.issubdtype(target.dtype, np.integer):
         raise ScrobinError(f"target must hold one integer class index per cell ({len(x)}), got {target.dtype} "
                            f"array of shape {target.shape}")
@@ -212,7 +212,7 @@ def sanity_checks(
     device = model_device(model)
     rows = []
     with preserved_random_state(device):
-        n_classes = predict_logits(model, np.asarray(x[:1], dtype=np.float32)).shape[1]
+        n_classes = predict_logits(model, x[:1]).shape[1]
         random_target = random_other_class(target, n_classes, np.random.default_rng(seed))
         copies = cascading_randomisation(model, seed)
         for method, entry in methods.items():
