@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import random
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -43,8 +45,8 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def use_deterministic_algorithms() -> None:
-    """Ask torch for deterministic kernels, warning (not erroring) where it has none.
+def use_deterministic_algorithms(mode: bool = True, warn_only: bool = True) -> None:
+    """Ask torch for deterministic kernels (``mode``), warning (not erroring) where it has none.
 
     ``torch.use_deterministic_algorithms`` also sets the flag of torch.compile's inductor, whose
     import costs about 1.1 s of CPU: more than most of our jobs' work. scrobin never compiles a
@@ -53,6 +55,32 @@ def use_deterministic_algorithms() -> None:
     """
     set_core_flag = getattr(torch._C, "_set_deterministic_algorithms", None)
     if set_core_flag is None or "torch._inductor.config" in sys.modules:
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
     else:
-        set_core_flag(True, warn_only=True)
+        set_core_flag(mode, warn_only=warn_only)
+
+
+@contextmanager
+def preserved_random_state(device: torch.device | None = None) -> Iterator[None]:
+    """Run a block that seeds or draws from the global generators, and give the caller's back.
+
+    :func:`seed_everything` (every ``compute_attributions`` call runs it, since captum draws from
+    the global generators) reseeds Python's, numpy's and torch's generators and asks for
+    deterministic algorithms. A library function that calls it many times restores all four on
+    exit, so the caller's random stream and settings are as they were. With a CUDA ``device``
+    its generator is kept too (forking CUDA's generators otherwise would initialise CUDA).
+    """
+    python_state = random.getstate()
+    numpy_state = np.random.get_state()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    cuda_devices = []
+    if device is not None and device.type == "cuda":
+        cuda_devices = [device.index if device.index is not None else torch.cuda.current_device()]
+    try:
+        with torch.random.fork_rng(devices=cuda_devices):
+            yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        use_deterministic_algorithms(deterministic, warn_only)

@@ -135,3 +135,28 @@ def test_recovery_figure_groups_regimes(tmp_path):
     assert path.exists() and path.stat().st_size > 0
     single_type = plot_recovery(tables[0], tmp_path / "type0.svg", cell_type="type0")
     assert single_type.stat().st_size > 0
+
+
+def test_every_row_carries_the_key_genes_given_beside_those_ranked():
+    from scrobin.data.prepare import restrict_truth
+    from scrobin.evaluation.ground_truth import recovery_reference
+
+    genes = pd.Index(["a", "b", "c", "d"])
+    simulated = {"key_genes": {"T": ["a", "x1", "x2"], "U": ["c"], "V": ["y"]}}
+    adata = ad.AnnData(X=np.zeros((1, len(genes))), var=pd.DataFrame(index=genes))
+    adata.uns[GROUND_TRUTH_KEY] = restrict_truth(simulated, genes)  # as prepare stores it: x1, x2, y not selected
+    truth, source, notes, n_given = recovery_reference(adata)
+    assert (truth, source, notes, n_given) == ({"T": ["a"], "U": ["c"], "V": []}, "simulation", [],
+                                               {"T": 3, "U": 1, "V": 1})
+    ranking = pd.DataFrame({"cell_type": np.repeat(["T", "U", "V"], 4), "gene": list("abcd") * 3,
+                            "rank": np.tile(np.arange(1, 5), 3)})
+    table = recovery_table({"m": ranking}, truth, top_n=2, n_given=n_given).set_index("cell_type")
+    assert list(table.columns[2:4]) == ["n_key_genes_given", "n_key_genes"]
+    assert table["n_key_genes_given"].to_dict() == {"T": 3, "U": 1, "V": 1, ALL_TYPES: 5}
+    assert table["n_key_genes"].to_dict() == {"T": 1, "U": 1, "V": 0, ALL_TYPES: 2}
+    # Without n_given the truth's own genes are counted: for a restricted truth, only the ranked ones.
+    assert recovery_table({"m": ranking}, truth, top_n=2)["n_key_genes_given"].tolist() == [1, 1, 0, 2]
+    with pytest.raises(ScrobinError, match="n_given has no count for cell type 'V'"):
+        recovery_table({"m": ranking}, truth, n_given={"T": 3, "U": 1})
+    with pytest.raises(ScrobinError, match="n_given says 0 key genes were given for 'T' but the truth names 1"):
+        recovery_table({"m": ranking}, truth, n_given={"T": 0, "U": 1, "V": 1})

@@ -138,8 +138,9 @@ def test_recovery_against_markers_matches_hand_computed_hits_and_hypergeometric_
     markers = tmp_path / "markers.json"
     # A: g0 and g3 are ranked, CD14 is not among the model's genes; B: g5; C has no markers; D was dropped.
     markers.write_text(json.dumps({"A": ["g0", "g3", "CD14"], "B": ["g5"], "D": ["g9"]}))
-    truth, source, notes = recovery_reference(prepared_cells(["A", "B", "C"]), markers)
+    truth, source, notes, n_given = recovery_reference(prepared_cells(["A", "B", "C"]), markers)
     assert truth == {"A": ["g0", "g3", "CD14"], "B": ["g5"]}
+    assert n_given == {"A": 3, "B": 1}
     assert source == "markers: markers.json"
     assert notes == [
         "1 of 5 marker genes are not among the model's 10 genes (after highly-variable-gene selection) and cannot "
@@ -149,18 +150,20 @@ def test_recovery_against_markers_matches_hand_computed_hits_and_hypergeometric_
     ]
     order = ["g0", "g1", "g2", "g3", "g4", "g6", "g7", "g8", "g9", "g5"]
     table = ranking({"A": order, "B": ["g5", *[gene for gene in GENES if gene != "g5"]], "C": GENES})
-    result = recovery_table({"saliency": table}, truth, top_n=3, regime="pgd", source=source).set_index("cell_type")
+    result = recovery_table({"saliency": table}, truth, top_n=3, regime="pgd", source=source,
+                            n_given=n_given).set_index("cell_type")
     assert list(result.columns[:3]) == ["regime", "key_genes_source", "method"]
     assert set(result["key_genes_source"]) == {"markers: markers.json"}
     a, b, total = result.loc["A"], result.loc["B"], result.loc[ALL_TYPES]
     # A: top 3 of 10 genes holds g0, one of the 2 ranked markers: P(X >= 1) = 1 - C(8,3)/C(10,3) = 64/120.
-    assert (a["n_key_genes"], a["recovered"], a["expected"]) == (2, 1, pytest.approx(0.6))
+    assert (a["n_key_genes_given"], a["n_key_genes"], a["recovered"], a["expected"]) == (3, 2, 1, pytest.approx(0.6))
     assert a["p_value"] == pytest.approx(64 / 120) == pytest.approx(stats.hypergeom.sf(0, 10, 2, 3))
     assert (a["precision_at_n"], a["recall_at_n"]) == pytest.approx((1 / 3, 1 / 2))
     assert a["auprc"] == pytest.approx((1 / 1 + 2 / 4) / 2)  # hits at ranks 1 and 4
     # B: its one marker first: P(X >= 1) = 3/10.
     assert (b["recovered"], b["expected"], b["p_value"], b["auprc"]) == (1, pytest.approx(0.3), pytest.approx(0.3), 1.0)
     # Both: P(X_A + X_B >= 2) = 1 - P(0,0) - P(1,0) - P(0,1) = 1 - (56/120)(0.7 + 0.7 + 0.3).
+    assert (total["n_key_genes_given"], total["n_key_genes"]) == (4, 3)
     assert (total["recovered"], total["expected"]) == (2, pytest.approx(0.9))
     assert total["p_value"] == pytest.approx(1 - 56 / 120 * 1.7)
     assert "C" not in result.index and "D" not in result.index

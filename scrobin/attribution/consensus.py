@@ -24,6 +24,8 @@ from scrobin.figures import save_figure
 from scrobin.attribution.importance import DIRECTION_COLUMNS, direction_mask, importance_matrix
 
 CONSENSUS_COLUMNS = ("cell_type", "gene", "votes", "mean_rank", "consensus_rank", "methods")
+# Type flags of a consensus table and how the heatmap's axis labels say them.
+TYPE_FLAG_LABELS = {"few_cells": "too few", "not_recognised": "not recognised"}
 
 
 def _rank_table(importances: Mapping[str, pd.DataFrame], column: str = "rank") -> pd.DataFrame:
@@ -172,12 +174,14 @@ def top_consensus_genes(consensus: pd.DataFrame, top_k: int = 15, min_votes: int
 
 
 def _type_labels(consensus: pd.DataFrame, cell_types) -> list[str]:
-    """Axis labels naming the cells behind each type's importance, flagging too few."""
+    """Axis labels naming the cells behind each type's importance, flagging too few cells and a
+    type the model does not recognise (``with_type_trust``)."""
     if "n_cells" not in consensus.columns:
         return [str(t) for t in cell_types]
     per_type = consensus.groupby("cell_type", sort=False).first()
-    few = per_type["few_cells"] if "few_cells" in per_type else pd.Series(False, per_type.index)
-    return [f"{t} ({per_type.loc[t, 'n_cells']} cells{', too few' if few.loc[t] else ''})"
+    flags = [(column, text) for column, text in TYPE_FLAG_LABELS.items() if column in per_type]
+    return [f"{t} ({per_type.loc[t, 'n_cells']} cells"
+            + "".join(f", {text}" for column, text in flags if per_type.loc[t, column]) + ")"
             for t in cell_types]
 
 
@@ -213,8 +217,9 @@ def plot_consensus_heatmap(consensus: pd.DataFrame, path, top_k: int = 10,
     direction
         Direction of the genes shown, as in ``top_consensus_genes``.
 
-    Cell types are labelled with the number of cells their importance averages, and ``too few``
-    when the table flags them (``few_cells``).
+    Cell types are labelled with the number of cells their importance averages, ``too few`` when
+    the table flags them (``few_cells``) and ``not recognised`` when the model's test F1 of the type
+    is below the threshold (``not_recognised``, :func:`scrobin.attribution.importance.with_type_trust`).
     """
     genes = list(dict.fromkeys(g for ranked in top_consensus_genes(consensus, top_k,
                                                                     direction=direction).values()

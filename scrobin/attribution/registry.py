@@ -101,6 +101,11 @@ class MethodSpec:
         Whether the explanation depends on the target class only, not on the cell (activation
         maximisation): its sensitivity to input noise is zero by construction, so the stability
         job reports none rather than a "most stable" zero.
+    sampling
+        Whether the estimator averages over many draws per cell (coalitions, perturbations or
+        background rows: hundreds to thousands of model rows per cell, against one to a few dozen
+        for a gradient). Checks that explain the same cells many times (the sanity checks) give
+        such a method fewer cells by default.
     """
 
     implementation: str
@@ -111,6 +116,7 @@ class MethodSpec:
     input_multiplied: Callable[[Mapping[str, object]], bool] = lambda params: True
     per_cell_design: bool = False
     input_independent: bool = False
+    sampling: bool = False
 
     @property
     def function(self) -> AttributionMethod:
@@ -205,6 +211,7 @@ METHODS: dict[str, MethodSpec] = {
         "DeepLIFT averaged over a background sample, as shap.DeepExplainer (captum DeepLiftShap).",
         BASELINE_CHOICES,
         "train_sample",
+        sampling=True,
     ),
     "gradientshap": MethodSpec(
         "scrobin.attribution.gradients:gradientshap",
@@ -219,6 +226,7 @@ METHODS: dict[str, MethodSpec] = {
             ),
             "stdevs": ParamSpec(0.0, non_negative_float, "Gaussian noise SD added to the cell."),
         },
+        sampling=True,
     ),
     "kernelshap": MethodSpec(
         "scrobin.attribution.kernel_shap:kernelshap",
@@ -234,6 +242,7 @@ METHODS: dict[str, MethodSpec] = {
             ),
         },
         per_cell_design=True,
+        sampling=True,
     ),
     "lime": MethodSpec(
         "scrobin.attribution.lime_surrogate:lime",
@@ -252,6 +261,7 @@ METHODS: dict[str, MethodSpec] = {
             "alpha": ParamSpec(1.0, non_negative_float, "Ridge penalty (LIME's Ridge(alpha=1))."),
         },
         per_cell_design=True,
+        sampling=True,
     ),
     "activation_maximization": MethodSpec(
         "scrobin.attribution.activation_max:activation_maximization",

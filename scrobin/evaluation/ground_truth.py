@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -36,8 +37,23 @@ def key_genes_from_anndata(adata) -> dict[str, list[str]]:
     return {str(cell_type): [str(gene) for gene in genes] for cell_type, genes in truth.items()}
 
 
-def recovery_reference(prepared, markers_path: str | Path | None = None
-                       ) -> tuple[dict[str, list[str]], str, list[str]]:
+class RecoveryReference(NamedTuple):
+    """What :func:`recovery_reference` returns: the key genes, where they come from, and notes."""
+
+    key_genes: dict[str, list[str]]
+    """Cell type -> key genes, restricted to the model's cell types (a marker type dropped as rare is
+    not scored); marker genes outside the model's genes are kept (recovery counts only ranked ones)."""
+    source: str
+    """``"simulation"`` or ``"markers: <file name>"``."""
+    notes: list[str]
+    """Log lines from :func:`scrobin.data.markers.marker_coverage` (genes outside the model, types not
+    scored); empty for a simulation."""
+    n_given: dict[str, int]
+    """Cell type -> number of distinct key genes given for it before gene selection: the markers
+    file's, or the simulation's (those kept plus ``key_genes_not_selected``)."""
+
+
+def recovery_reference(prepared, markers_path: str | Path | None = None) -> RecoveryReference:
     """The key genes a dataset's rankings are scored against, where they come from, and notes.
 
     Parameters
@@ -50,10 +66,9 @@ def recovery_reference(prepared, markers_path: str | Path | None = None
 
     Returns
     -------
-    key_genes, source, notes
-        Cell type -> key genes, restricted to the model's cell types (a marker type dropped as rare
-        is not scored); ``"simulation"`` or ``"markers: <file name>"``; log lines from
-        :func:`scrobin.data.markers.marker_coverage` (genes outside the model, types not scored).
+    RecoveryReference
+        ``key_genes, source, notes, n_given``; pass ``n_given`` to :func:`recovery_table` so every
+        row says how many key genes were given next to how many the model ranks.
 
     Raises
     ------
@@ -62,7 +77,11 @@ def recovery_reference(prepared, markers_path: str | Path | None = None
         parsed, or none of its cell types is among the model's.
     """
     if markers_path is None:
-        return key_genes_from_anndata(prepared), "simulation", []
+        truth = key_genes_from_anndata(prepared)
+        not_selected = prepared.uns[GROUND_TRUTH_KEY].get("key_genes_not_selected", {})
+        n_given = {cell_type: len(set(genes)) + int(not_selected.get(cell_type, 0))
+                   for cell_type, genes in truth.items()}
+        return RecoveryReference(truth, "simulation", [], n_given)
     markers = read_markers(markers_path)
     labels = prepared.obs[prepared.uns[SCROBIN_KEY]["label_key"]]
     cell_types = list(labels.astype("category").cat.categories.astype(str))
@@ -70,7 +89,9 @@ def recovery_reference(prepared, markers_path: str | Path | None = None
     if not scored:
         raise ScrobinError(f"markers file '{markers_path}' names none of the model's cell types "
                            f"({', '.join(cell_types)}): name at least one of them")
-    return scored, f"markers: {Path(markers_path).name}", marker_coverage(markers, prepared.var_names, cell_types)
+    return RecoveryReference(scored, f"markers: {Path(markers_path).name}",
+                             marker_coverage(markers, prepared.var_names, cell_types),
+                             {cell_type: len(set(genes)) for cell_type, genes in scored.items()})
 
 
 def average_precision(is_key_in_rank_order: np.ndarray) -> float:
@@ -157,7 +178,8 @@ def combined_overlap(type_rows: Sequence[dict]) -> dict:
 
 
 def recovery_table(rankings: Mapping[str, pd.DataFrame], truth: Mapping[str, Sequence[str]],
-                   top_n: int = 20, regime: str | None = None, source: str | None = None) -> pd.DataFrame:
+                   top_n: int = 20, regime: str | None = None, source: str | None = None,
+                   n_given: Mapping[str, int] | None = None) -> pd.DataFrame:
     """Key genes recovered per method and cell type, with chance expectation and p-value.
 
     Parameters
@@ -178,21 +200,34 @@ def recovery_table(rankings: Mapping[str, pd.DataFrame], truth: Mapping[str, Seq
     source
         Where the key genes come from (``recovery_reference``), written to a ``key_genes_source``
         column after ``regime`` so a reader of any row knows what was recovered.
+    n_given
+        Cell type -> key genes given before gene selection (``recovery_reference``'s ``n_given``);
+        default: the distinct genes of ``truth`` per type, right when ``truth`` was not restricted
+        to the model's genes (a markers file) and too low when it was (a simulation's truth).
 
     Returns
     -------
     pandas.DataFrame
         One row per method and cell type plus an ``all types`` row per method, columns
-        ``method, cell_type, n_genes, n_key_genes, top_n, recovered, expected, p_value,
-        precision_at_n, recall_at_n, auprc, auprc_chance``. The summary row sums counts and
+        ``method, cell_type, n_genes, n_key_genes_given, n_key_genes, top_n, recovered, expected,
+        p_value, precision_at_n, recall_at_n, auprc, auprc_chance``: ``n_key_genes_given`` the key
+        genes named for the type, ``n_key_genes`` those among the ranked genes (the denominator of
+        recall and the chance level; the rest the model never saw). The summary row sums counts and
         expectations, gives the exact p-value of the total under independent random rankings, and
         averages AUPRC over types.
+
+    Raises
+    ------
+    ScrobinError
+        When no ranking or no truth is given, a ranking lacks a type of the truth, or ``n_given``
+        lacks a type or gives fewer genes than ``truth`` names for it.
     """
     require_positive_int(top_n, "recovery top_n")
     if not rankings:
         raise ScrobinError("no rankings were given: pass a dict method -> importance table")
     if not truth:
         raise ScrobinError("the ground truth names no cell type: pass cell type -> key genes")
+    given = _given_counts(truth, n_given)
     rows = []
     for method, table in rankings.items():
         ordered_by_type = ranked_genes(table)
@@ -204,10 +239,31 @@ def recovery_table(rankings: Mapping[str, pd.DataFrame], truth: Mapping[str, Seq
         for cell_type, key_genes in truth.items():
             type_rows.append({"cell_type": cell_type,
                               **overlap_statistics(ordered_by_type[cell_type], key_genes, top_n)})
-        rows += [{"method": method, **row} for row in (*type_rows, combined_overlap(type_rows))]
+        summary = combined_overlap(type_rows)
+        for row in type_rows:
+            row["n_key_genes_given"] = given[row["cell_type"]]
+        summary["n_key_genes_given"] = sum(given.values())
+        rows += [{"method": method, **row} for row in (*type_rows, summary)]
     table = pd.DataFrame(rows)
+    columns = list(table.columns.drop("n_key_genes_given"))
+    columns.insert(columns.index("n_key_genes"), "n_key_genes_given")
+    table = table.loc[:, columns]
     if source is not None:
         table.insert(0, "key_genes_source", source)
     if regime is not None:
         table.insert(0, "regime", regime)
     return table
+
+
+def _given_counts(truth: Mapping[str, Sequence[str]], n_given: Mapping[str, int] | None) -> dict[str, int]:
+    """Key genes given per type: ``n_given``'s, checked against ``truth``, or counted from it."""
+    counted = {cell_type: len(set(genes)) for cell_type, genes in truth.items()}
+    if n_given is None:
+        return counted
+    for cell_type, count in counted.items():
+        if cell_type not in n_given:
+            raise ScrobinError(f"n_given has no count for cell type '{cell_type}': pass recovery_reference's n_given")
+        if n_given[cell_type] < count:
+            raise ScrobinError(f"n_given says {n_given[cell_type]} key genes were given for '{cell_type}' but the "
+                               f"truth names {count}: pass the n_given of the same recovery_reference")
+    return {cell_type: int(n_given[cell_type]) for cell_type in truth}

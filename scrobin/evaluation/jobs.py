@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import torch
 
 def de_baseline(snakemake, log) -> None:
-    """Rule ``de_baseline``: Wilcoxon rank-sum DE of each cell type against the rest (Benjamini-Hochberg).
+    """Rule ``de_baseline``: Wilcoxon rank-sum DE (ties corrected) of each cell type against the rest (Benjamini-Hochberg).
 
     Needs the log-normalised values of the prepared data (``layers["lognorm"]``, or the sparse
     ``X`` itself, see :func:`scrobin.prepared_layout.lognorm_expression`).
@@ -85,8 +85,8 @@ def recovery(snakemake, log) -> None:
     from scrobin.evaluation.figures import plot_recovery
     from scrobin.evaluation.ground_truth import ALL_TYPES, recovery_reference, recovery_table
 
-    truth, source, notes = recovery_reference(ad.read_h5ad(snakemake.input.prepared, backed="r"),
-                                              snakemake.input.get("markers"))
+    truth, source, notes, n_given = recovery_reference(ad.read_h5ad(snakemake.input.prepared, backed="r"),
+                                                       snakemake.input.get("markers"))
     log.info("key genes: %s (%d cell types, %d distinct genes)", source, len(truth),
              len({gene for genes in truth.values() for gene in genes}))
     for note in notes:
@@ -98,7 +98,7 @@ def recovery(snakemake, log) -> None:
     de = read_table(snakemake.input.de)
     tables = [
         with_labels(recovery_table({**by_method, DE_RANKING: de}, truth, top_n=snakemake.params.top_n, regime=regime,
-                                   source=source), dataset=snakemake.wildcards.ds, seed=seed)
+                                   source=source, n_given=n_given), dataset=snakemake.wildcards.ds, seed=seed)
         for (seed, regime), by_method in rankings.items()
     ]
     table = pd.concat(tables, ignore_index=True)
