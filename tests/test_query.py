@@ -201,7 +201,7 @@ def test_labels_the_reference_lacks_are_warned_before_any_job(prepare_params):
                        "datasets.d.queries.q.label_key to score them")
     assert check_query_source(query, {}, SUBJECT, record, ["type_0"]) == []
     query.var_names = [f"other{j}" for j in range(query.n_vars)]
-    assert "hold none of the model's 60 genes" in one_line_error(
+    assert "hold none of the reference's 60 genes" in one_line_error(
         lambda: check_query_source(query, {}, SUBJECT, record, ["type_0"]))
 
 
@@ -223,3 +223,16 @@ def test_queries_in_the_config_are_checked_before_any_job(tmp_path, counts_adata
     with pytest.raises(ScrobinError, match="queries.q.source file 'missing.h5ad' does not exist"):
         validate_config({"datasets": {"d": {"source": str(tmp_path / "reference.h5ad"), "label_key": "cell_type",
                                             "queries": {"q": {"source": "missing.h5ad"}}}}})
+
+
+def test_a_repeated_query_name_is_read_from_its_first_column(prepare_params):
+    source, prepared, transform = reference(prepare_params)
+    gene = transform["genes"][0]
+    junk = ad.AnnData(X=sp.csr_matrix(np.full((source.n_obs, 1), 50.0, np.float32)), obs=source.obs[[]],
+                      var=pd.DataFrame(index=["junk"]))
+    query = ad.concat([source, junk], axis=1, merge="first")
+    query.var["symbol"] = [*query.var_names[:-1], gene]  # the junk column repeats a model gene's name
+    alignment, cells = replayed(query, transform, gene_symbols="symbol")
+    assert np.array_equal(cells[source.obs_names.get_indexer(prepared.obs_names)], np.asarray(model_input(prepared)))
+    with pytest.raises(ScrobinError, match="missing_genes 'zero' is unknown: use one of refuse, neutral"):
+        apply_transform(source.X, source.var_names, transform, missing_genes="zero")

@@ -160,7 +160,7 @@ def query_gene_names(var: pd.DataFrame, gene_symbols: str | None) -> pd.Index:
 
 
 def align_query(var: pd.DataFrame, transform: Mapping, subject: Subject, gene_symbols: str | None = None,
-                min_shared_genes: float = 0.0) -> QueryAlignment:
+                min_shared_genes: float = 0.0, genes_of: str = "model") -> QueryAlignment:
     """Align a query's genes with those a model's transform reads, refusing too few shared genes.
 
     The query's names (:func:`query_gene_names`) are matched against the model's ``var_names``
@@ -181,6 +181,9 @@ def align_query(var: pd.DataFrame, transform: Mapping, subject: Subject, gene_sy
     min_shared_genes
         Least share (0-1) of the model genes the query must have; a query sharing none is
         refused whatever this is.
+    genes_of
+        Whose genes messages say they are: ``model``, or ``reference`` for
+        :func:`reference_gene_record` before the model genes are chosen.
 
     Raises
     ------
@@ -214,21 +217,21 @@ def align_query(var: pd.DataFrame, transform: Mapping, subject: Subject, gene_sy
     shared = alignment.n_model_genes - len(alignment.missing_genes)
     if shared == 0 or shared < min_shared_genes * alignment.n_model_genes:
         raise ScrobinError(_too_few_shared(var, query_names, names[is_model], shared, subject, gene_symbols,
-                                           min_shared_genes))
+                                           min_shared_genes, genes_of))
     return alignment
 
 
 def _too_few_shared(var: pd.DataFrame, query_names: pd.Index, model_names: pd.Index, shared: int, subject: Subject,
-                    gene_symbols: str | None, min_shared_genes: float) -> str:
+                    gene_symbols: str | None, min_shared_genes: float, genes_of: str) -> str:
     """The one-line refusal of a query sharing too few model genes, with the likeliest fix."""
     n_model = len(model_names)
     threshold = "--min-shared-genes" if subject.command_line else MIN_SHARED_SETTING
     what = "var_names" if gene_symbols is None else f"var['{gene_symbols}']"
     if shared:
-        head = (f"{subject.where}: its {what} hold {shared} of the model's {n_model} genes ({shared / n_model:.0%}), "
+        head = (f"{subject.where}: its {what} hold {shared} of the {genes_of}'s {n_model} genes ({shared / n_model:.0%}), "
                 f"fewer than {threshold} {min_shared_genes:.0%}")
     else:
-        head = (f"{subject.where}: its {what} hold none of the model's {n_model} genes (model '{model_names[0]}', "
+        head = (f"{subject.where}: its {what} hold none of the {genes_of}'s {n_model} genes ({genes_of} '{model_names[0]}', "
                 f"query '{query_names[0]}')")
     folded = align_genes(query_names.str.lower(), model_names.str.lower())
     case_only = np.flatnonzero((folded >= 0) & (align_genes(query_names, model_names) < 0))
@@ -237,12 +240,12 @@ def _too_few_shared(var: pd.DataFrame, query_names: pd.Index, model_names: pd.In
     if len(case_only) > max(shared, n_model / 4):
         first = case_only[0]
         return (f"{head}; {int((folded >= 0).sum())} match once case is ignored (query '{query_names[folded[first]]}' "
-                f"for model '{model_names[first]}'), as mouse and human symbols do: the query looks like another "
+                f"for {genes_of} '{model_names[first]}'), as mouse and human symbols do: the query looks like another "
                 f"species; label it with a model of its own species, or map its genes to orthologues first")
     column, count = _best_var_column(var, model_names, exclude=gene_symbols)
     if count > shared:
         return f"{head}; var['{column}'] holds {count} of them: set {subject.setting('gene_symbols')}: {column}"
-    fix = f"give a query measured on the model's genes, or name the var column of its symbols in " \
+    fix = f"give a query measured on the {genes_of}'s genes, or name the var column of its symbols in " \
           f"{subject.setting('gene_symbols')}"
     return f"{head}: {fix}" + (f", or lower {threshold}" if shared else "")
 
@@ -352,7 +355,7 @@ def check_query_source(adata: ad.AnnData, spec: Mapping, subject: Subject, refer
         Bad cells, another input state than the reference's, or no gene in common.
     """
     check_input_state(check_query(adata, spec, subject), reference, subject)
-    align_query(adata.var, reference, subject, spec.get("gene_symbols"))
+    align_query(adata.var, reference, subject, spec.get("gene_symbols"), genes_of="reference")
     if spec.get("label_key") is None:
         return []
     unknown = labels_not_in_reference(adata.obs[spec["label_key"]], reference_types)
