@@ -98,6 +98,9 @@ def render() -> str:
         INTRO,
         "## Datasets\n\n" + " ".join(properties.pop("datasets")["description"].split()) + "\n\n" + DATASET_EXAMPLE,
         "Keys of one dataset:\n\n" + _table(dataset["properties"]),
+        "### Queries (`datasets.<name>.queries.<query>`)\n\nCells a dataset's trained models label (every regime "
+        "and replicate); the same labelling runs from the command line as `scrobin annotate` (see "
+        "`scrobin annotate --help`). Settings under `annotation`.\n\n" + _table(schema["$defs"]["query"]["properties"]),
         "### Simulation parameters (`source: simulate`)\n\nSee the docstring of `scrobin.data.simulate.simulate` "
         "for the model. The simulation seed defaults to the workflow `seed`.\n\n" + _simulation_table(),
         "## Workflow settings\n\n" + _table(properties),

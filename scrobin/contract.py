@@ -26,8 +26,10 @@ two in step).
     ``.uns[SCROBIN_KEY]``
         ``dataset``, ``source``, ``label_key``, ``source_label_key``, ``organism``, ``seed``,
         ``dropped_types``, ``quality_control``, ``split_fractions``, ``transform`` (every
-        preprocessing parameter, :func:`scrobin.data.preprocess.apply_transform` replays it) and
-        ``X_SCALED_KEY`` (whether ``.X`` is already scaled).
+        preprocessing parameter, :func:`scrobin.data.preprocess.apply_transform` replays it; with
+        ``gene_symbols`` also the symbols of its gene lists), ``X_SCALED_KEY`` (whether ``.X`` is
+        already scaled) and, for a dataset with ``split_by``, ``split_by`` (``key``, ``test``
+        values, ``n_test_cells``).
     ``.uns[GROUND_TRUTH_KEY]``
         Simulated data only: ``key_genes`` and ``direct_targets`` (cell type -> genes the model
         sees) and ``*_not_selected`` counts, read by key-gene recovery.
@@ -53,6 +55,18 @@ Simulated source (:func:`scrobin.data.simulate.simulate`)
         The method, its parameters and baselines, its runtime in seconds, the target rule and
         the model-check flag.
 
+Labelled query (:func:`scrobin.model.annotate.annotate_query`, ``scrobin annotate``)
+    The query's own obs, var, X and layers, plus:
+
+    ``.obs["scrobin_<model>_label"]``, ``_probability``, ``_unassigned``
+        Per model (its regime, or ``<regime>_seed<seed>``): the predicted type (categorical,
+        the model's classes), its softmax probability and whether that is below the threshold
+        (:func:`scrobin.model.annotate.label_columns`).
+    ``.uns[ANNOTATION_KEY]``
+        The threshold, each model (regime, seed, dataset, file, classes, its columns, its score
+        against the query's labels) and each replay of a transform (genes matched by, missing
+        genes and their share, the rule applied to them).
+
 Tables (TSV) name what they hold in leading columns (:func:`scrobin.tables.with_labels`): every
 per-model table has ``seed`` (the replicate) and ``regime`` (importance tables also ``method``,
 sweeps ``model``); the summaries over seeds in ``results/{dataset}/`` add ``dataset``. The
@@ -73,6 +87,7 @@ TARGET_KEY = "target"
 PREDICTED_KEY = "predicted"
 ATTRIBUTION_KEY = "attribution"
 X_SCALED_KEY = "x_scaled"
+ANNOTATION_KEY = "scrobin_annotation"
 
 # (file, AnnData field) of every key above, in the order the README's table shows them.
 FIELDS: tuple[tuple[str, str], ...] = (
@@ -88,4 +103,5 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("attributions h5ad", f'obs["{TARGET_KEY}"]'),
     ("attributions h5ad", f'obs["{PREDICTED_KEY}"]'),
     ("attributions h5ad", f'uns["{ATTRIBUTION_KEY}"]'),
+    ("labelled query h5ad", f'uns["{ANNOTATION_KEY}"]'),
 )

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 import pandas as pd
 
 from scrobin.errors import ScrobinError
+
+log = logging.getLogger(__name__)
 
 
 def check_gene_names(var: pd.DataFrame, name: str, gene_symbols: str | None, enrichment: dict) -> None:
@@ -56,9 +59,11 @@ def _check_key(name: str, spec, params, seed: int, base_dir) -> str | None:
     from scrobin.data.datasets import source_kind
 
     kind = source_kind(spec["source"])
-    if kind == "simulate":
+    queries = [query["source"] for query in spec.get("queries", {}).values()]
+    if kind == "simulate" and not queries:
         return None
     files = ([spec["source"]] if kind == "h5ad" else []) + [spec[key] for key in ("labels_file", "markers") if key in spec]
+    files += queries
     stamp: dict = {"name": name, "spec": spec, "params": params, "seed": seed, "files": []}
     for file in files:
         path = Path(base_dir) / file
@@ -73,12 +78,16 @@ def check_sources(config, cache_dir, base_dir=".") -> None:
     The workflow calls this while building the DAG, so bad data stops it before a job starts and
     before anything computed is touched. A passed check is recorded under ``cache_dir`` keyed by
     the file's path, size and modification time, so large files are read once, not on every run.
-    Simulations are valid by construction and only have their parameters checked.
+    Simulations are valid by construction and only have their parameters checked. Each query
+    of a dataset is checked against its reference (``scrobin.data.query.check_query_source``):
+    bad cells, another input state or no gene in common stop the run; query labels the reference
+    lacks are logged as a warning.
     """
-    from scrobin.data.checks import check_gene_selection
+    from scrobin.data.checks import check_gene_selection, query_subject
     from scrobin.data.datasets import load_dataset, prepare_settings, source_kind
     from scrobin.data.markers import check_marker_types, read_markers
     from scrobin.data.prepare import checked_cells
+    from scrobin.data.query import check_query_source, reference_gene_record
     from scrobin.data.simulate import simulated_gene_names
 
     cache = Path(cache_dir)
@@ -98,5 +107,11 @@ def check_sources(config, cache_dir, base_dir=".") -> None:
             # Against every annotated type: one dropped as rare is reported, not scored, by recovery.
             check_marker_types(read_markers(Path(base_dir) / spec["markers"]), adata.obs[spec["label_key"]].astype(str),
                                name, spec["markers"])
+        reference = reference_gene_record(cells.adata.var, cells.state, spec.get("gene_symbols"))
+        for query, query_spec in spec.get("queries", {}).items():
+            query_cells = load_dataset(query_spec, base_dir=base_dir, name=f"{name}.queries.{query}")
+            for warning in check_query_source(query_cells, query_spec, query_subject(name, query), reference,
+                                              sorted(set(cells.labels))):
+                log.warning("%s", warning)
         cache.mkdir(parents=True, exist_ok=True)
         (cache / key).write_text(name + "\n")

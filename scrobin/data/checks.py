@@ -6,6 +6,8 @@ their input (as scikit-learn's ``check_array`` boundary does).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -14,6 +16,38 @@ import scipy.sparse as sp
 from scrobin.data.chunked_io import matrix_values
 from scrobin.data.preprocess import COUNT_FLAVORS, check_seurat_v3, detect_input_state
 from scrobin.errors import ScrobinError
+
+
+@dataclass(frozen=True)
+class Subject:
+    """How a message names the cells checked and the setting that fixes a problem.
+
+    A configured dataset is ``dataset 'pbmc'`` fixed under ``datasets.pbmc.<key>``, one of its
+    queries ``dataset 'pbmc', query 'donor2'`` under ``datasets.pbmc.queries.donor2.<key>``, and a
+    file given on the command line (``scrobin annotate``) is fixed by an option (``--layer``).
+    """
+
+    where: str
+    prefix: str
+    command_line: bool = False
+
+    def setting(self, key: str) -> str:
+        """The config key (or command-line option) that sets ``key``."""
+        return f"--{key.replace('_', '-')}" if self.command_line else f"{self.prefix}{key}"
+
+
+def dataset_subject(name: str) -> Subject:
+    """The :class:`Subject` of configured dataset ``name``."""
+    return Subject(f"dataset '{name}'", f"datasets.{name}.")
+
+
+def query_subject(dataset: str, query: str) -> Subject:
+    """The :class:`Subject` of query ``query`` of configured dataset ``dataset``."""
+    return Subject(f"dataset '{dataset}', query '{query}'", f"datasets.{dataset}.queries.{query}.")
+
+
+def _subject(name: str | Subject) -> Subject:
+    return name if isinstance(name, Subject) else dataset_subject(name)
 
 
 def input_matrix(adata: ad.AnnData, layer: str | None):
@@ -29,38 +63,60 @@ def cells_needed_per_type(min_cells_per_type: int, test_fraction: float, validat
 
 def check_cells(
     adata: ad.AnnData,
-    name: str,
-    label_key: str,
+    name: str | Subject,
+    label_key: str | None,
     layer: str | None,
     input_state: str,
     gene_symbols: str | None = None,
 ) -> None:
-    """Check names, labels and values of a dataset; raise ``ScrobinError`` on the first problem."""
-    where = f"dataset '{name}'"
+    """Check names, labels and values of a dataset; raise ``ScrobinError`` on the first problem.
+
+    Parameters
+    ----------
+    adata
+        The cells as loaded (cells x genes).
+    name
+        The dataset's name in the config, or a :class:`Subject` (a query, a command-line file)
+        naming the cells and the settings in messages.
+    label_key
+        obs column of the cell-type labels; None for unlabelled cells (a query), whose labels
+        are then not checked.
+    layer, input_state, gene_symbols
+        The spec's settings of the same names.
+
+    Raises
+    ------
+    ScrobinError
+        A missing layer, symbol or label column, an empty X, duplicated cell or gene names,
+        unlabelled cells, numeric labels, non-numeric, NaN or infinite values, or negative
+        values where raw counts are expected; one line naming the setting to fix.
+    """
+    subject = _subject(name)
+    where = subject.where
     if layer is not None and layer not in adata.layers:
         layers = ", ".join(adata.layers.keys()) or "none"
-        raise ScrobinError(f"{where}: layer '{layer}' does not exist (layers: {layers}): fix datasets.{name}.layer")
+        raise ScrobinError(f"{where}: layer '{layer}' does not exist (layers: {layers}): fix {subject.setting('layer')}")
     if layer is None and _is_empty(adata.X):
         if adata.raw is not None:
             raise ScrobinError(
                 f"{where}: X is empty and the counts are in .raw ({adata.raw.n_vars} genes): "
-                f"set datasets.{name}.use_raw: true to start from .raw.X"
+                f"set {subject.setting('use_raw')}: true to start from .raw.X"
             )
         layers = ", ".join(adata.layers.keys()) or "none"
         raise ScrobinError(
             f"{where}: X is empty and there is no .raw: store the expression matrix in X, or name a layer "
-            f"in datasets.{name}.layer (layers: {layers})"
+            f"in {subject.setting('layer')} (layers: {layers})"
         )
     if gene_symbols is not None and gene_symbols not in adata.var.columns:
         columns = ", ".join(map(str, adata.var.columns)) or "none"
         raise ScrobinError(
             f"{where}: gene symbol column '{gene_symbols}' is not in var (columns: {columns}): "
-            f"fix datasets.{name}.gene_symbols"
+            f"fix {subject.setting('gene_symbols')}"
         )
-    if label_key not in adata.obs.columns:
+    if label_key is not None and label_key not in adata.obs.columns:
         raise ScrobinError(
             f"{where}: label column '{label_key}' is not in obs (columns: {', '.join(map(str, adata.obs.columns))}): "
-            f"set datasets.{name}.label_key to one of them"
+            f"set {subject.setting('label_key')} to one of them"
         )
     for axis, names in (("cell", adata.obs_names), ("gene", adata.var_names)):
         duplicated = names[names.duplicated()]
@@ -69,17 +125,8 @@ def check_cells(
                 f"{where}: {len(duplicated)} duplicated {axis} names (e.g. '{duplicated[0]}'): make them unique, "
                 f"e.g. adata.{'obs' if axis == 'cell' else 'var'}_names_make_unique()"
             )
-    labels = adata.obs[label_key]
-    if labels.isna().any():
-        raise ScrobinError(
-            f"{where}: {int(labels.isna().sum())} cells have no label in obs['{label_key}']: "
-            "label them or remove them before running"
-        )
-    if pd.api.types.is_float_dtype(labels):
-        raise ScrobinError(
-            f"{where}: obs['{label_key}'] holds floating-point numbers, not cell-type labels: "
-            "point label_key at a categorical or string column"
-        )
+    if label_key is not None:
+        _check_labels(adata.obs[label_key], where)
     matrix = input_matrix(adata, layer)
     values = matrix_values(matrix)
     if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
@@ -89,10 +136,23 @@ def check_cells(
         raise ScrobinError(f"{where}: the expression matrix has {n_bad} NaN or infinite values: remove or impute them")
     counts_expected = input_state == "counts" or (layer is not None and input_state == "auto")
     if counts_expected and values.size and values.min() < 0:
-        key = f"datasets.{name}.layer" if layer is not None else f"datasets.{name}.input_state"
+        key = subject.setting("layer") if layer is not None else subject.setting("input_state")
         raise ScrobinError(
             f"{where}: raw counts expected but the matrix has negative values (min {values.min():.3g}): "
-            f"use a layer of raw counts ({key}) or set datasets.{name}.input_state to scaled"
+            f"use a layer of raw counts ({key}) or set {subject.setting('input_state')} to scaled"
+        )
+
+
+def _check_labels(labels: pd.Series, where: str) -> None:
+    if labels.isna().any():
+        raise ScrobinError(
+            f"{where}: {int(labels.isna().sum())} cells have no label in obs['{labels.name}']: "
+            "label them or remove them before running"
+        )
+    if pd.api.types.is_float_dtype(labels):
+        raise ScrobinError(
+            f"{where}: obs['{labels.name}'] holds floating-point numbers, not cell-type labels: "
+            "point label_key at a categorical or string column"
         )
 
 
@@ -103,27 +163,29 @@ def _is_empty(matrix) -> bool:
     return matrix.nnz == 0 if sp.issparse(matrix) else not matrix_values(matrix).any()
 
 
-def input_state_of(matrix, name: str, layer: str | None, input_state: str) -> tuple[str, bool]:
+def input_state_of(matrix, name: str | Subject, layer: str | None, input_state: str) -> tuple[str, bool]:
     """What the input matrix holds, and whether that was detected from its values.
 
     A declared ``layer`` holds raw counts unless ``input_state`` says otherwise: non-integer
     values there (ambient-corrected counts, e.g. from SoupX or CellBender) are still counts and
     are library-size normalised and log1p-transformed like integers. Only ``X`` with
-    ``input_state: auto`` is detected from its values.
+    ``input_state: auto`` is detected from its values. ``name`` is the dataset's name or a
+    :class:`Subject` (a query), for messages.
 
     Raises
     ------
     ScrobinError
-        When the values of ``X`` fit no state; the message names ``datasets.<name>.input_state``.
+        When the values of ``X`` fit no state; the message names the ``input_state`` setting.
     """
     if input_state != "auto":
         return input_state, False
     if layer is not None:
         return "counts", False
+    subject = _subject(name)
     try:
-        return detect_input_state(matrix, key=f"datasets.{name}.input_state"), True
+        return detect_input_state(matrix, key=subject.setting("input_state")), True
     except ScrobinError as error:
-        raise ScrobinError(f"dataset '{name}': {error}") from None
+        raise ScrobinError(f"{subject.where}: {error}") from None
 
 
 def check_type_sizes(
@@ -133,8 +195,12 @@ def check_type_sizes(
     test_fraction: float,
     validation_fraction: float,
     drop_rare_types: bool,
+    cells: str = "cells",
 ) -> list[str]:
-    """Return the types too small to split; raise unless the config says to drop them."""
+    """Return the types too small to split; raise unless the config says to drop them.
+
+    ``cells`` names what ``labels`` counts in messages (``training cells`` under ``split_by``).
+    """
     needed = cells_needed_per_type(min_cells_per_type, test_fraction, validation_fraction)
     sizes = labels.value_counts()
     rare = sizes[sizes < needed]
@@ -143,7 +209,8 @@ def check_type_sizes(
         n_splits = cells_needed_per_type(0, test_fraction, validation_fraction)
         if n_splits >= min_cells_per_type:
             # Lowering min_cells_per_type cannot help: every type needs a cell in each split.
-            splits = "train, validation, test" if validation_fraction > 0 else "train, test"
+            splits = ", ".join(split for split, fraction in (("train", 1), ("validation", validation_fraction),
+                                                             ("test", test_fraction)) if fraction > 0)
             fewer = "set prepare.validation_fraction: 0, " if validation_fraction > 0 else ""
             fix = (
                 f"each type needs one cell in each of the {n_splits} splits ({splits}): "
@@ -151,10 +218,76 @@ def check_type_sizes(
             )
         else:
             fix = "set prepare.drop_rare_types: true, lower min_cells_per_type, or merge them"
-        raise ScrobinError(f"dataset '{name}': cell types with fewer than {needed} cells: {listing}: {fix}")
+        raise ScrobinError(f"dataset '{name}': cell types with fewer than {needed} {cells}: {listing}: {fix}")
     if len(sizes) - len(rare) < 2:
-        raise ScrobinError(f"dataset '{name}': fewer than 2 cell types with {needed}+ cells: a classifier needs two or more")
+        raise ScrobinError(f"dataset '{name}': fewer than 2 cell types with {needed}+ {cells}: a classifier needs two or more")
     return [str(t) for t in rare.index]
+
+
+def held_out_cells(obs: pd.DataFrame, name: str, split_by: dict) -> np.ndarray:
+    """Boolean mask (one per cell) of the cells ``split_by`` holds out for testing.
+
+    ``split_by`` is ``{"key": obs column, "test": [values]}``; values are compared as text, so a
+    config's ``test: [2]`` matches a donor column holding ``"2"`` or ``2``.
+
+    Raises
+    ------
+    ScrobinError
+        When the column is missing, a value does not occur in it, or every cell is held out.
+    """
+    key, wanted = split_by["key"], [str(value) for value in split_by["test"]]
+    setting = f"datasets.{name}.split_by"
+    if key not in obs.columns:
+        raise ScrobinError(f"dataset '{name}': split_by column '{key}' is not in obs (columns: "
+                           f"{', '.join(map(str, obs.columns))}): fix {setting}.key")
+    values = obs[key].astype(str)
+    occurring = pd.unique(values)
+    absent = [value for value in wanted if value not in set(occurring)]
+    if absent:
+        shown = ", ".join(sorted(occurring)[:20]) + (" ..." if len(occurring) > 20 else "")
+        raise ScrobinError(f"dataset '{name}': split_by test values {', '.join(map(repr, absent))} do not occur in "
+                           f"obs['{key}'] (values: {shown}): fix {setting}.test")
+    held_out = values.isin(wanted).to_numpy()
+    if held_out.all():
+        raise ScrobinError(f"dataset '{name}': split_by.test holds out every cell ({', '.join(wanted)} are all the "
+                           f"values of obs['{key}']): leave at least one value for training in {setting}.test")
+    return held_out
+
+
+def check_held_out_types(
+    labels: pd.Series,
+    held_out: np.ndarray,
+    name: str,
+    min_cells_per_type: int,
+    validation_fraction: float,
+    drop_rare_types: bool,
+) -> list[str]:
+    """Types that cannot be trained on under ``split_by``; raise unless the config says to drop them.
+
+    A type of the held-out (test) cells that never occurs among the other cells cannot be
+    predicted: the classifier has no output for it, so every such cell would count as an error
+    that no model could avoid. Like a type too small to split, it stops the run unless
+    ``prepare.drop_rare_types`` is set; then its cells are dropped (logged) and the shift is
+    measured on the types the model knows. The types of the training cells need
+    ``min_cells_per_type`` there, and one cell in validation when there is one.
+
+    Returns
+    -------
+    list of str
+        The types to drop: those absent from training, then those too rare in it.
+    """
+    train_sizes = labels[~held_out].value_counts()
+    test_sizes = labels[held_out].value_counts()
+    unseen = test_sizes[~test_sizes.index.isin(train_sizes.index)]
+    if len(unseen) and not drop_rare_types:
+        listing = ", ".join(f"'{t}' ({n} test cells)" for t, n in unseen.items())
+        raise ScrobinError(
+            f"dataset '{name}': cell types of the split_by test cells never occur in training: {listing}: "
+            f"no model can call them: set prepare.drop_rare_types: true to drop them, or change datasets.{name}.split_by.test"
+        )
+    rare = check_type_sizes(labels[~held_out], name, min_cells_per_type, 0.0, validation_fraction, drop_rare_types,
+                            cells="training cells (outside split_by.test)")
+    return [str(t) for t in unseen.index] + rare
 
 
 def split_sizes(n_cells: int, test_fraction: float, validation_fraction: float) -> tuple[int, int]:

@@ -103,6 +103,19 @@ def validate_dataset_spec(name: str, spec: Mapping, seed: int = 0, base_dir: str
         raise ScrobinError(f"config: {where}.labels_file '{spec['labels_file']}' does not exist: fix the path")
     if "markers" in spec:
         _check_markers_file(spec, where, kind, base_dir)
+    if "queries" in spec:
+        spec["queries"] = {query: _query_spec(query_spec, f"{where}.queries.{query}", base_dir)
+                           for query, query_spec in spec["queries"].items()}
+    return spec
+
+
+def _query_spec(spec: Mapping, where: str, base_dir: str | Path) -> dict:
+    """A query's spec with its source resolved like a dataset's; the file must exist (its cells
+    are checked against the reference by ``scrobin.preflight.check_sources``)."""
+    spec = dict(spec)
+    spec["source"] = resolve_path(spec["source"], base_dir)
+    if not (Path(base_dir) / spec["source"]).is_file():
+        raise ScrobinError(f"config: {where}.source file '{spec['source']}' does not exist: fix the path")
     return spec
 
 

@@ -22,7 +22,9 @@ from scrobin.contract import GROUND_TRUTH_KEY, LABEL_KEY, LOGNORM_LAYER, SCROBIN
 from scrobin.data.checks import (
     check_cells,
     check_gene_selection,
+    check_held_out_types,
     check_type_sizes,
+    held_out_cells,
     input_matrix,
     input_state_of,
     split_sizes,
@@ -30,7 +32,7 @@ from scrobin.data.checks import (
 from scrobin.data.chunked_io import in_memory, matrix_values
 from scrobin.data.datasets import prepare_settings
 from scrobin.errors import ScrobinError
-from scrobin.data.preprocess import cells_passing_qc, prepare_matrix
+from scrobin.data.preprocess import SYMBOLS_OF, cells_passing_qc, prepare_matrix
 from scrobin.tables import GENE_SYMBOL_COLUMN
 
 log = logging.getLogger(__name__)
@@ -38,16 +40,38 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
 
 
-def stratified_split(labels: pd.Series, test_fraction: float, validation_fraction: float, seed: int) -> np.ndarray:
+def stratified_split(labels: pd.Series, test_fraction: float, validation_fraction: float, seed: int,
+                     held_out: np.ndarray | None = None) -> np.ndarray:
     """Assign each cell to train / validation / test, per cell type, reproducibly from ``seed``.
 
     Every type gets at least one cell in each requested split, so per-type metrics and
     attributions never meet an empty type.
+
+    Parameters
+    ----------
+    labels
+        Cell type of each cell (length cells).
+    test_fraction, validation_fraction
+        Shares of each type's cells in test and validation (rounded, at least one each).
+    seed
+        Seeds the draw.
+    held_out
+        Boolean mask (one per cell) of the cells tested under a shift (``split_by``,
+        :func:`scrobin.data.checks.held_out_cells`): they are the test split, ``test_fraction``
+        is not used, and validation takes ``validation_fraction`` of each type's other cells.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``"train"``, ``"validation"`` or ``"test"`` per cell (object dtype).
     """
     rng = np.random.default_rng(seed)
     split = np.full(len(labels), "train", dtype=object)
     codes = pd.Categorical(labels).codes
-    for code in np.unique(codes):
+    if held_out is not None:
+        split[held_out] = "test"
+        codes, test_fraction = np.where(held_out, -1, codes), 0.0
+    for code in np.unique(codes[codes >= 0]):
         members = rng.permutation(np.flatnonzero(codes == code))
         n_test, n_val = split_sizes(len(members), test_fraction, validation_fraction)
         split[members[:n_test]] = "test"
@@ -70,6 +94,8 @@ class CheckedCells:
     is never loaded); None when ``adata`` holds the kept cells in memory."""
     backed_matrix: object = None
     """The backed source matrix (X or the layer), read in blocks; None in memory."""
+    held_out: np.ndarray | None = None
+    """Boolean mask of the kept cells that ``split_by`` tests on; None for the stratified split."""
 
 
 def checked_cells(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping) -> CheckedCells:
@@ -106,14 +132,25 @@ def checked_cells(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping) 
         adata, rows = _subset(adata, keep, rows)
     labels = adata.obs[label_key].astype(str)
     min_cells = params["min_cells_per_type"]
-    rare = check_type_sizes(
-        labels, name, min_cells, params["test_fraction"], params["validation_fraction"], params["drop_rare_types"]
-    )
+    held_out = held_out_cells(adata.obs, name, spec["split_by"]) if spec.get("split_by") else None
+    if held_out is None:
+        rare = check_type_sizes(
+            labels, name, min_cells, params["test_fraction"], params["validation_fraction"], params["drop_rare_types"]
+        )
+    else:
+        rare = check_held_out_types(labels, held_out, name, min_cells, params["validation_fraction"],
+                                    params["drop_rare_types"])
     if rare:
-        log.warning("dataset %s: dropping cell types with fewer than %d cells: %s", name, min_cells, ", ".join(rare))
+        log.warning("dataset %s: dropping cell types with fewer than %d %s: %s", name, min_cells,
+                    "cells" if held_out is None else "training cells (none for a type only the test cells hold)",
+                    ", ".join(rare))
         keep = ~labels.isin(rare).to_numpy()
         (adata, rows), labels = _subset(adata, keep, rows), labels[keep]
-    return CheckedCells(adata, labels, state, detected, qc, rare, rows, None if rows is None else matrix)
+        held_out = None if held_out is None else held_out[keep]
+    if held_out is not None and not held_out.any():
+        raise ScrobinError(f"dataset '{name}': no split_by test cell is left once the types absent from training "
+                           f"are dropped: change datasets.{name}.split_by.test")
+    return CheckedCells(adata, labels, state, detected, qc, rare, rows, None if rows is None else matrix, held_out)
 
 
 def _subset(adata: ad.AnnData, keep: np.ndarray, rows: np.ndarray | None) -> tuple[ad.AnnData, np.ndarray | None]:
@@ -157,11 +194,18 @@ def prepare_dataset(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping
     log.info("dataset %s: input holds %s values (%s)", name, state, origin)
     check_gene_selection(adata.var, name, state, params)
     input_hvg = adata.var["highly_variable"].to_numpy(dtype=bool) if params["use_input_hvg"] else None
-    split = stratified_split(labels, params["test_fraction"], params["validation_fraction"], seed)
+    split = stratified_split(labels, params["test_fraction"], params["validation_fraction"], seed, cells.held_out)
     x, lognorm, transform = prepare_matrix(
         matrix, adata.var_names, state, np.flatnonzero(split == "train"), params, input_hvg, cells.rows
     )
     transform.update({k: v for k, v in (("layer", layer), ("detected_input_state", detected)) if v is not None})
+    if spec.get("gene_symbols"):
+        # A query named by symbols is aligned through these (scrobin.data.query), the counted genes
+        # included, since they make up the library size.
+        for key in ("genes", "counted_genes"):
+            if key in transform:
+                symbols = gene_symbols(adata.var.loc[transform[key]], spec["gene_symbols"])
+                transform[SYMBOLS_OF[key]] = [str(symbol) for symbol in symbols]
 
     genes = pd.Index(transform["genes"])
     var = adata.var.loc[genes].copy()
@@ -189,13 +233,26 @@ def prepare_dataset(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping
         "seed": seed,
         "dropped_types": rare,
         "quality_control": cells.qc,
-        "split_fractions": {"test": params["test_fraction"], "validation": params["validation_fraction"]},
+        "split_fractions": split_fractions(split, params, cells.held_out is not None),
         "transform": transform,
         X_SCALED_KEY: x_scaled,
     }
+    if cells.held_out is not None:
+        prepared.uns[SCROBIN_KEY]["split_by"] = {
+            "key": spec["split_by"]["key"], "test": [str(value) for value in spec["split_by"]["test"]],
+            "n_test_cells": int(cells.held_out.sum()),
+        }
     if GROUND_TRUTH_KEY in adata.uns:
         prepared.uns[GROUND_TRUTH_KEY] = restrict_truth(adata.uns[GROUND_TRUTH_KEY], genes)
     return prepared
+
+
+def split_fractions(split: np.ndarray, params: Mapping, shifted: bool) -> dict:
+    """The test and validation fractions to record: the configured ones for the stratified split,
+    the realised shares of all cells under ``split_by``, where the held-out values set the test."""
+    if not shifted:
+        return {"test": params["test_fraction"], "validation": params["validation_fraction"]}
+    return {part: round(float(np.mean(split == part)), 6) for part in ("test", "validation")}
 
 
 def restrict_truth(truth: Mapping, genes: pd.Index) -> dict:

@@ -35,6 +35,9 @@ INPUT_STATES = ("counts", "lognorm", "scaled")
 COUNT_FLAVORS = ("seurat_v3", "pearson_residuals")
 # log1p(counts per 10k) stays far below this; larger non-integer values mean another scale.
 LOGNORM_MAX = 50.0
+# Transform keys holding the symbols of its gene lists, recorded when the dataset names a
+# gene_symbols column, so cells named by symbols can be replayed (scrobin.data.query).
+SYMBOLS_OF = {"genes": "gene_symbols", "counted_genes": "counted_gene_symbols"}
 
 
 def detect_input_state(matrix, max_values: int = 2_000_000, key: str = "input_state") -> str:
@@ -299,18 +302,57 @@ def _as_float32(matrix):
     return sp.csr_matrix(matrix, dtype=np.float32) if sp.issparse(matrix) else np.ascontiguousarray(matrix, np.float32)
 
 
-def _columns(matrix, wanted: list[str], available: pd.Index, what: str):
+def _columns(matrix, wanted: list[str], available: pd.Index, what: str, missing_genes: str):
+    """Columns ``wanted`` of ``matrix`` (named ``available``), in that order.
+
+    A wanted gene absent from ``available`` stops the replay (``missing_genes`` ``refuse``) or is
+    a column of zeros (``neutral``; :func:`apply_transform` then gives it its final value).
+    """
     positions = available.get_indexer(wanted)
-    if (positions < 0).any():
+    present = positions >= 0
+    if present.all():
+        return matrix[:, positions]
+    if missing_genes == "refuse":
         missing = [g for g, p in zip(wanted, positions) if p < 0]
         raise ScrobinError(
             f"the new cells lack {len(missing)} of the {len(wanted)} {what} (e.g. '{missing[0]}'): "
             "they must be measured on the genes the model was trained on"
         )
-    return matrix[:, positions]
+    # A 0/1 selection matrix places each present gene in its column and leaves the absent ones at
+    # 0, sparse and dense alike, without densifying a sparse query.
+    selection = sp.csr_matrix(
+        (np.ones(int(present.sum()), np.float32), (positions[present], np.flatnonzero(present))),
+        shape=(matrix.shape[1], len(wanted)),
+    )
+    return matrix @ selection
 
 
-def apply_transform(matrix, gene_names, transform: dict):
+MISSING_GENE_RULES = ("refuse", "neutral")
+
+
+def absent_genes(gene_names, transform: dict) -> dict[str, list[str]]:
+    """The transform's genes that ``gene_names`` lacks: ``{"genes": model genes, "counted_genes":
+    genes of the library size}`` (the latter empty when the transform does not normalise)."""
+    names = pd.Index(gene_names)
+    return {key: [g for g in transform.get(key, []) if g not in names] for key in ("genes", "counted_genes")}
+
+
+def missing_gene_rule(transform: dict) -> str:
+    """What :func:`apply_transform` with ``missing_genes="neutral"`` makes of missing genes under
+    ``transform``, in one sentence for an output's record."""
+    steps = transform["steps"]
+    if "scale" in steps:
+        rule = "a missing model gene is 0 in the model input: its training mean, in scaled units"
+    elif transform["input_state"] == "scaled":
+        rule = "a missing model gene is 0 in the model input: the mean of the query's own scaled values"
+    else:
+        rule = "a missing model gene is 0 in the model input: not detected (the transform records no mean)"
+    if "normalize_total" in steps:
+        rule += "; a missing counted gene adds no counts to the library size"
+    return rule
+
+
+def apply_transform(matrix, gene_names, transform: dict, missing_genes: str = "refuse"):
     """Map new cells (same input state as the training data) into the model's input space.
 
     Parameters
@@ -318,23 +360,49 @@ def apply_transform(matrix, gene_names, transform: dict):
     matrix
         Cells x genes, dense or sparse, in the ``input_state`` the transform was fitted on.
     gene_names
-        Names of ``matrix``'s columns; they are matched by name, so order does not matter.
+        Names of ``matrix``'s columns (unique); they are matched by name, so order does not matter
+        and genes the model does not use are ignored.
     transform
         ``uns["scrobin"]["transform"]`` of a prepared dataset (or a model's metadata).
+    missing_genes
+        ``refuse`` (the default: the reference's own cells have every gene): a counted or model
+        gene absent from ``gene_names`` raises. ``neutral``: replay on cells measured on other
+        genes (a query, ``scrobin.data.query``), the one place this rule is defined:
+
+        * a counted gene it lacks contributes no counts to the library size, which is then the
+          sum over the shared counted genes. Where the missing genes held a share ``s`` of a
+          cell's counts, its other genes read ``1 / (1 - s)`` times higher before log1p, as if
+          the cell were sequenced that much deeper (``s`` is unknown for the query, so the share
+          of counted genes missing is reported instead);
+        * a model gene it lacks is 0 in the model input. With a ``scale`` step that is the gene's
+          training mean (scaled units), and with scaled input the query's own mean: the value
+          that moves no cell towards any type. Without a ``scale`` step the transform records no
+          mean, and 0 reads as "not detected".
 
     Returns
     -------
-    Cells x model genes, float32; dense when the transform scales, else sparse CSR.
+    Cells x model genes, float32; dense when the transform scales, else sparse CSR when the input
+    is sparse.
+
+    Raises
+    ------
+    ScrobinError
+        A gene is missing and ``missing_genes`` is ``refuse``; an unknown ``missing_genes``.
     """
+    if missing_genes not in MISSING_GENE_RULES:
+        raise ScrobinError(f"missing_genes '{missing_genes}' is unknown: use one of {', '.join(MISSING_GENE_RULES)}")
     gene_names = pd.Index(gene_names)
+    absent_model_genes = ~pd.Index(transform["genes"]).isin(gene_names)
     steps = transform["steps"]
     if "normalize_total" in steps:
-        matrix = _columns(matrix, transform["counted_genes"], gene_names, "counted genes")
+        matrix = _columns(matrix, transform["counted_genes"], gene_names, "counted genes", missing_genes)
         matrix = normalize_log1p(matrix, transform["target_sum"])
         gene_names = pd.Index(transform["counted_genes"])
-    matrix = _columns(matrix, transform["genes"], gene_names, "model genes")
+    matrix = _columns(matrix, transform["genes"], gene_names, "model genes", missing_genes)
     if "scale" in steps:
-        return apply_scaling(matrix, transform)
+        scaled = apply_scaling(matrix, transform)
+        scaled[:, absent_model_genes] = 0.0
+        return scaled
     return _as_float32(matrix)
 
 
