@@ -2,6 +2,8 @@
 ``eps_structure``): attack the models and measure what survives.
 
 ``jobs`` holds the rules; ``attacks`` crafts adversarial examples (``attack_specs`` validates their
-settings, ``budget`` picks eps), ``sweep`` measures accuracy over an eps grid, ``eps_structure``
-checks how much of the data's structure an eps keeps, ``plots`` draws the curves without torch.
+settings, ``budget`` picks eps), ``sweep`` measures accuracy over an eps grid, ``linear_exact``
+computes the exact robust accuracy of linear classifiers (CellTypist, the logistic baseline),
+``eps_structure`` checks how much of the data's structure an eps keeps, ``plots`` draws the curves
+without torch.
 """
