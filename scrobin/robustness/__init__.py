@@ -3,6 +3,7 @@
 
 ``jobs`` holds the rules; ``budget`` picks eps, ``sweep`` measures accuracy over an eps grid (the
 networks and the logistic baseline, every attack crafted by ``scrobin.attacks`` against the model
-evaluated), ``eps_structure`` checks how much of the data's structure an eps keeps, ``plots``
-draws the curves without torch.
+evaluated), ``linear_exact`` computes the exact robust accuracy of linear classifiers (CellTypist,
+the logistic baseline), ``eps_structure`` checks how much of the data's structure an eps keeps,
+``plots`` draws the curves without torch.
 """

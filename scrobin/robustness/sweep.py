@@ -135,7 +135,7 @@ def _sweep(
 ) -> pd.DataFrame:
     """Fill the table: clean metrics once, then each attack at each eps."""
     labels = np.asarray(y)
-    clean = _metrics(labels, predict(x))
+    clean = accuracy_with_interval(labels, predict(x))
     rows = []
     for spec in specs:
         described = {
@@ -144,7 +144,7 @@ def _sweep(
         rows.append({**described, "eps": 0.0, **clean})
         for eps in eps_values:
             params = {**_run_defaults(spec, batch_size, seed), **spec["params"], "eps": eps}
-            rows.append({**described, "eps": eps, **_metrics(labels, predict(attack(spec, params)))})
+            rows.append({**described, "eps": eps, **accuracy_with_interval(labels, predict(attack(spec, params)))})
             log.info("%s eps %g on %d cells: accuracy %.3f [%.3f, %.3f] (%d/%d)", spec["label"], eps, len(labels),
                      rows[-1]["accuracy"], rows[-1]["accuracy_ci_low"], rows[-1]["accuracy_ci_high"],
                      len(rows) - specs.index(spec) - 1, len(specs) * len(eps_values))
@@ -171,8 +171,9 @@ def _norm_of(spec: dict[str, Any]) -> str:
     return canonical_norm(default.default)
 
 
-def _metrics(labels: np.ndarray, predicted: np.ndarray) -> dict[str, float | int]:
-    """Accuracy (with its Wilson interval) and macro-F1 over the cell types present in ``labels``."""
+def accuracy_with_interval(labels: np.ndarray, predicted: np.ndarray) -> dict[str, float | int]:
+    """Accuracy (with its Wilson interval) and macro-F1 over the cell types present in ``labels``:
+    the metric columns of every sweep row, attacked or exact (``scrobin.robustness.linear_exact``)."""
     from scipy.stats import binomtest
 
     correct = int(np.sum(predicted == labels))
