@@ -22,6 +22,7 @@ from scrobin.attribution.params import (
     SALIENCY_TARGETS,
     ValueCheck,
     boolean,
+    kernel_shap_min_samples,
     non_negative_float,
     one_of,
     optional,
@@ -97,6 +98,10 @@ class MethodSpec:
     per_cell_design
         Whether the method samples a design per cell and takes ``design_of_cell`` (which cells
         share one), so re-explaining a perturbed cell can reuse its design.
+    min_samples
+        Fewest ``n_samples`` the method can run with on a model of that many genes, or None
+        when any budget runs; ``scrobin.preflight`` checks it against each dataset's model
+        genes before any job.
     """
 
     implementation: str
@@ -106,6 +111,7 @@ class MethodSpec:
     params: Mapping[str, ParamSpec] = field(default_factory=dict)
     input_multiplied: Callable[[Mapping[str, object]], bool] = lambda params: True
     per_cell_design: bool = False
+    min_samples: Callable[[int], int] | None = None
 
     @property
     def function(self) -> AttributionMethod:
@@ -229,6 +235,7 @@ METHODS: dict[str, MethodSpec] = {
             ),
         },
         per_cell_design=True,
+        min_samples=kernel_shap_min_samples,
     ),
     "lime": MethodSpec(
         "scrobin.attribution.lime_surrogate:lime",
