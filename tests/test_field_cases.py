@@ -321,6 +321,27 @@ def test_a_truncated_download_is_named_with_its_size(tmp_path):
                        "the download or copy stopped early; download it again")
 
 
+@pytest.mark.parametrize("userblock, libver", [(0, "earliest"), (512, "earliest"), (1024, "latest")])
+def test_truncation_is_read_from_every_superblock_version(tmp_path, userblock, libver):
+    """Superblock v0 (h5py's default) and v3, with and without a user block before it."""
+    import h5py
+
+    from scrobin.data.h5ad_files import check_h5ad_file
+
+    adata = make_counts()
+    source = tmp_path / "cells.h5ad"
+    with h5py.File(source, "w", userblock_size=userblock, libver=libver) as file:
+        for key in ("X", "obs", "var"):
+            ad.io.write_elem(file, key, getattr(adata, key))
+    check_h5ad_file(source, "x")
+    assert_sane(prepared(source, label_key="cell_type"))
+    whole = source.read_bytes()
+    cut = tmp_path / "cut.h5ad"
+    cut.write_bytes(whole[: len(whole) * 3 // 4])
+    with pytest.raises(ScrobinError, match=f"truncated: {len(whole) * 3 // 4:,} of {len(whole):,} bytes"):
+        check_h5ad_file(cut, "x")
+
+
 @pytest.mark.parametrize("kind", ["web_page", "cell_ranger_v3", "cell_ranger_v2", "gzip", "hdf5_garbage", "other_hdf5"])
 def test_files_that_are_not_h5ad(tmp_path, kind):
     import gzip

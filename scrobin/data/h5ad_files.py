@@ -63,7 +63,7 @@ def check_h5ad_file(path: str | Path, name: str) -> None:
         if head.startswith(GZIP_MAGIC) or head.startswith(ZIP_MAGIC):
             refuse("it is a compressed archive", "decompress it (gunzip or unzip) and point source at the .h5ad inside")
         refuse(f"not an HDF5 file: it starts with {head[:8]!r}", "download it again, or convert it to .h5ad")
-    expected = _stored_end_of_file(superblock, offset)
+    expected = _stored_end_of_file(superblock)
     if expected is not None and expected > size:
         refuse(f"truncated: {size:,} of {expected:,} bytes", "the download or copy stopped early; download it again")
     groups, error = _top_level(path)
@@ -91,8 +91,8 @@ def _signature_offset(handle, size: int) -> int | None:
     return None
 
 
-def _stored_end_of_file(superblock: bytes, offset: int) -> int | None:
-    """The file size the superblock records (base address + end-of-file address), or None if unread.
+def _stored_end_of_file(superblock: bytes) -> int | None:
+    """The file size the superblock records (its end-of-file address), or None if unreadable.
 
     Versions 0 and 1 keep the sizes of offsets at byte 13 and the addresses after 24 (v0) or 28
     (v1) bytes; versions 2 and 3 keep the size at byte 9 and the addresses after 12 bytes, in the
@@ -108,13 +108,10 @@ def _stored_end_of_file(superblock: bytes, offset: int) -> int | None:
     formats = {2: "<H", 4: "<I", 8: "<Q"}
     if size_of_offsets not in formats or len(superblock) < start + 3 * size_of_offsets:
         return None
-    base, _, end = (struct.unpack_from(formats[size_of_offsets], superblock, start + i * size_of_offsets)[0]
-                    for i in range(3))
-    undefined = (1 << (8 * size_of_offsets)) - 1
-    if end == undefined:
-        return None
-    # The base address is absolute (0, or the user block's size); end of file is relative to it.
-    return (base if base != undefined else offset) + end
+    end = struct.unpack_from(formats[size_of_offsets], superblock, start + 2 * size_of_offsets)[0]
+    # The HDF5 library refuses a file shorter than this address ("truncated file: eof = ...,
+    # stored_eof = ..."), user block included: it is the whole file's size, not relative to base.
+    return None if end == (1 << (8 * size_of_offsets)) - 1 else end
 
 
 def _top_level(path: Path) -> tuple[dict[str, str], str | None]:
