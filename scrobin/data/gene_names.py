@@ -105,12 +105,7 @@ def resolve_gene_names(names: Iterable[str], var: pd.DataFrame, gene_symbols: st
         (:func:`upper_case_convention`); each step takes only names the earlier ones left.
     """
     given = list(dict.fromkeys(str(name) for name in names))
-    found: dict[str, tuple[str, ...]] = {}
-    for keys, folded in _namespaces(var, gene_symbols, given):
-        left = [name for name in given if name not in found]
-        if not left:
-            break
-        found.update(_lookup(left, keys, folded))
+    found = _resolve(given, _searched(var, gene_symbols), upper_case_convention(given))
     searched = "var_names" if gene_symbols is None else f"var_names or var['{gene_symbols}']"
     return GeneMatch(
         names=tuple(given),
@@ -121,35 +116,41 @@ def resolve_gene_names(names: Iterable[str], var: pd.DataFrame, gene_symbols: st
     )
 
 
-def _spaces(var: pd.DataFrame, gene_symbols: str | None) -> list[pd.Series]:
-    """The namespaces searched, each one key per gene indexed by var_names: var_names, then symbols."""
+def _searched(var: pd.DataFrame, gene_symbols: str | None) -> list[pd.Series]:
+    """The namespaces the resolver searches, in order: var_names, then the symbol column."""
+    return [_keys(var, None)] + ([] if gene_symbols is None else [_keys(var, gene_symbols)])
+
+
+def _keys(var: pd.DataFrame, column: str | None) -> pd.Series:
+    """One namespace: each gene's name in it (``var_names`` when ``column`` is None, else the
+    column as text, missing entries "" so they match nothing), indexed by var_names."""
     var_names = var.index.astype(str)
-    spaces = [pd.Series(var_names, index=var_names)]
-    if gene_symbols is not None:
-        spaces.append(pd.Series(_text(var[gene_symbols]).to_numpy(), index=var_names))
-    return spaces
+    if column is None:
+        return pd.Series(var_names, index=var_names)
+    values = var[column].astype(object)
+    return pd.Series(values.where(values.notna(), "").astype(str).to_numpy(), index=var_names)
 
 
-def _namespaces(var: pd.DataFrame, gene_symbols: str | None, given: list[str]) -> list[tuple[pd.Series, bool]]:
-    """``(keys, folded)`` in search order: every namespace exactly, then those whose case
-    convention differs from the names' ignoring case."""
-    spaces = _spaces(var, gene_symbols)
-    given_upper = upper_case_convention(given)
-    return [(keys, False) for keys in spaces] + [
-        (keys, True) for keys in spaces if upper_case_convention(keys) != given_upper
+def _resolve(names: list[str], spaces: list[pd.Series], names_upper: bool) -> dict[str, tuple[str, ...]]:
+    """Name -> matching genes: every namespace exactly, then ignoring case those whose convention
+    differs from ``names_upper`` (the names' own), each step for the names still unmatched."""
+    steps = [(keys, False) for keys in spaces] + [
+        (keys, True) for keys in spaces if upper_case_convention(keys) != names_upper
     ]
-
-
-def _text(column: pd.Series) -> pd.Series:
-    """A var column as text; missing entries become "" (they match no name)."""
-    return column.astype(object).where(column.notna(), "").astype(str)
+    found: dict[str, tuple[str, ...]] = {}
+    for keys, folded in steps:
+        left = [name for name in names if name not in found]
+        if not left:
+            break
+        found.update(_lookup(left, keys, folded))
+    return found
 
 
 def _lookup(names: list[str], keys: pd.Series, folded: bool) -> dict[str, tuple[str, ...]]:
     """Name -> the genes (var_names) whose key equals it, for the names matching any."""
     fold = (lambda values: values.str.casefold()) if folded else (lambda values: values)
     wanted = pd.Series(names, index=fold(pd.Index(names, dtype=object)))
-    table = pd.DataFrame({"key": fold(keys.astype(str)).to_numpy(), "gene": keys.index})
+    table = pd.DataFrame({"key": fold(keys).to_numpy(), "gene": keys.index})
     table = table[table["key"].isin(wanted.index) & (table["key"] != "")]
     genes = table.groupby("key", sort=False)["gene"].agg(tuple)
     # Distinct names folding to one key (CD8A, Cd8a) each get that key's genes.
@@ -159,31 +160,29 @@ def _lookup(names: list[str], keys: pd.Series, folded: bool) -> dict[str, tuple[
 def alternative(match: GeneMatch, var: pd.DataFrame, gene_symbols: str | None = None) -> Alternative | None:
     """What the names :func:`resolve_gene_names` left unmatched would match instead.
 
-    The text column of ``var`` other than ``gene_symbols`` matching most of them (exactly, or
-    ignoring case where the names' convention differs from the column's, as the resolver
-    would); else the searched namespaces ignoring case although the conventions agree (a list
-    mixing ``CD8A`` and ``Cd8a``); None when neither matches any.
+    The text column of ``var`` other than ``gene_symbols`` through which the resolver would match
+    most of them (the names' case convention judged on all of them, as the resolver did); else
+    the searched namespaces ignoring case although the conventions agree (a list mixing ``CD8A``
+    and ``Cd8a``); None when neither matches any.
     """
-    given_upper, left = upper_case_convention(match.names), list(match.unmatched)
+    names_upper, left = upper_case_convention(match.names), list(match.unmatched)
     best = None
     for column in var.columns:
         values = var[column]
         if column == gene_symbols or pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
             continue
-        keys = pd.Series(_text(values).to_numpy(), index=var.index.astype(str))
-        hits = _lookup(left, keys, folded=False)
-        if upper_case_convention(keys) != given_upper:
-            hits = {**_lookup(left, keys, folded=True), **hits}
+        keys = _keys(var, column)
+        hits = _resolve(left, [keys], names_upper)
         if hits and (best is None or len(hits) > best.count):
             name, genes = next(iter(hits.items()))
-            best = Alternative(str(column), len(hits), (name, str(keys[genes[0]])))
+            best = Alternative(str(column), len(hits), (name, keys[genes[0]]))
     if best is not None:
         return best
-    for keys in _spaces(var, gene_symbols):
+    for keys in _searched(var, gene_symbols):
         hits = _lookup(left, keys, folded=True)
         if hits:
             name, genes = next(iter(hits.items()))
-            return Alternative(None, len(hits), (name, str(keys[genes[0]])))
+            return Alternative(None, len(hits), (name, keys[genes[0]]))
     return None
 
 
