@@ -49,8 +49,9 @@ TEXT_COLUMNS = frozenset(
 )
 
 
-# What pandas writes or reads for a missing number; a text column keeps these spellings as names.
-_NUMERIC_MISSING = frozenset({"NaN", "nan", "NA", "N/A", "<NA>", "null", "None"})
+# What pandas writes or reads for a missing number; a text column keeps these spellings as names
+# (and a cell-type label spelled so is refused as missing, scrobin.data.checks.missing_label_mask).
+MISSING_SPELLINGS = frozenset({"NaN", "nan", "NA", "N/A", "<NA>", "null", "None"})
 
 
 def write_table(table: pd.DataFrame, path: str | Path) -> None:
@@ -150,7 +151,7 @@ def read_table(path: str | Path, all_text: bool = False, index_col: int | None =
             sep="\t",
             dtype={column: str for column in text},
             keep_default_na=False,
-            na_values={column: [""] + sorted(_NUMERIC_MISSING) for column in header if column not in text},
+            na_values={column: [""] + sorted(MISSING_SPELLINGS) for column in header if column not in text},
         )
     # Set here rather than by read_csv, which parses an index column's digits as numbers.
     return table if index_col is None else table.set_index(header[index_col])

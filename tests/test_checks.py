@@ -139,11 +139,11 @@ def test_keep_genes_missing_from_the_data_are_named_before_any_job(tmp_path, cou
     config = validate_config({"datasets": {"d": {"source": str(path), "label_key": "cell_type"}},
                               "prepare": {"keep_genes": ["gene3", "CD8A", "CD4"]}})
     message = one_line_error(lambda: check_sources(config, tmp_path / "cache"))
-    assert message == ("dataset 'd': 2 of the keep_genes are not in its genes (var_names): CD8A, CD4: "
+    assert message == ("dataset 'd': 2 of the 3 keep_genes are not in var_names: CD8A, CD4: "
                        "fix their names or remove them from keep_genes")
     simulated = validate_config({"datasets": {"sim": {"source": "simulate", "simulation": {"n_genes": 120, "n_cell_types": 3, "regulators_per_type": 4}}},
                                  "prepare": {"keep_genes": ["g0119", "g0120"]}})
-    assert "1 of the keep_genes are not in its genes (var_names): g0120" in one_line_error(
+    assert "1 of the 2 keep_genes is not in var_names: g0120" in one_line_error(
         lambda: check_sources(simulated, tmp_path / "cache"))
     simulated["prepare"]["keep_genes"] = ["g0119"]
     check_sources(simulated, tmp_path / "cache")

@@ -8,6 +8,8 @@ the fix, having written nothing.
 from __future__ import annotations
 
 import logging
+import shutil
+from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -20,6 +22,10 @@ from scrobin.contract import SCROBIN_KEY, SPLIT_KEY
 from scrobin.config import validate_config
 from scrobin.data.datasets import load_dataset
 from scrobin.enrichment import enrich
+from scrobin.enrichment.gmt import annotated_genes, read_gmt
+from scrobin.evaluation.ground_truth import recovery_reference, recovery_table
+from scrobin.data.checks import missing_label_mask
+from scrobin.data.markers import read_markers
 from scrobin.enrichment.table import NOT_TESTED
 from scrobin.errors import ScrobinError
 from scrobin.data.prepare import prepare_dataset
@@ -33,18 +39,21 @@ FIELD = REPO / "tests" / "data" / "field_cases"
 GMT = REPO / "scrobin" / "resources" / "genesets" / "human_reactome_wikipathways.gmt"
 
 
-def config_for(source, **spec) -> dict:
-    """config/test.yaml's settings with one dataset 'x'."""
+def config_for(source, enrichment_backend: str | None = None, **spec) -> dict:
+    """config/test.yaml's settings with one dataset 'x' (and another enrichment backend if given)."""
     config = yaml.safe_load(TEST_CONFIG.read_text())
     config["datasets"] = {"x": {"source": str(source), **spec}}
+    if enrichment_backend is not None:
+        config["enrichment"]["backend"] = enrichment_backend
     return validate_config(config)
 
 
-def refusal(tmp_path, source, **spec) -> str | None:
+def refusal(tmp_path, source, enrichment_backend: str | None = None, **spec) -> str | None:
     """The one-line message the pre-job checks give (None when they pass); a refusal writes nothing."""
     cache = tmp_path / "checks"
+    shutil.rmtree(cache, ignore_errors=True)
     try:
-        check_sources(config_for(source, **spec), cache)
+        check_sources(config_for(source, enrichment_backend, **spec), cache)
     except ScrobinError as error:
         message = str(error)
         assert "\n" not in message
@@ -186,6 +195,228 @@ def test_counts_only_in_raw(tmp_path):
     assert adata.uns[SCROBIN_KEY]["transform"]["input_state"] == "counts"
 
 
+# --- round 3: missing labels as text, markers in symbols, files that are not what they say ----
+
+
+def test_nan_text_labels_are_missing_labels(tmp_path, caplog):
+    source = FIELD / "nan_text_labels.h5ad"
+    assert refusal(tmp_path, source, label_key="cell_type") == (
+        "dataset 'x': 40 cells have no label in obs['cell_type'] (40 'nan'): label them, or set "
+        "datasets.x.missing_labels: drop to leave them out (keep trains them as a cell type)")
+    assert refusal(tmp_path, source, label_key="cell_type", missing_labels="drop") is None
+    with caplog.at_level(logging.INFO):
+        dropped = prepared(source, label_key="cell_type", missing_labels="drop")
+    assert "40 of 300 cells have no label and are left out (missing_labels: drop)" in caplog.text
+    assert_sane(dropped)
+    assert dropped.n_obs == 260 and set(dropped.obs["cell_type"].cat.categories) == {"B cell", "Monocyte", "T cell"}
+    assert dropped.uns[SCROBIN_KEY]["quality_control"]["dropped_unlabelled_cells"] == 40
+    kept = prepared(source, label_key="cell_type", missing_labels="keep")
+    assert_sane(kept)
+    assert kept.n_obs == 300 and "nan" in kept.obs["cell_type"].cat.categories
+
+
+MARKERS = FIELD / "markers_symbols.tsv"
+
+
+def symbols_to_ids(adata: ad.AnnData) -> dict[str, str]:
+    return dict(zip(adata.var["feature_name"].astype(str), adata.var_names))
+
+
+def test_markers_in_symbols_are_matched_through_the_symbol_column(tmp_path):
+    source = FIELD / "ensembl_with_symbol_markers.h5ad"
+    # Without gene_symbols the markers would score 0 everywhere: refused with what they would match.
+    # (g:Profiler maps ids itself, so the gene-set check does not speak first.)
+    message = refusal(tmp_path, source, label_key="cell_type", markers=str(MARKERS), enrichment_backend="gprofiler")
+    assert message == ("dataset 'x': 0 of the 15 markers are in var_names, 15 are in var['feature_name'] (e.g. 'JAK2'): "
+                       "set datasets.x.gene_symbols: feature_name")
+    spec = {"label_key": "cell_type", "markers": str(MARKERS), "gene_symbols": "feature_name"}
+    assert refusal(tmp_path, source, **spec) is None
+    adata = prepared(source, **spec)
+    assert_sane(adata)
+    truth = recovery_reference(adata, MARKERS).key_genes
+    ids = symbols_to_ids(ad.read_h5ad(source))
+    markers = read_markers(MARKERS)
+    assert truth == {t: [ids[g] for g in genes if ids[g] in adata.var_names] for t, genes in markers.items()}
+    # A ranking holding the markers first recovers them all, against the 0 reported before.
+    for cell_type, key_genes in truth.items():
+        order = key_genes + [gene for gene in adata.var_names if gene not in key_genes]
+        ranking = pd.DataFrame({"cell_type": cell_type, "gene": order, "rank": np.arange(1, len(order) + 1)})
+        row = recovery_table({"m": ranking}, {cell_type: key_genes}, top_n=len(key_genes)).iloc[0]
+        assert row["recovered"] == len(key_genes) > 0 and row["p_value"] < 0.05
+
+
+def test_keep_genes_in_symbols_are_kept_by_their_ids(tmp_path):
+    source = FIELD / "ensembl_with_symbol_markers.h5ad"
+    spec = {"label_key": "cell_type", "gene_symbols": "feature_name", "keep_genes": ["JAK2", "DAPK2"]}
+    assert refusal(tmp_path, source, **spec) is None
+    adata = prepared(source, **spec)
+    ids = symbols_to_ids(ad.read_h5ad(source))
+    assert adata.uns[SCROBIN_KEY]["transform"]["keep_genes"] == sorted([ids["JAK2"], ids["DAPK2"]], key=list(ids.values()).index)
+    assert {ids["JAK2"], ids["DAPK2"]} <= set(adata.var_names)
+    message = refusal(tmp_path, source, label_key="cell_type", keep_genes=["JAK2"], enrichment_backend="gprofiler")
+    assert message.endswith("1 is in var['feature_name'] (e.g. 'JAK2'): set datasets.x.gene_symbols: feature_name")
+
+
+def mouse_cased(source: Path, folder: Path, markers_case=str.upper) -> tuple[Path, Path]:
+    """The CELLxGENE case as mouse data (Jak2) and its markers written by ``markers_case``."""
+    adata = ad.read_h5ad(source)
+    adata.var_names = adata.var["feature_name"].astype(str).str.capitalize().to_numpy()
+    adata.var = adata.var.drop(columns="feature_name")
+    mouse = folder / "mouse.h5ad"
+    adata.write_h5ad(mouse)
+    table = pd.read_csv(MARKERS, sep="\t")
+    table["gene"] = table["gene"].map(markers_case)
+    markers = folder / "markers.tsv"
+    table.to_csv(markers, sep="\t", index=False)
+    return mouse, markers
+
+
+def test_human_case_markers_on_mouse_data_are_matched_ignoring_case(tmp_path):
+    mouse, markers = mouse_cased(FIELD / "ensembl_with_symbol_markers.h5ad", tmp_path)
+    spec = {"label_key": "cell_type", "markers": str(markers), "organism": "mmusculus"}
+    assert refusal(tmp_path, mouse, **spec) is None
+    adata = prepared(mouse, **spec)
+    truth, _, notes, _ = recovery_reference(adata, markers)
+    expected = {t: [g.capitalize() for g in genes if g.capitalize() in adata.var_names]
+                for t, genes in read_markers(MARKERS).items()}
+    assert truth == expected and sum(map(len, truth.values())) > 0
+    # Enrichment compares upper-cased symbols: it matched these names before, recovery now does too.
+    gene_sets = read_gmt(GMT)
+    assert annotated_genes(list(adata.var_names), gene_sets, {s.source for s in gene_sets})
+    # One convention in the list, a few names in the other: told, not silently dropped.
+    mixed, mixed_markers = mouse_cased(FIELD / "ensembl_with_symbol_markers.h5ad", tmp_path,
+                                       lambda gene: gene.upper() if gene in ("JAK2", "VIM") else gene.capitalize())
+    message = refusal(tmp_path, mixed, label_key="cell_type", markers=str(mixed_markers))
+    assert message == ("dataset 'x': 13 of the 15 markers are in var_names, 2 more only ignoring case (e.g. 'JAK2' is "
+                       "'Jak2'): write them as the data does")
+
+
+def write_cell_ranger(path: Path, version: int, n_cells: int = 20, n_genes: int = 8) -> np.ndarray:
+    """A Cell Ranger filtered_feature_bc_matrix.h5 (v3: a matrix group; v2: a genome group)."""
+    import h5py
+
+    counts = np.random.default_rng(0).poisson(1.0, (n_cells, n_genes)).astype(np.int32)
+    matrix = sp.csc_matrix(counts.T)  # genes x cells, one column per barcode
+    with h5py.File(path, "w") as file:
+        group = file.create_group("matrix" if version == 3 else "GRCh38")
+        group["barcodes"] = np.array([f"AAAC{i:04d}-1".encode() for i in range(n_cells)])
+        for key in ("data", "indices", "indptr"):
+            group[key] = getattr(matrix, key)
+        group["shape"] = np.array(matrix.shape)
+        ids = np.array([f"ENSG{i:011d}".encode() for i in range(n_genes)])
+        names = np.array([f"GENE{i}".encode() for i in range(n_genes)])
+        if version == 3:
+            features = group.create_group("features")
+            features["id"], features["name"] = ids, names
+            features["feature_type"] = np.array([b"Gene Expression"] * n_genes)
+            features["genome"] = np.array([b"GRCh38"] * n_genes)
+        else:
+            group["genes"], group["gene_names"] = ids, names
+    return counts
+
+
+def test_a_truncated_download_is_named_with_its_size(tmp_path):
+    message = refusal(tmp_path, FIELD / "truncated.h5ad", label_key="cell_type")
+    assert message == ("dataset 'x': 'truncated.h5ad' is not a readable .h5ad (truncated: 208,742 of 347,904 bytes): "
+                       "the download or copy stopped early; download it again")
+
+
+@pytest.mark.parametrize("userblock, libver", [(0, "earliest"), (512, "earliest"), (1024, "latest")])
+def test_truncation_is_read_from_every_superblock_version(tmp_path, userblock, libver):
+    """Superblock v0 (h5py's default) and v3, with and without a user block before it."""
+    import h5py
+
+    from scrobin.data.h5ad_files import check_h5ad_file
+
+    adata = make_counts()
+    source = tmp_path / "cells.h5ad"
+    with h5py.File(source, "w", userblock_size=userblock, libver=libver) as file:
+        for key in ("X", "obs", "var"):
+            ad.io.write_elem(file, key, getattr(adata, key))
+    check_h5ad_file(source, "x")
+    assert_sane(prepared(source, label_key="cell_type"))
+    whole = source.read_bytes()
+    cut = tmp_path / "cut.h5ad"
+    cut.write_bytes(whole[: len(whole) * 3 // 4])
+    with pytest.raises(ScrobinError, match=f"truncated: {len(whole) * 3 // 4:,} of {len(whole):,} bytes"):
+        check_h5ad_file(cut, "x")
+
+
+@pytest.mark.parametrize("kind", ["web_page", "cell_ranger_v3", "cell_ranger_v2", "gzip", "hdf5_garbage", "other_hdf5"])
+def test_files_that_are_not_h5ad(tmp_path, kind):
+    import gzip
+
+    import h5py
+
+    source = tmp_path / "cells.h5ad"
+    if kind == "web_page":
+        source.write_text("\n<!DOCTYPE html><html><head><title>Sign in</title></head><body>...</body></html>\n")
+    elif kind.startswith("cell_ranger"):
+        counts = write_cell_ranger(source, int(kind[-1]))
+        import scanpy as sc
+
+        # The fix the message gives works on this file.
+        read = sc.read_10x_h5(source, **({} if kind.endswith("v3") else {"genome": "GRCh38"}))
+        assert (read.X.toarray() == counts).all()
+    elif kind == "gzip":
+        source.write_bytes(gzip.compress((FIELD / "leiden_digit_labels.h5ad").read_bytes()))
+    elif kind == "hdf5_garbage":
+        source.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 8)
+    else:
+        with h5py.File(source, "w") as file:
+            file["values"] = np.zeros(3)
+    message = refusal(tmp_path, source, label_key="cell_type")
+    assert message.startswith("dataset 'x': 'cells.h5ad' is not a readable .h5ad (")
+    expected = {
+        "web_page": "it is a web page (HTML)",
+        "cell_ranger_v3": "convert it with adata = scanpy.read_10x_h5(path)",
+        "cell_ranger_v2": "it is a Cell Ranger HDF5 matrix (.h5)",
+        "gzip": "decompress it",
+        "hdf5_garbage": "download it again",
+        "other_hdf5": "without anndata's obs and var (top level: values)",
+    }[kind]
+    assert expected in message, message
+
+
+def test_a_labels_file_listing_a_cell_twice(tmp_path):
+    adata = make_counts()
+    labels = adata.obs["cell_type"].astype(str)
+    adata.obs = adata.obs.drop(columns="cell_type")
+    source = tmp_path / "cells.h5ad"
+    adata.write_h5ad(source)
+    table = pd.DataFrame({"cell": labels.index, "label": labels.to_numpy()})
+    path = tmp_path / "labels.tsv"
+    pd.concat([table, table.iloc[[3]].assign(label="type_2")]).to_csv(path, sep="\t", index=False)
+    message = refusal(tmp_path, source, labels_file=str(path), label_key="label")
+    assert message == (f"dataset 'x': labels_file '{path}' lists 1 cell name(s) more than once (e.g. 'cell3'; 1 with "
+                       "different labels): deduplicate it, one row per cell")
+    table.to_csv(path, sep="\t", index=False)
+    assert refusal(tmp_path, source, labels_file=str(path), label_key="label") is None
+
+
+def test_a_counts_layer_that_is_log_normalised(tmp_path):
+    source = FIELD / "counts_layer_is_lognorm.h5ad"
+    assert refusal(tmp_path, source, label_key="cell_type", layer="counts") == (
+        "dataset 'x': layer 'counts' holds log-normalised values, not counts: every cell sums to 10,000 after expm1 "
+        "(as when layers['counts'] = X is set without .copy() before normalize_total and log1p): give the raw counts, "
+        "or set datasets.x.input_state: lognorm")
+    spec = {"label_key": "cell_type", "layer": "counts", "input_state": "lognorm"}
+    assert refusal(tmp_path, source, **spec) is None
+    adata = prepared(source, **spec)
+    assert_sane(adata)
+    assert adata.uns[SCROBIN_KEY]["transform"]["steps"][0] != "normalize_total"
+    # Normalised and logged once, not twice: the model's values are the layer's.
+    layer = ad.read_h5ad(source)[:, adata.var_names].layers["counts"]
+    np.testing.assert_allclose(lognorm_expression(adata).toarray(), layer.toarray(), rtol=1e-6)
+    # The same values declared as counts in X are refused too; ambient-corrected counts are not
+    # (test_a_declared_layer_is_counts).
+    raw = ad.read_h5ad(source)
+    raw.X = raw.layers.pop("counts")
+    raw.write_h5ad(tmp_path / "x.h5ad")
+    assert "X holds log-normalised values, not counts" in refusal(tmp_path, tmp_path / "x.h5ad", label_key="cell_type",
+                                                                  input_state="counts")
+
+
 # --- a corpus of odd and bad inputs ----------------------------------------------------------
 
 
@@ -257,6 +488,28 @@ def _empty_type(adata):
     return _zero_rows(slice(110, None))(adata)
 
 
+def _noncanonical_csr(adata):
+    """Each count split over two entries, columns descending within a row: a CSR matrix that is
+    not in canonical format (as some converters write), which every reader must sum."""
+    coo = adata.X.tocoo()
+    rows, cols = np.repeat(coo.row, 2), np.repeat(coo.col, 2)
+    half = coo.data // 2
+    data = np.column_stack([half, coo.data - half]).ravel()
+    order = np.lexsort((-cols, rows))
+    matrix = sp.csr_matrix((data[order], cols[order], np.searchsorted(rows[order], np.arange(adata.n_obs + 1))),
+                           shape=coo.shape)
+    assert not matrix.has_canonical_format and (matrix.toarray() == adata.X.toarray()).all()
+    adata.X = matrix
+    return adata
+
+
+def _nan_labels(adata):
+    labels = adata.obs["cell_type"].astype(object).to_numpy()
+    labels[::7] = np.nan
+    adata.obs["cell_type"] = pd.Categorical(labels)
+    return adata
+
+
 def _half(adata):
     adata.X = adata.X * 0.5
     return adata
@@ -266,7 +519,8 @@ CORPUS = [
     # (id, change to make_counts(), spec keys, expected part of the refusal or None for success)
     ("integer_labels", _labels([0, 1, 2]), {}, None),
     ("boolean_labels", _labels([True, False]), {}, None),
-    ("na_like_labels", _labels(["NA", "None", "nan"]), {}, None),
+    ("na_like_labels", _labels(["NA", "None", "nan"]), {}, "set datasets.x.missing_labels: drop"),
+    ("na_like_labels_kept", _labels(["NA", "None", "nan"]), {"missing_labels": "keep"}, None),
     ("digit_gene_names", lambda a: setattr(a, "var_names", [str(1000 + i) for i in range(a.n_vars)]) or a, {}, None),
     ("empty_cells", _zero_rows([0, 50, 100]), {}, None),
     ("counts_only_in_filtered_genes", _counts_only_in_rare_genes, {}, None),
@@ -289,6 +543,16 @@ CORPUS = [
     ("type_emptied_by_quality_control", _empty_type, {}, "a classifier needs two or more"),
     ("all_cells_empty", _x(lambda x: x * 0), {}, "X is empty and there is no .raw"),
     ("halved_counts", _half, {}, None),
+    ("float16_counts", _x(lambda x: x.astype(np.float16)), {}, None),
+    ("noncanonical_csr", _noncanonical_csr, {}, None),
+    ("empty_and_blank_labels", _labels(["a", "b", "c", "", "  "]), {}, "48 cells have no label in obs['cell_type'] (24 '', 24 '  ')"),
+    ("na_spellings_dropped", _labels(["a", "b", "c", "<NA>", "None"]), {"missing_labels": "drop"}, None),
+    ("nan_labels_dropped", _nan_labels, {"missing_labels": "drop"}, None),
+    ("labels_differing_by_case", _labels(["B cell", "B Cell", "T cell"]), {},
+     "spells 1 cell type(s) in several ways: 'B cell' / 'B Cell' (40 / 40 cells)"),
+    ("labels_differing_by_spaces", _labels(["T cell", "T cell ", " T  cell", "B cell"]), {}, "'T cell' / 'T cell ' / ' T  cell'"),
+    ("lognorm_counts_layer", _layer(lambda x: normalize_log1p(sp.csr_matrix(x), 1e4).toarray()), {"layer": "counts"},
+     "set datasets.x.input_state: lognorm"),
 ]
 
 
@@ -321,5 +585,9 @@ def test_corpus(tmp_path, case, change, spec, expected):
     assert message is None, message
     result = prepared(source, **spec)
     assert_sane(result)
-    assert set(result.obs["cell_type"].cat.categories) == set(pd.Series(adata.obs["cell_type"]).astype(str))
+    labels = pd.Series(adata.obs["cell_type"])
+    if spec.get("missing_labels") == "drop":
+        labels = labels[~missing_label_mask(labels)]
+        assert result.uns[SCROBIN_KEY]["quality_control"]["dropped_unlabelled_cells"] == adata.n_obs - len(labels) > 0
+    assert set(result.obs["cell_type"].cat.categories) == set(labels.astype(str))
     assert result.uns[SCROBIN_KEY]["quality_control"]["dropped_cells"] == DROPPED_CELLS.get(case, 0)

@@ -139,8 +139,8 @@ def test_recovery_against_markers_matches_hand_computed_hits_and_hypergeometric_
     # A: g0 and g3 are ranked, CD14 is not among the model's genes; B: g5; C has no markers; D was dropped.
     markers.write_text(json.dumps({"A": ["g0", "g3", "CD14"], "B": ["g5"], "D": ["g9"]}))
     truth, source, notes, n_given = recovery_reference(prepared_cells(["A", "B", "C"]), markers)
-    assert truth == {"A": ["g0", "g3", "CD14"], "B": ["g5"]}
-    assert n_given == {"A": 3, "B": 1}
+    assert truth == {"A": ["g0", "g3"], "B": ["g5"]}  # CD14 is no model gene: it cannot be ranked
+    assert n_given == {"A": 3, "B": 1}  # but it was given: the denominator says so
     assert source == "markers: markers.json"
     assert notes == [
         "1 of 5 marker genes are not among the model's 10 genes (after highly-variable-gene selection) and cannot "

@@ -190,13 +190,14 @@ def test_labels_the_reference_lacks_are_warned_before_any_job(prepare_params):
     source, _, _ = reference(prepare_params)
     query = source.copy()
     labels = query.obs["cell_type"].astype(str).to_numpy()
-    labels[:7], labels[7:9] = "Type_1", "platelet"
+    # "Type 1": not the same spelling of type_1 (that would be refused as one type spelt two ways)
+    labels[:7], labels[7:9] = "Type 1", "platelet"
     query.obs["cell_type"] = labels
     record = reference_gene_record(source.var, "counts", None)
-    assert labels_not_in_reference(query.obs["cell_type"], ["type_0", "type_1", "type_2"]) == {"Type_1": 7, "platelet": 2}
+    assert labels_not_in_reference(query.obs["cell_type"], ["type_0", "type_1", "type_2"]) == {"Type 1": 7, "platelet": 2}
     (warning,) = check_query_source(query, {"label_key": "cell_type"}, SUBJECT, record, ["type_0", "type_1", "type_2"])
-    assert warning == ("dataset 'd', query 'q': 2 query labels are not in the reference: 'Type_1' (7 cells), "
-                       "'platelet' (2 cells) ('Type_1' may be 'type_1'): their cells are reported as not in the "
+    assert warning == ("dataset 'd', query 'q': 2 query labels are not in the reference: 'Type 1' (7 cells), "
+                       "'platelet' (2 cells) ('Type 1' may be 'type_1'): their cells are reported as not in the "
                        "reference and not scored; rename them to the reference's types in "
                        "datasets.d.queries.q.label_key to score them")
     assert check_query_source(query, {}, SUBJECT, record, ["type_0"]) == []
@@ -205,7 +206,7 @@ def test_labels_the_reference_lacks_are_warned_before_any_job(prepare_params):
         lambda: check_query_source(query, {}, SUBJECT, record, ["type_0"]))
 
 
-def test_queries_in_the_config_are_checked_before_any_job(tmp_path, counts_adata, caplog):
+def test_queries_in_the_config_are_checked_before_any_job(tmp_path, counts_adata, capsys):
     from scrobin.preflight import check_sources
 
     counts_adata.write_h5ad(tmp_path / "reference.h5ad")
@@ -216,7 +217,8 @@ def test_queries_in_the_config_are_checked_before_any_job(tmp_path, counts_adata
                                                  "queries": {"q": {"source": str(tmp_path / "query.h5ad"),
                                                                    "label_key": "cell_type"}}}}})
     check_sources(config, tmp_path / "cache")
-    assert "query 'q': 1 query labels are not in the reference: 'neuron' (30 cells)" in caplog.text
+    assert "scrobin: warning: dataset 'd', query 'q': 1 query labels are not in the reference: 'neuron' (30 cells)" in (
+        capsys.readouterr().err)
     query.var_names = [name.upper() for name in query.var_names]
     query.write_h5ad(tmp_path / "query.h5ad")
     assert "another species" in one_line_error(lambda: check_sources(config, tmp_path / "cache"))

@@ -27,6 +27,7 @@ from scrobin.attribution.coalitions import (
     per_gene,
     random_subsets,
 )
+from scrobin.attribution.params import kernel_shap_min_samples
 from scrobin.errors import ScrobinError
 
 
@@ -72,7 +73,7 @@ def kernel_shap_design(
         When the budget cannot give more coalitions than genes (the regression would be
         underdetermined) or there are fewer than two genes (nothing to share out).
     """
-    if n_genes < 2 or n_samples < min(n_genes, 2**n_genes - 2):
+    if n_genes < 2 or n_samples < kernel_shap_min_samples(n_genes):
         raise ScrobinError(
             f"kernelshap needs at least as many coalitions as genes and 2 genes, got n_samples="
             f"{n_samples} for {n_genes} genes: use n_samples >= 2 x genes, or null for the default"

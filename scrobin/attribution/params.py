@@ -21,6 +21,12 @@ SALIENCY_TARGETS = ("class", "loss", "both")
 LIME_DISTANCES = ("cosine", "hamming")
 
 
+def kernel_shap_min_samples(n_genes: int) -> int:
+    """Fewest KernelSHAP coalitions for ``n_genes`` genes: one per gene (fewer leave the weighted
+    regression underdetermined), or all ``2^genes - 2`` when there are fewer than that."""
+    return min(n_genes, 2**n_genes - 2)
+
+
 def one_of(*options: str) -> ValueCheck:
     """Accept exactly one of ``options`` (a string choice such as ``class | loss | both``)."""
 

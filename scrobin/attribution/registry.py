@@ -22,6 +22,7 @@ from scrobin.attribution.params import (
     SALIENCY_TARGETS,
     ValueCheck,
     boolean,
+    kernel_shap_min_samples,
     non_negative_float,
     one_of,
     optional,
@@ -106,6 +107,10 @@ class MethodSpec:
         background rows: hundreds to thousands of model rows per cell, against one to a few dozen
         for a gradient). Checks that explain the same cells many times (the sanity checks) give
         such a method fewer cells by default.
+    min_samples
+        Fewest ``n_samples`` the method can run with on a model of that many genes, or None
+        when any budget runs; ``scrobin.preflight`` checks it against each dataset's model
+        genes before any job.
     """
 
     implementation: str
@@ -117,6 +122,7 @@ class MethodSpec:
     per_cell_design: bool = False
     input_independent: bool = False
     sampling: bool = False
+    min_samples: Callable[[int], int] | None = None
 
     @property
     def function(self) -> AttributionMethod:
@@ -243,6 +249,7 @@ METHODS: dict[str, MethodSpec] = {
         },
         per_cell_design=True,
         sampling=True,
+        min_samples=kernel_shap_min_samples,
     ),
     "lime": MethodSpec(
         "scrobin.attribution.lime_surrogate:lime",

@@ -13,9 +13,19 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from scrobin.data.chunked_io import matrix_values
+from scrobin.data.chunked_io import map_blocks, matrix_values
+from scrobin.data.gene_names import resolve_gene_names, unmatched_message
 from scrobin.data.preprocess import COUNT_FLAVORS, check_seurat_v3, detect_input_state
 from scrobin.errors import ScrobinError
+from scrobin.tables import MISSING_SPELLINGS
+
+# A label that spells a missing value once turned into text: pandas' and R's spellings (the set
+# scrobin.tables reads as missing numbers), compared ignoring case, plus the empty label.
+_MISSING_FOLDED = frozenset(spelling.casefold() for spelling in MISSING_SPELLINGS) | {""}
+# Spread of per-cell expm1 sums, relative to their median, below which they count as one
+# constant: log1p(float32) round trips keep sums within 1e-5, float16 within 1e-3; counts,
+# ambient-corrected or not, vary by tens of percent between cells.
+CONSTANT_SUM_SPREAD = 0.01
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,7 @@ def check_cells(
     layer: str | None,
     input_state: str,
     gene_symbols: str | None = None,
+    missing_labels: str = "refuse",
 ) -> None:
     """Check names, labels and values of a dataset; raise ``ScrobinError`` on the first problem.
 
@@ -83,12 +94,18 @@ def check_cells(
         are then not checked.
     layer, input_state, gene_symbols
         The spec's settings of the same names.
+    missing_labels
+        ``refuse`` (default): cells without a label (NaN, or a text spelling of a missing value,
+        :func:`missing_label_mask`) stop the run; ``drop`` or ``keep``: they are left to
+        :func:`scrobin.data.prepare.checked_cells` to drop, or trained as a type of their own.
+        Two labels that differ only by case or spaces (``'T cell'`` and ``'T cell '``: one
+        population split into two classes) are refused whatever the setting.
 
     Raises
     ------
     ScrobinError
         A missing layer, symbol or label column, an empty X, duplicated cell or gene names,
-        unlabelled cells, numeric labels, non-numeric, NaN or infinite values, or negative
+        unlabelled cells, labels differing only by case or spaces, numeric labels, non-numeric, NaN or infinite values, or negative
         values where raw counts are expected; one line naming the setting to fix.
     """
     subject = _subject(name)
@@ -126,7 +143,7 @@ def check_cells(
                 f"e.g. adata.{'obs' if axis == 'cell' else 'var'}_names_make_unique()"
             )
     if label_key is not None:
-        _check_labels(adata.obs[label_key], where)
+        _check_labels(adata.obs[label_key], subject, missing_labels)
     matrix = input_matrix(adata, layer)
     values = matrix_values(matrix)
     if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
@@ -143,17 +160,99 @@ def check_cells(
         )
 
 
-def _check_labels(labels: pd.Series, where: str) -> None:
-    if labels.isna().any():
+def _check_labels(labels: pd.Series, subject: Subject, missing_labels: str) -> None:
+    """Labels are text naming a type: no float column, no missing label (unless the spec says what
+    to do with them), no two spellings of one type."""
+    where, label_key = subject.where, labels.name
+    if pd.api.types.is_float_dtype(labels) and not labels.isna().all():
         raise ScrobinError(
-            f"{where}: {int(labels.isna().sum())} cells have no label in obs['{labels.name}']: "
-            "label them or remove them before running"
-        )
-    if pd.api.types.is_float_dtype(labels):
-        raise ScrobinError(
-            f"{where}: obs['{labels.name}'] holds floating-point numbers, not cell-type labels: "
+            f"{where}: obs['{label_key}'] holds floating-point numbers, not cell-type labels: "
             "point label_key at a categorical or string column"
         )
+    missing = missing_label_mask(labels)
+    if missing.any() and missing_labels == "refuse":
+        spellings = labels[missing].astype(object).value_counts(dropna=False)
+        detail = ", ".join(f"{count} {'NaN' if pd.isna(label) else repr(str(label))}" for label, count in spellings.items())
+        raise ScrobinError(
+            f"{where}: {int(missing.sum())} cells have no label in obs['{label_key}'] ({detail}): label them, or "
+            f"set {subject.setting('missing_labels')}: drop to leave them out (keep trains them as a cell type)"
+        )
+    _check_label_spellings(labels[~missing], where, label_key)
+
+
+def missing_label_mask(labels: pd.Series) -> np.ndarray:
+    """Boolean per cell: its label is missing, as NaN or as text spelling a missing value.
+
+    ``.astype(str)`` (the usual answer to anndata's "can't implicitly convert non-string
+    objects" write error) turns NaN into ``'nan'`` and None into ``'None'``; R writes ``NA``;
+    spreadsheets leave empty cells. Those spellings (``scrobin.tables.MISSING_SPELLINGS``, any
+    case, surrounding spaces ignored) and whitespace-only labels are missing, computed once per
+    distinct label.
+    """
+    codes, uniques = pd.factorize(labels, use_na_sentinel=True)
+    folded = pd.Index(uniques, dtype=object).astype(str).str.strip().str.casefold()
+    spells_missing = np.append(folded.isin(_MISSING_FOLDED), True)  # code -1 (NaN) indexes the last entry
+    return spells_missing[codes]
+
+
+def _check_label_spellings(labels: pd.Series, where: str, label_key: str) -> None:
+    """Refuse labels that differ only by case or spaces: two classes for one population."""
+    counts = labels.astype(str).value_counts(sort=False)
+    keys = pd.Index(counts.index, dtype=object).str.split().str.join(" ").str.casefold()
+    groups = counts.groupby(keys, sort=False)
+    variants = [group for _, group in groups if len(group) > 1]
+    if not variants:
+        return
+    listed = ", ".join(
+        " / ".join(repr(label) for label in group.index) + f" ({' / '.join(str(n) for n in group.to_numpy())} cells)"
+        for group in variants
+    )
+    raise ScrobinError(
+        f"{where}: obs['{label_key}'] spells {len(variants)} cell type(s) in several ways: {listed}: give each type "
+        f"one spelling (e.g. obs['{label_key}'].str.strip() for spaces), or relabel them with labels_file"
+    )
+
+
+def check_counts_are_counts(matrix, name: str, layer: str | None) -> None:
+    """Refuse log-normalised values handed over as counts.
+
+    ``adata.layers["counts"] = adata.X`` without ``.copy()`` before ``sc.pp.normalize_total`` and
+    ``sc.pp.log1p`` makes the "counts" layer log-normalised too (scanpy normalises in place).
+    Such a matrix has non-integer values whose ``expm1`` sums are one constant for every cell
+    (the ``target_sum``); counts, ambient-corrected (SoupX, CellBender) included, vary by cell,
+    so both kinds of non-integer values are told apart. Summed in blocks of cells, so a backed
+    matrix is never loaded whole.
+
+    Raises
+    ------
+    ScrobinError
+        Naming the constant and the fix ``datasets.<name>.input_state: lognorm``.
+    """
+    values = matrix_values(matrix)
+    if values.size == 0 or np.all(values == np.round(values)):
+        return
+
+    def expm1_sums(block):
+        block = sp.csr_matrix(block, dtype=np.float64)
+        with np.errstate(over="ignore"):  # counts in the thousands overflow: inf sums are not constant
+            block.data = np.expm1(block.data)
+        return np.asarray(block.sum(axis=1)).ravel()
+
+    sums = map_blocks(matrix, expm1_sums)
+    sums = sums[sums > 0]
+    if len(sums) < 2:
+        return
+    middle = float(np.median(sums))
+    with np.errstate(invalid="ignore"):
+        constant = (sums.max() - sums.min()) / middle <= CONSTANT_SUM_SPREAD
+    if not constant:
+        return
+    source = "X" if layer is None else f"layer '{layer}'"
+    raise ScrobinError(
+        f"dataset '{name}': {source} holds log-normalised values, not counts: every cell sums to {middle:,.0f} after "
+        f"expm1 (as when layers['counts'] = X is set without .copy() before normalize_total and log1p): give the raw "
+        f"counts, or set datasets.{name}.input_state: lognorm"
+    )
 
 
 def _is_empty(matrix) -> bool:
@@ -297,7 +396,8 @@ def split_sizes(n_cells: int, test_fraction: float, validation_fraction: float) 
     return n_test, n_val
 
 
-def check_gene_selection(var: pd.DataFrame, name: str, input_state: str, settings) -> None:
+def check_gene_selection(var: pd.DataFrame, name: str, input_state: str, settings,
+                         gene_symbols: str | None = None) -> list[str]:
     """Check that a dataset can give the genes ``prepare`` is asked to select.
 
     Parameters
@@ -310,21 +410,33 @@ def check_gene_selection(var: pd.DataFrame, name: str, input_state: str, setting
         What the expression matrix holds (counts, lognorm or scaled; detected or declared).
     settings
         The dataset's ``prepare`` settings (``scrobin.data.datasets.prepare_settings``).
+    gene_symbols
+        The dataset's var column of symbols, through which ``keep_genes`` may be named.
+
+    Returns
+    -------
+    list of str
+        ``keep_genes`` as ``var_names`` (:func:`scrobin.data.gene_names.resolve_gene_names`:
+        through ``gene_symbols`` and case where conventions differ), what ``prepare_matrix`` keeps.
+
+    Raises
+    ------
+    ScrobinError
+        A keep_genes name matching no gene (with what it would match) or several, or a selection
+        option the data cannot serve.
     """
     where = f"dataset '{name}'"
-    missing = [g for g in dict.fromkeys(settings["keep_genes"]) if g not in var.index]
-    if missing:
-        listed = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-        raise ScrobinError(
-            f"{where}: {len(missing)} of the keep_genes are not in its genes (var_names): {listed}: "
-            "fix their names or remove them from keep_genes"
-        )
+    keep = resolve_gene_names(settings["keep_genes"], var, gene_symbols)
+    problem = unmatched_message(keep, "keep_genes", name, var, gene_symbols,
+                                "fix their names or remove them from keep_genes")
+    if problem is not None:
+        raise ScrobinError(problem)
     if settings["use_input_hvg"]:
         flags = var["highly_variable"] if "highly_variable" in var.columns else None
         if flags is None or not pd.api.types.is_bool_dtype(flags) or not flags.any():
             problem = "has no var['highly_variable'] column" if flags is None else "var['highly_variable'] flags no gene (or is not boolean)"
             raise ScrobinError(f"{where}: use_input_hvg is set but the data {problem}: set use_input_hvg: false")
-        return
+        return keep.genes
     flavor = settings["hvg_flavor"]
     if flavor in COUNT_FLAVORS and input_state != "counts":
         raise ScrobinError(
@@ -333,3 +445,4 @@ def check_gene_selection(var: pd.DataFrame, name: str, input_state: str, setting
         )
     if flavor == "seurat_v3":
         check_seurat_v3()
+    return keep.genes

@@ -12,6 +12,7 @@ from pathlib import Path
 import anndata as ad
 
 from scrobin.contract import LABEL_KEY
+from scrobin.data.h5ad_files import check_h5ad_file
 from scrobin.errors import ScrobinError
 from scrobin.paths import resolve_path
 from scrobin.tables import read_table
@@ -152,7 +153,9 @@ def load_dataset(spec: Mapping, base_dir: str | Path = ".", name: str = "?", bac
 
     An ``.h5ad`` opens backed (``anndata.read_h5ad(backed="r")``: obs, var and uns in memory, ``X``
     read in blocks by ``prepare``) when ``backed`` is True, or when None and the file is larger
-    than ``BACKED_ABOVE_BYTES``; ``use_raw`` always loads the file.
+    than ``BACKED_ABOVE_BYTES``; ``use_raw`` always loads the file. A file that is no readable
+    ``.h5ad`` (truncated, a web page, a Cell Ranger ``.h5``) is refused first
+    (:func:`scrobin.data.h5ad_files.check_h5ad_file`).
     """
     source = spec["source"]
     kind = source_kind(source)
@@ -163,6 +166,7 @@ def load_dataset(spec: Mapping, base_dir: str | Path = ".", name: str = "?", bac
     if kind == "bundled":
         return BUNDLED[source[len(BUNDLED_PREFIX):]][0]()
     path = Path(base_dir) / source
+    check_h5ad_file(path, name)
     if backed is None:
         backed = path.stat().st_size > BACKED_ABOVE_BYTES
     adata = ad.read_h5ad(path, backed="r" if backed and not spec.get("use_raw") else None)
@@ -173,22 +177,36 @@ def load_dataset(spec: Mapping, base_dir: str | Path = ".", name: str = "?", bac
             )
         adata = ad.AnnData(X=adata.raw.X, obs=adata.obs, var=adata.raw.var, uns=adata.uns)
     if "labels_file" in spec:
-        attach_labels_file(adata, Path(base_dir) / spec["labels_file"], spec.get("label_key", LABEL_KEY))
+        attach_labels_file(adata, Path(base_dir) / spec["labels_file"], spec.get("label_key", LABEL_KEY), name)
     return adata
 
 
-def attach_labels_file(adata: ad.AnnData, path: Path, label_key: str) -> None:
-    """Put labels from a two-column TSV (cell name, label) into ``obs[label_key]``."""
+def attach_labels_file(adata: ad.AnnData, path: Path, label_key: str, name: str = "?") -> None:
+    """Put labels from a two-column TSV (cell name, label) into ``obs[label_key]``.
+
+    Raises
+    ------
+    ScrobinError
+        One line naming dataset ``name`` when the file has not two columns, lists a cell twice
+        (a join would repeat or pick its label silently) or lacks cells of the ``.h5ad``.
+    """
+    where = f"dataset '{name}': labels_file '{path}'"
     table = read_table(path, all_text=True, index_col=0)
     if table.shape[1] != 1:
-        raise ScrobinError(
-            f"labels_file '{path}' has {table.shape[1] + 1} columns: it must have two, cell name and label"
-        )
+        raise ScrobinError(f"{where} has {table.shape[1] + 1} columns: it must have two, cell name and label")
     table.index = table.index.astype(str)
+    repeated = table.index[table.index.duplicated()].unique()
+    if len(repeated):
+        labels = table.iloc[:, 0]
+        conflicting = int((labels.groupby(level=0).nunique() > 1).sum())
+        raise ScrobinError(
+            f"{where} lists {len(repeated)} cell name(s) more than once (e.g. '{repeated[0]}'; {conflicting} with "
+            "different labels): deduplicate it, one row per cell"
+        )
     missing = adata.obs_names.difference(table.index)
     if len(missing):
         raise ScrobinError(
-            f"labels_file '{path}' lacks {len(missing)} of the {adata.n_obs} cells (e.g. '{missing[0]}'): "
+            f"{where} lacks {len(missing)} of the {adata.n_obs} cells (e.g. '{missing[0]}'): "
             "give a label for every cell name in the .h5ad"
         )
     adata.obs[label_key] = table.iloc[:, 0].reindex(adata.obs_names).values

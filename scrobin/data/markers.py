@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from scrobin.data.gene_names import GeneMatch, alternative, listing, resolve_gene_names, unmatched_message, verb
 from scrobin.errors import ScrobinError
 
 TYPE_COLUMN = "cell_type"
@@ -144,16 +145,99 @@ def check_marker_types(markers: Mapping[str, Sequence[str]], cell_types: Iterabl
         )
 
 
+def marker_genes(markers: Mapping[str, Sequence[str]]) -> list[str]:
+    """The distinct genes of a marker list, in file order."""
+    return list(dict.fromkeys(gene for genes in markers.values() for gene in genes))
+
+
+def check_marker_genes(markers: Mapping[str, Sequence[str]], var: pd.DataFrame, gene_symbols: str | None,
+                       dataset: str) -> GeneMatch:
+    """Match a marker list onto a dataset's genes (:func:`scrobin.data.gene_names.resolve_gene_names`).
+
+    Parameters
+    ----------
+    markers
+        Cell type -> genes (:func:`read_markers`), in the user's spelling.
+    var
+        The dataset's genes before gene selection (``var``, var_names as index).
+    gene_symbols
+        The dataset's ``gene_symbols`` column, or None.
+    dataset
+        The dataset's name, for messages.
+
+    Returns
+    -------
+    GeneMatch
+        How each marker maps onto ``var_names``; markers matching nothing anywhere (genes the
+        dataset did not measure) are left for :func:`unselected_markers` to report.
+
+    Raises
+    ------
+    ScrobinError
+        When a marker names several genes, when no marker matches, or when unmatched markers are
+        in another var column or match ignoring case: each would score 0 in every ranking, so
+        the message names what they would match and the fix.
+    """
+    match = resolve_gene_names(marker_genes(markers), var, gene_symbols)
+    if match.ambiguous or not match.var_names or (match.unmatched and alternative(match, var, gene_symbols)):
+        raise ScrobinError(unmatched_message(
+            match, "markers", dataset, var, gene_symbols,
+            f"write them as var_names does, or set datasets.{dataset}.gene_symbols to the var column of symbols"))
+    return match
+
+
+def unselected_markers(match: GeneMatch, selected: Iterable[str], dataset: str) -> str | None:
+    """One warning line on the markers the model will not see, or None when it sees them all.
+
+    Parameters
+    ----------
+    match
+        The markers matched onto the dataset's genes (:func:`check_marker_genes`).
+    selected
+        The model's genes (``var_names`` after prepare's gene selection).
+    dataset
+        The dataset's name, for the message.
+
+    Returns
+    -------
+    str or None
+        ``"dataset 'x': 6 of 38 markers are not among the 2,500 selected genes: CD8A, ...; keep
+        them with keep_genes or use_input_hvg"``, and the markers the data lacks altogether.
+        Markers are never added to the model here: that would feed the truth into the test.
+    """
+    selected = set(map(str, selected))
+    n_markers = len(match.names)
+    outside = [name for name, gene in match.var_names.items() if gene not in selected]
+    parts = []
+    if outside:
+        parts.append(f"{len(outside)} of {n_markers} markers {verb(len(outside))} not among the "
+                     f"{len(selected):,} selected genes: "
+                     f"{listing(outside)}; keep them with keep_genes or use_input_hvg")
+    if match.unmatched:
+        parts.append(f"{len(match.unmatched)} of {n_markers} markers {verb(len(match.unmatched))} "
+                     f"not in the data at all: {listing(match.unmatched)}")
+    return f"dataset '{dataset}': " + "; ".join(parts) if parts else None
+
+
+def markers_as_var_names(markers: Mapping[str, Sequence[str]], match: GeneMatch) -> dict[str, list[str]]:
+    """Cell type -> the ``var_names`` its markers resolve to (unmatched markers left out)."""
+    return {cell_type: list(dict.fromkeys(match.var_names[gene] for gene in genes if gene in match.var_names))
+            for cell_type, genes in markers.items()}
+
+
 def marker_coverage(markers: Mapping[str, Sequence[str]], genes: Iterable[str],
-                    cell_types: Iterable[str]) -> list[str]:
+                    cell_types: Iterable[str], n_genes: int | None = None) -> list[str]:
     """Log lines on what of a marker list the model can be scored on.
 
     Parameters
     ----------
     markers
-        Cell type -> genes.
+        Cell type -> genes, in the user's spelling.
     genes
-        The model's genes (after highly-variable-gene selection).
+        The markers (in the user's spelling) that are among the model's genes; with ``n_genes``
+        None, the model's genes themselves (after highly-variable-gene selection).
+    n_genes
+        The number of the model's genes; None: ``len(genes)``.
     cell_types
         The model's cell types (after rare types were dropped).
 
@@ -165,12 +249,13 @@ def marker_coverage(markers: Mapping[str, Sequence[str]], genes: Iterable[str],
         one for model types without markers (not scored); nothing for what is complete.
     """
     genes, cell_types = set(map(str, genes)), list(map(str, cell_types))
+    n_genes = len(genes) if n_genes is None else n_genes
     outside = list(dict.fromkeys(gene for type_genes in markers.values() for gene in type_genes
                                  if gene not in genes))
     n_markers = len({gene for type_genes in markers.values() for gene in type_genes})
     lines = []
     if outside:
-        lines.append(f"{len(outside)} of {n_markers} marker genes are not among the model's {len(genes)} genes "
+        lines.append(f"{len(outside)} of {n_markers} marker genes are not among the model's {n_genes} genes "
                      f"(after highly-variable-gene selection) and cannot be ranked: {', '.join(outside)}")
     unranked = [cell_type for cell_type, type_genes in markers.items()
                 if cell_type in cell_types and not any(gene in genes for gene in type_genes)]

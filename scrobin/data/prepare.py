@@ -21,12 +21,14 @@ import scipy.sparse as sp
 from scrobin.contract import GROUND_TRUTH_KEY, LABEL_KEY, LOGNORM_LAYER, SCROBIN_KEY, SPLIT_KEY, X_SCALED_KEY
 from scrobin.data.checks import (
     check_cells,
+    check_counts_are_counts,
     check_gene_selection,
     check_held_out_types,
     check_type_sizes,
     held_out_cells,
     input_matrix,
     input_state_of,
+    missing_label_mask,
     split_sizes,
 )
 from scrobin.data.chunked_io import in_memory, matrix_values
@@ -101,8 +103,10 @@ class CheckedCells:
 def checked_cells(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping) -> CheckedCells:
     """Check a dataset and keep the cells the model may see, raising ``ScrobinError`` on bad input.
 
-    Runs the checks of ``scrobin.data.checks``, settles the input state (a declared ``layer`` is raw
-    counts unless ``input_state`` says otherwise), drops cells failing quality control
+    Runs the checks of ``scrobin.data.checks``, drops the cells without a label when the spec says
+    ``missing_labels: drop`` (``keep`` trains them as a type named as spelled, NaN as ``'nan'``),
+    settles the input state (a declared ``layer`` is raw counts unless ``input_state`` says
+    otherwise, and is refused when its values are log-normalised), drops cells failing quality control
     (``cells_passing_qc``: empty cells at the defaults) and the types too small to split when
     ``prepare.drop_rare_types`` is set; ``params`` are the dataset's own (``prepare_settings``).
     ``scrobin.preflight.check_sources`` runs exactly this before any job, so
@@ -111,17 +115,24 @@ def checked_cells(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping) 
     view (``CheckedCells.rows``), so its matrix is never loaded whole.
     """
     label_key, layer, input_state = spec["label_key"], spec.get("layer"), spec.get("input_state", "auto")
-    check_cells(adata, name, label_key, layer, input_state, spec.get("gene_symbols"))
+    missing_labels = spec.get("missing_labels", "refuse")
+    check_cells(adata, name, label_key, layer, input_state, spec.get("gene_symbols"), missing_labels)
     matrix = input_matrix(adata, layer)
     rows = None if in_memory(matrix) else np.arange(adata.n_obs)
+    unlabelled = missing_label_mask(adata.obs[label_key]) if missing_labels == "drop" else np.zeros(adata.n_obs, bool)
+    if unlabelled.any():
+        log.info("dataset %s: %d of %d cells have no label and are left out (missing_labels: drop)", name,
+                 int(unlabelled.sum()), adata.n_obs)
     state, detected = input_state_of(matrix, name, layer, input_state)
+    if state == "counts" and not detected:
+        check_counts_are_counts(matrix, name, layer)
     try:
         keep = cells_passing_qc(matrix, state, params)
     except ScrobinError as error:
         raise ScrobinError(f"dataset '{name}': {error}") from None
     qc = {"min_cell_counts": params["min_cell_counts"], "min_cell_genes": params["min_cell_genes"],
-          "dropped_cells": int((~keep).sum())}
-    if not keep.any():
+          "dropped_cells": int((~keep & ~unlabelled).sum()), "dropped_unlabelled_cells": int(unlabelled.sum())}
+    if not (keep & ~unlabelled).any():
         raise ScrobinError(
             f"dataset '{name}': no cell passes quality control (prepare.min_cell_counts {params['min_cell_counts']}, "
             f"prepare.min_cell_genes {params['min_cell_genes']}): lower them or check that the input holds expression"
@@ -129,7 +140,8 @@ def checked_cells(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping) 
     if qc["dropped_cells"]:
         log.info("dataset %s: quality control drops %d of %d cells (%s)", name, qc["dropped_cells"], len(keep),
                  "fewer than min_cell_counts counts or min_cell_genes genes after gene filtering")
-        adata, rows = _subset(adata, keep, rows)
+    if qc["dropped_cells"] or unlabelled.any():
+        adata, rows = _subset(adata, keep & ~unlabelled, rows)
     labels = adata.obs[label_key].astype(str)
     min_cells = params["min_cells_per_type"]
     held_out = held_out_cells(adata.obs, name, spec["split_by"]) if spec.get("split_by") else None
@@ -176,9 +188,19 @@ def prepare_dataset(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping
     seed
         Seed of the split.
     """
-    label_key, layer = spec["label_key"], spec.get("layer")
     params = prepare_settings(spec, params)
-    cells = checked_cells(adata, name, spec, params)
+    return prepare_cells(checked_cells(adata, name, spec, params), name, spec, params, seed)
+
+
+def prepare_cells(cells: CheckedCells, name: str, spec: Mapping, params: Mapping, seed: int) -> ad.AnnData:
+    """Split and preprocess checked cells (``checked_cells``) into the model-ready AnnData.
+
+    The second half of :func:`prepare_dataset`, which ``scrobin.preflight.check_sources`` also runs
+    before any job to learn the model's genes (their number, the markers among them, whether
+    log-normalised values exist) from this very code. ``params`` are the dataset's own
+    (``prepare_settings``); ``keep_genes`` may be named through ``gene_symbols``.
+    """
+    label_key, layer = spec["label_key"], spec.get("layer")
     adata, labels, state, rare = cells.adata, cells.labels, cells.state, cells.dropped_types
     detected = state if cells.detected else None
     matrix = input_matrix(adata, layer) if cells.rows is None else cells.backed_matrix
@@ -192,7 +214,7 @@ def prepare_dataset(adata: ad.AnnData, name: str, spec: Mapping, params: Mapping
     else:
         origin = f"layer '{layer}': counts unless input_state says otherwise"
     log.info("dataset %s: input holds %s values (%s)", name, state, origin)
-    check_gene_selection(adata.var, name, state, params)
+    params = {**params, "keep_genes": check_gene_selection(adata.var, name, state, params, spec.get("gene_symbols"))}
     input_hvg = adata.var["highly_variable"].to_numpy(dtype=bool) if params["use_input_hvg"] else None
     split = stratified_split(labels, params["test_fraction"], params["validation_fraction"], seed, cells.held_out)
     x, lognorm, transform = prepare_matrix(

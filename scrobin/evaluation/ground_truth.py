@@ -23,7 +23,9 @@ from scrobin.contract import GROUND_TRUTH_KEY, SCROBIN_KEY
 from scrobin.errors import ScrobinError
 from scrobin.validators import require_positive_int
 from scrobin.attribution.importance import ranked_genes
-from scrobin.data.markers import marker_coverage, read_markers
+from scrobin.data.gene_names import resolve_gene_names, unmatched_message
+from scrobin.data.markers import marker_coverage, marker_genes, markers_as_var_names, read_markers
+from scrobin.tables import GENE_SYMBOL_COLUMN
 
 ALL_TYPES = "all types"
 
@@ -62,19 +64,27 @@ def recovery_reference(prepared, markers_path: str | Path | None = None) -> Reco
         The dataset's ``prepared.h5ad``: its genes and the labels in the obs column named by
         ``uns["scrobin"]["label_key"]`` are the model's.
     markers_path
-        The dataset's markers file; ``None`` reads the simulation's truth from ``uns``.
+        The dataset's markers file; ``None`` reads the simulation's truth from ``uns``. Its genes
+        are matched onto the model's ``var_names`` through the symbols the prepared data keeps
+        (``var["gene_symbol"]``) and case where conventions differ
+        (:func:`scrobin.data.gene_names.resolve_gene_names`, as the pre-job check does).
 
     Returns
     -------
     RecoveryReference
-        ``key_genes, source, notes, n_given``; pass ``n_given`` to :func:`recovery_table` so every
-        row says how many key genes were given next to how many the model ranks.
+        ``key_genes`` (cell type -> key genes as ``var_names``, markers outside the model's genes
+        left out, restricted to the model's cell types: a marker type dropped as rare is not
+        scored), ``source`` (``"simulation"`` or ``"markers: <file name>"``), ``notes`` (log lines
+        from :func:`scrobin.data.markers.marker_coverage`: genes outside the model, types not
+        scored) and ``n_given`` (key genes given per type, before gene selection); pass
+        ``n_given`` to :func:`recovery_table` so every row says how many key genes were given next
+        to how many the model ranks.
 
     Raises
     ------
     ScrobinError
         When there is no truth (no markers file and not simulated), the markers file cannot be
-        parsed, or none of its cell types is among the model's.
+        parsed, none of its cell types is among the model's, or a marker names several genes.
     """
     if markers_path is None:
         truth = key_genes_from_anndata(prepared)
@@ -85,13 +95,19 @@ def recovery_reference(prepared, markers_path: str | Path | None = None) -> Reco
     markers = read_markers(markers_path)
     labels = prepared.obs[prepared.uns[SCROBIN_KEY]["label_key"]]
     cell_types = list(labels.astype("category").cat.categories.astype(str))
-    scored = {cell_type: genes for cell_type, genes in markers.items() if cell_type in cell_types}
-    if not scored:
+    if not any(cell_type in cell_types for cell_type in markers):
         raise ScrobinError(f"markers file '{markers_path}' names none of the model's cell types "
                            f"({', '.join(cell_types)}): name at least one of them")
-    return RecoveryReference(scored, f"markers: {Path(markers_path).name}",
-                             marker_coverage(markers, prepared.var_names, cell_types),
-                             {cell_type: len(set(genes)) for cell_type, genes in scored.items()})
+    symbols = GENE_SYMBOL_COLUMN if GENE_SYMBOL_COLUMN in prepared.var.columns else None
+    match = resolve_gene_names(marker_genes(markers), prepared.var, symbols)
+    if match.ambiguous:
+        dataset = prepared.uns[SCROBIN_KEY].get("dataset", "?")
+        raise ScrobinError(unmatched_message(match, "markers", dataset, prepared.var, symbols, ""))
+    resolved = markers_as_var_names(markers, match)
+    scored = {cell_type: resolved[cell_type] for cell_type in markers if cell_type in cell_types}
+    notes = marker_coverage(markers, match.var_names, cell_types, n_genes=prepared.n_vars)
+    n_given = {cell_type: len(set(markers[cell_type])) for cell_type in scored}
+    return RecoveryReference(scored, f"markers: {Path(markers_path).name}", notes, n_given)
 
 
 def average_precision(is_key_in_rank_order: np.ndarray) -> float:
