@@ -27,11 +27,15 @@ from scrobin.attribution.registry import split_method_entry
 from scrobin.config import validate_config
 from scrobin.data.datasets import load_dataset
 from scrobin.data.prepare import prepare_dataset
-from scrobin.evaluation.sanity import DEFAULT_SAMPLING_CELLS_PER_TYPE, sanity_checks, sanity_verdicts
+from scrobin.evaluation.config import SCHEMA as EVALUATION_SCHEMA
+from scrobin.evaluation.sanity import sanity_checks, sanity_verdicts
+from scrobin.schema import section_defaults
 from scrobin.metrics import per_class_table
 from scrobin.model.classifier import fit_classifier
 from scrobin.attribution.registry import method_spec
 from scrobin.data.model_input import model_input
+
+EVALUATION_DEFAULTS = section_defaults(EVALUATION_SCHEMA, "evaluation")
 
 
 def parse_args() -> argparse.Namespace:
@@ -39,7 +43,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--config", default="config/config.yaml", help="config whose datasets, model and methods are used")
     parser.add_argument("--datasets", nargs="+", default=None, help="datasets of the config (default: all)")
     parser.add_argument("--methods", nargs="+", default=None, help="methods of the config (default: all)")
-    parser.add_argument("--sampling-cells-per-type", type=int, default=DEFAULT_SAMPLING_CELLS_PER_TYPE)
+    parser.add_argument("--sampling-cells-per-type", type=int, default=EVALUATION_DEFAULTS["sanity_sampling_cells_per_type"])
     parser.add_argument("--full", action="store_true", help="every cell with every method")
     parser.add_argument("--rank-by", default=None, help="importance ranking rule (default: the config's importance.rank_by)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -75,7 +79,7 @@ def main() -> None:
                                   full=args.full, rank_by=args.rank_by or config["importance"]["rank_by"])
             seconds = time.perf_counter() - started
             tables.append(table.assign(dataset=name))
-            verdicts.append(sanity_verdicts(table).assign(dataset=name))
+            verdicts.append(sanity_verdicts(table, EVALUATION_DEFAULTS["sanity_threshold"]).assign(dataset=name))
             totals.append({"dataset": name, "method": method, "n_cells": int(table["n_cells"].iloc[0]),
                            "runs": len(table) + 1, "seconds": round(seconds, 2)})
             print(totals[-1], flush=True)

@@ -45,6 +45,13 @@ TEXT_COLUMNS = frozenset(
         "note",
         "class",
         "split",
+        "baseline",
+        "test_split",
+        "strongest_baseline",
+        "check",
+        "step",
+        "verdict",
+        "sanity_verdict",
     }
 )
 

@@ -82,7 +82,7 @@ def write_dataset(root: Path, name: str, simulated: bool, markers: str | None = 
         for method, value in zip(METHODS, (scale, 3 * scale))
     ])
     table("de_overlap", "evaluation/de_overlap.tsv", [
-        {"seed": seed, "regime": regime, "cell_type": cell_type, "n_genes": 50, "n_de": 10, "n_ranked": 20,
+        {"seed": seed, "regime": regime, "cell_type": cell_type, "n_genes": 50, "n_baseline": 10, "n_ranked": 20,
          "overlap": overlap, "expected": 4.0, "p_value": 0.01}
         for seed in seeds for regime in REGIMES for cell_type, overlap in (("A", 3), ("all types", 7))
     ])

@@ -17,7 +17,13 @@ from scrobin.evaluation.sanity import (
     sanity_checks,
     sanity_verdicts,
 )
+from scrobin.evaluation.config import SCHEMA as EVALUATION_SCHEMA
 from scrobin.model.network import MLPClassifier
+from scrobin.schema import section_defaults
+
+# The workflow's defaults (the config schema: evaluation.sanity_*).
+SAMPLING = section_defaults(EVALUATION_SCHEMA, "evaluation")["sanity_sampling_cells_per_type"]
+THRESHOLD = section_defaults(EVALUATION_SCHEMA, "evaluation")["sanity_threshold"]
 
 N_TYPES, CELLS_PER_TYPE, N_GENES, MARKERS_PER_TYPE = 3, 20, 60, 4
 
@@ -89,7 +95,7 @@ def test_random_other_class_is_never_the_own_and_covers_the_others():
 def test_gradient_explanations_change_with_the_model_and_the_input_itself_does_not(trained, model_free_method):
     model, x, target = trained
     methods = {"saliency": None, "integrated_gradients": ({"n_steps": 16}, None), model_free_method: None}
-    table = sanity_checks(model, x, target, methods, seed=0)
+    table = sanity_checks(model, x, target, methods, seed=0, sampling_cells_per_type=SAMPLING)
     assert tuple(table.columns) == SANITY_COLUMNS
     assert len(table) == len(methods) * 3
     rows = table.set_index(["method", "step"])
@@ -102,7 +108,7 @@ def test_gradient_explanations_change_with_the_model_and_the_input_itself_does_n
     np.testing.assert_allclose(model_free["spearman_mean"], 1.0)
     np.testing.assert_allclose(model_free["spearman_min"], 1.0)
     np.testing.assert_allclose(model_free["spearman_abs_mean"], 1.0)
-    verdicts = sanity_verdicts(table).set_index("method")["verdict"]
+    verdicts = sanity_verdicts(table, THRESHOLD).set_index("method")["verdict"]
     assert verdicts.to_dict() == {"saliency": "explains the model", "integrated_gradients": "explains the model",
                                   model_free_method: "explains the data"}
 
@@ -128,23 +134,23 @@ def test_seeded_and_the_callers_random_state_is_left_alone(trained):
     random.seed(9)
     torch.use_deterministic_algorithms(False)
     states = torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()
-    first = sanity_checks(model, x, target, methods, seed=1)
+    first = sanity_checks(model, x, target, methods, seed=1, sampling_cells_per_type=SAMPLING)
     assert torch.equal(torch.get_rng_state(), states[0])
     assert np.array_equal(np.random.get_state()[1], states[1]) and random.getstate() == states[2]
     assert not torch.are_deterministic_algorithms_enabled()
     measures = ["spearman_mean", "spearman_min", "n_cells"]
-    again = sanity_checks(model, x, target, methods, seed=1)
+    again = sanity_checks(model, x, target, methods, seed=1, sampling_cells_per_type=SAMPLING)
     assert first[measures].equals(again[measures])
-    other = sanity_checks(model, x, target, methods, seed=2)
+    other = sanity_checks(model, x, target, methods, seed=2, sampling_cells_per_type=SAMPLING)
     assert not first[measures].equals(other[measures])
 
 
 def test_bad_input_is_a_one_line_error(trained):
     model, x, target = trained
     for call, message in [
-        (lambda: sanity_checks(model, x, target, {}), "no methods were given"),
-        (lambda: sanity_checks(model, x, target[:-1], {"saliency": None}), "one integer class index per cell"),
-        (lambda: sanity_checks(model, x, target, {"salience": None}), "attribution method 'salience' is unknown"),
+        (lambda: sanity_checks(model, x, target, {}, sampling_cells_per_type=SAMPLING), "no methods were given"),
+        (lambda: sanity_checks(model, x, target[:-1], {"saliency": None}, sampling_cells_per_type=SAMPLING), "one integer class index per cell"),
+        (lambda: sanity_checks(model, x, target, {"salience": None}, sampling_cells_per_type=SAMPLING), "attribution method 'salience' is unknown"),
         (lambda: sanity_checks(model, x, target, {"saliency": None}, sampling_cells_per_type=0),
          "must be a positive integer"),
         (lambda: cascading_randomisation(nn.Sequential(nn.ReLU())), "no nn.Linear layer"),
@@ -166,7 +172,7 @@ def test_verdicts_read_the_last_step_and_count_a_turned_around_ranking_as_surviv
                           {"method": "model", "check": "random_logit", "step": "random_logit", "layers_randomised": 0,
                            "spearman_mean": -0.3, "spearman_min": -0.5, "spearman_abs_mean": 0.3, "n_cells": 10,
                            "seconds": 0.1}])
-    verdicts = sanity_verdicts(table).set_index("method")
+    verdicts = sanity_verdicts(table, THRESHOLD).set_index("method")
     assert verdicts["verdict"].to_dict() == {"model": "explains the model", "reversed": "explains the data",
                                              "flat": "undetermined"}
     assert verdicts.loc["model", "spearman_randomised"] == pytest.approx(0.1)
@@ -176,4 +182,4 @@ def test_verdicts_read_the_last_step_and_count_a_turned_around_ranking_as_surviv
     with pytest.raises(ScrobinError, match="must lie in"):
         sanity_verdicts(table, threshold=1.5)
     with pytest.raises(ScrobinError, match="lacks column"):
-        sanity_verdicts(table.drop(columns="spearman_abs_mean"))
+        sanity_verdicts(table.drop(columns="spearman_abs_mean"), THRESHOLD)

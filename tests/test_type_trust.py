@@ -6,13 +6,14 @@ import pytest
 
 from scrobin.attribution.consensus import _type_labels, consensus_ranking
 from scrobin.attribution.importance import (
-    DEFAULT_MIN_TYPE_F1,
     TRUST_COLUMNS,
     cell_type_importance,
     flag_few_cells,
     with_type_trust,
 )
+from scrobin.attribution.config import SCHEMA as ATTRIBUTION_SCHEMA
 from scrobin.errors import ScrobinError
+from scrobin.schema import section_defaults
 from scrobin.metrics import classification_metrics, per_class_table
 
 CLASSES = ["B", "NK", "T"]
@@ -50,8 +51,9 @@ def test_every_row_gets_its_types_test_f1_and_cells(importances, per_class):
     # n_cells (cells explained) is untouched: a type can be recognised and still have too few cells.
     assert table.groupby("cell_type")["few_cells"].first().to_dict() == {"B": False, "NK": True, "T": False}
     assert not with_type_trust(importances["saliency"], per_class, min_type_f1=0.0)["not_recognised"].any()
-    assert with_type_trust(importances["saliency"], per_class)["not_recognised"].sum() == (
-        (f1 < DEFAULT_MIN_TYPE_F1).sum() * len(GENES))
+    default = section_defaults(ATTRIBUTION_SCHEMA, "importance")["min_type_f1"]
+    assert with_type_trust(importances["saliency"], per_class, default)["not_recognised"].sum() == (
+        (f1 < default).sum() * len(GENES))
 
 
 def test_consensus_tables_take_the_columns_and_the_heatmap_says_them(importances, per_class):
@@ -69,7 +71,7 @@ def test_consensus_tables_take_the_columns_and_the_heatmap_says_them(importances
 def test_mismatched_metrics_are_a_one_line_error(importances, per_class, change, message):
     table, metrics = change(importances["saliency"], per_class)
     with pytest.raises(ScrobinError, match=message) as error:
-        with_type_trust(table, metrics)
+        with_type_trust(table, metrics, 0.5)
     assert "\n" not in str(error.value)
     with pytest.raises(ScrobinError, match=r"min_type_f1 must lie in \[0, 1\]"):
         with_type_trust(importances["saliency"], per_class, min_type_f1=1.5)

@@ -21,7 +21,7 @@ from scipy.cluster import hierarchy
 from scrobin.errors import ScrobinError
 from scrobin.validators import require_positive_int
 from scrobin.figures import save_figure
-from scrobin.attribution.importance import DIRECTION_COLUMNS, direction_mask, importance_matrix
+from scrobin.attribution.importance import DIRECTION_COLUMNS, TRUST_COLUMNS, direction_mask, importance_matrix
 
 CONSENSUS_COLUMNS = ("cell_type", "gene", "votes", "mean_rank", "consensus_rank", "methods")
 # Type flags of a consensus table and how the heatmap's axis labels say them.
@@ -74,20 +74,24 @@ def _type_facts(importances: Mapping[str, pd.DataFrame], index: pd.MultiIndex) -
     """Direction and cell-count columns of the importance tables, aligned to ``index``.
 
     Directions describe the data, not a method, so the first table's are taken; a type's cell count
-    is the smallest any method averaged over, and it is flagged if any method flagged it.
+    is the smallest any method averaged over, and it is flagged if any method flagged it; the
+    explained model's per-type F1 (``with_type_trust``) is the same in every table.
     """
     tables = list(importances.values())
     facts = pd.DataFrame(index=index)
     present = [c for c in DIRECTION_COLUMNS if all(c in t.columns for t in tables)]
     if present:
         facts = facts.join(tables[0].set_index(["cell_type", "gene"])[present])
-    for column, combine in (("n_cells", "min"), ("few_cells", "max")):
+    # The model's per-type F1 is the same in every table: the first table's.
+    combines = {"n_cells": "min", "few_cells": "max", **dict.fromkeys(TRUST_COLUMNS, lambda values: values.iloc[0])}
+    for column, combine in combines.items():
         if all(column in t.columns for t in tables):
             per_type = pd.concat([t.groupby("cell_type", sort=False)[column].first()
                                   for t in tables], axis=1).agg(combine, axis=1)
             facts[column] = per_type.reindex(index.get_level_values("cell_type")).to_numpy()
-    if "few_cells" in facts:
-        facts["few_cells"] = facts["few_cells"].astype(bool)
+    for flag in ("few_cells", "not_recognised"):
+        if flag in facts:
+            facts[flag] = facts[flag].astype(bool)
     return facts
 
 

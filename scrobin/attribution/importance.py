@@ -48,12 +48,6 @@ DIRECTION_COLUMNS = ("mean_in_type", "mean_rest", "logfoldchange", "direction")
 ADDED_COLUMNS = (*DIRECTION_COLUMNS, "absence_rank", "few_cells")
 # Columns ``with_type_trust`` appends to an importance or consensus table.
 TRUST_COLUMNS = ("type_f1", "n_test_cells", "not_recognised")
-# Test F1 below which the explained model does not recognise a type (``with_type_trust``). At 0.5
-# the model's calls of the type are as often wrong as right (precision and recall both 0.5), and it
-# is above chance for every type (guessing by prevalence p gives F1 p; pbmc68k's largest type is
-# 34% of the test cells). The default wide model on pbmc68k (seed 0) falls below it for 2 of 10
-# types (naive CD4 T: F1 0.00 on 2 test cells; CD4 memory: 0.40 on 4), the simulation for none.
-DEFAULT_MIN_TYPE_F1 = 0.5
 
 
 def ranking_score(signed: np.ndarray, absolute: np.ndarray, rank_by: str) -> np.ndarray:
@@ -369,7 +363,7 @@ def flag_few_cells(table: pd.DataFrame, min_cells: int) -> pd.DataFrame:
 
 
 def with_type_trust(table: pd.DataFrame, per_class: pd.DataFrame,
-                    min_type_f1: float = DEFAULT_MIN_TYPE_F1) -> pd.DataFrame:
+                    min_type_f1: float) -> pd.DataFrame:
     """Append how well the explained model recognises each row's cell type.
 
     An explanation of a type the model does not recognise explains its mistakes, not the type:
@@ -386,8 +380,8 @@ def with_type_trust(table: pd.DataFrame, per_class: pd.DataFrame,
         (:func:`scrobin.metrics.per_class_table`, the ``per_class`` table the training rules
         write), one row per class.
     min_type_f1
-        A type whose test F1 is below this is ``not_recognised``; 0 flags none. See
-        ``DEFAULT_MIN_TYPE_F1``.
+        A type whose test F1 is below this is ``not_recognised``; 0 flags none
+        (``importance.min_type_f1``, whose schema description argues its default).
 
     Returns
     -------

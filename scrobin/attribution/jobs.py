@@ -19,7 +19,9 @@ from scrobin.cells import class_names, label_codes, sampled_test_rows, split_row
 from scrobin.contract import ATTRIBUTION_KEY, LABEL_KEY, PREDICTED_KEY, TARGET_KEY
 from scrobin.model.check import MODEL_FLAG_COLUMN
 from scrobin.data.model_input import model_input
-from scrobin.tables import GENE_SYMBOL_COLUMN, labels_of, tables_by_labels, with_gene_symbols, with_labels, write_table
+from scrobin.tables import (
+    GENE_SYMBOL_COLUMN, labels_of, read_table, tables_by_labels, with_gene_symbols, with_labels, write_table,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -35,7 +37,7 @@ def attribute(snakemake, log) -> None:
     explained, so a refused model stops the job before its work. The importance is computed here:
     a job of its own would spend longer starting than computing.
     """
-    from scrobin.attribution.importance import direction_from_prepared, ranked_importance
+    from scrobin.attribution.importance import direction_from_prepared, ranked_importance, with_type_trust
     from scrobin.model.check import explainable_model_flag
     from scrobin.model.store import load_model_for
     from scrobin.runtime import resolve_device
@@ -48,6 +50,7 @@ def attribute(snakemake, log) -> None:
         model, metadata = load_model_for(path, prepared, device)
         models[regime] = model, explainable_model_flag(metadata, params.on_flag)
     directions = direction_from_prepared(prepared)
+    per_class = dict(zip(params.regimes, snakemake.input.per_class, strict=True))
     for regime, attributions_path, importance_path in zip(
         params.regimes, snakemake.output.attributions, snakemake.output.importance, strict=True
     ):
@@ -63,6 +66,8 @@ def attribute(snakemake, log) -> None:
                  info["runtime_seconds"])
         result.write_h5ad(attributions_path, compression="gzip")
         table = ranked_importance(result, directions, params.importance)
+        # How well the model recognises each type: the genes of a type it does not explain its mistakes.
+        table = with_type_trust(table, read_table(per_class[regime]), params.importance["min_type_f1"])
         table[MODEL_FLAG_COLUMN] = flag
         # Labelled with its replicate, regime and method, so readers of many tables need no path.
         table = with_labels(table, seed=params.seed, regime=regime, method=method)

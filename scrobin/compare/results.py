@@ -20,7 +20,11 @@ from scrobin.tables import read_table
 
 # The named inputs of the compare rule, each a list of files.
 INPUT_KINDS = ("metrics", "robustness", "structure", "recovery", "faithfulness", "stability", "de_overlap",
-               "enrichment")
+               "enrichment", "celltypist", "queries", "sanity")
+# Kinds that are per-dataset summary tables with a ``dataset`` column, and JSON files with a
+# ``dataset`` key.
+TABLE_KINDS = ("robustness", "recovery", "faithfulness", "stability", "de_overlap", "queries", "sanity")
+JSON_KINDS = ("metrics", "structure", "enrichment", "celltypist")
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,9 @@ class DatasetResults:
     stability: pd.DataFrame | None
     de_overlap: pd.DataFrame | None
     enrichment: dict[tuple[int, str], dict] = field(default_factory=dict)  # (seed, regime) -> enrich info
+    celltypist: dict | None = None  # the celltypist rule's metrics (test, queries)
+    queries: pd.DataFrame | None = None  # every replicate's query scores (seed, regime, query)
+    sanity: pd.DataFrame | None = None  # every replicate's sanity checks (seed, regime, method)
 
     @property
     def seeds(self) -> list[int]:
@@ -61,7 +68,7 @@ class DatasetResults:
         return replace(
             self, metrics=keyed(self.metrics), robustness=rows(self.robustness), recovery=rows(self.recovery),
             faithfulness=rows(self.faithfulness), stability=rows(self.stability), de_overlap=rows(self.de_overlap),
-            enrichment=keyed(self.enrichment),
+            enrichment=keyed(self.enrichment), queries=rows(self.queries), sanity=rows(self.sanity),
         )
 
 
@@ -73,8 +80,9 @@ def load_results(inputs: Mapping[str, Iterable[str | Path]], datasets: Sequence[
     inputs
         Kind (one of ``INPUT_KINDS``) -> files. ``metrics`` are the train rule's JSON files and
         ``enrichment`` the enrich rule's JSON files (keys ``dataset``, ``regime``, ``seed``);
-        ``structure`` the eps_structure summaries (key ``dataset``); the other kinds are per-dataset
-        summary tables with a ``dataset`` column. A kind may be missing or empty.
+        ``structure`` the eps_structure summaries and ``celltypist`` the celltypist rule's metrics
+        (key ``dataset``); the other kinds are tables with a ``dataset`` column (``queries`` one
+        per replicate and query). A kind may be missing or empty.
     datasets
         The datasets of the run, in the order of the comparison's rows.
 
@@ -93,11 +101,8 @@ def load_results(inputs: Mapping[str, Iterable[str | Path]], datasets: Sequence[
     unknown = set(inputs) - set(INPUT_KINDS)
     if unknown:
         raise ScrobinError(f"unknown comparison input(s) {', '.join(sorted(unknown))}: use {', '.join(INPUT_KINDS)}")
-    jsons = {kind: [_read_json(path) for path in inputs.get(kind, ())] for kind in ("metrics", "structure", "enrichment")}
-    tables = {
-        kind: pd.concat([read_table(path) for path in inputs[kind]], ignore_index=True) if inputs.get(kind) else None
-        for kind in ("robustness", "recovery", "faithfulness", "stability", "de_overlap")
-    }
+    jsons = {kind: [_read_json(path) for path in inputs.get(kind, ())] for kind in JSON_KINDS}
+    tables = {kind: _stacked([read_table(path) for path in inputs.get(kind, ())]) for kind in TABLE_KINDS}
     named = {content.get("dataset") for contents in jsons.values() for content in contents}
     named |= {name for table in tables.values() if table is not None for name in table["dataset"]}
     strangers = named - set(datasets)
@@ -114,20 +119,32 @@ def load_results(inputs: Mapping[str, Iterable[str | Path]], datasets: Sequence[
         return {(int(content["seed"]), content["regime"]): content for content in jsons[kind]
                 if content["dataset"] == name}
 
+    def one(kind: str, name: str) -> dict | None:
+        return next((content for content in jsons[kind] if content["dataset"] == name), None)
+
     return [
         DatasetResults(
             name=name,
             metrics=keyed("metrics", name),
             robustness=of(tables["robustness"], name),
-            structure=next((content for content in jsons["structure"] if content["dataset"] == name), None),
+            structure=one("structure", name),
             recovery=of(tables["recovery"], name),
             faithfulness=of(tables["faithfulness"], name),
             stability=of(tables["stability"], name),
             de_overlap=of(tables["de_overlap"], name),
             enrichment=keyed("enrichment", name),
+            celltypist=one("celltypist", name),
+            queries=of(tables["queries"], name),
+            sanity=of(tables["sanity"], name),
         )
         for name in datasets
     ]
+
+
+def _stacked(tables: list[pd.DataFrame]) -> pd.DataFrame | None:
+    """The tables of one kind stacked (an unlabelled query's empty score table adds no row)."""
+    tables = [table for table in tables if len(table)]
+    return pd.concat(tables, ignore_index=True) if tables else None
 
 
 def _read_json(path: str | Path) -> dict:
@@ -147,5 +164,7 @@ def lacking(dataset: DatasetResults) -> list[str]:
         "structure": dataset.structure is not None, "recovery": dataset.recovery is not None,
         "faithfulness": dataset.faithfulness is not None, "stability": dataset.stability is not None,
         "de_overlap": dataset.de_overlap is not None, "enrichment": dataset.enrichment,
+        "celltypist": dataset.celltypist is not None, "queries": dataset.queries is not None,
+        "sanity": dataset.sanity is not None,
     }
     return [kind for kind, found in present.items() if not found]

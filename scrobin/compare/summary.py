@@ -26,7 +26,7 @@ import pandas as pd
 from scrobin.compare.results import DatasetResults, lacking, load_results, same_seed
 from scrobin.compare.seeds import differences_table, mean_over_seeds
 from scrobin.errors import ScrobinError
-from scrobin.evaluation import CONSENSUS, DE_RANKING
+from scrobin.evaluation import CELLTYPIST_RANKING, CONSENSUS, DE_RANKING, LOGISTIC_RANKING
 from scrobin.evaluation.ground_truth import ALL_TYPES
 from scrobin.model.check import MODEL_FLAG_COLUMN, flag_label
 from scrobin.robustness.budget import attack_budget
@@ -50,10 +50,14 @@ FAITHFULNESS_COLUMNS = ("deletion_auc", "insertion_auc", "deletion_gain", "inser
 STABILITY_COLUMNS = ("sensitivity_max", "infidelity")
 
 
+# The sanity checks' verdict on a method (evaluation.sanity_regimes' models).
+SANITY_COLUMNS = ("sanity_spearman_randomised", "sanity_spearman_random_logit")
 METHOD_TABLE_COLUMNS = (
     "dataset", "regime", MODEL_FLAG_COLUMN, "method", *RECOVERY_COLUMNS.values(), *FAITHFULNESS_COLUMNS,
-    *STABILITY_COLUMNS,
+    *STABILITY_COLUMNS, *SANITY_COLUMNS, "sanity_verdict",
 )
+# The baseline rankings every explanation is held against, by summary suffix.
+BASELINES = {"de": DE_RANKING, "logistic": LOGISTIC_RANKING, "celltypist": CELLTYPIST_RANKING}
 
 
 # Chance levels are the same for every ranking of a dataset, so the summary keeps them once.
@@ -65,7 +69,7 @@ CHANCE_COLUMNS = ("key_genes_top_n", "key_genes_expected", "key_genes_auprc_chan
 RANKING_GROUP_COLUMNS = {
     "consensus": ("key_genes_recovered", "key_genes_p_value", "key_genes_auprc", *FAITHFULNESS_COLUMNS),
     "methods_mean": ("key_genes_recovered", "key_genes_auprc", *FAITHFULNESS_COLUMNS, *STABILITY_COLUMNS),
-    "de": ("key_genes_recovered", "key_genes_p_value", "key_genes_auprc"),
+    **{suffix: ("key_genes_recovered", "key_genes_p_value", "key_genes_auprc") for suffix in BASELINES},
 }
 
 
@@ -121,6 +125,11 @@ def _dataset_method_rows(dataset: DatasetResults) -> pd.DataFrame:
         parts.append(_with_seed(dataset.faithfulness).rename(columns={"ranking": "method"})[keys + list(FAITHFULNESS_COLUMNS)])
     if dataset.stability is not None:
         parts.append(_with_seed(dataset.stability)[keys + list(STABILITY_COLUMNS)])
+    verdicts = None
+    if dataset.sanity is not None:
+        sanity = _sanity_rows(_with_seed(dataset.sanity))
+        parts.append(sanity[keys + list(SANITY_COLUMNS)])
+        verdicts = sanity.set_index(keys)["sanity_verdict"]
     if not parts:
         return pd.DataFrame(columns=list(METHOD_TABLE_COLUMNS))
     # The tables share no measure column, so averaging the stacked rows per key joins them,
@@ -131,7 +140,24 @@ def _dataset_method_rows(dataset: DatasetResults) -> pd.DataFrame:
     regime_rank = {regime: rank for rank, regime in enumerate(dict.fromkeys(merged["regime"]))}
     merged = merged.sort_values("regime", key=lambda regimes: regimes.map(regime_rank), kind="stable")
     flags = [_model_flag(dataset.metrics.get((seed, regime))) for seed, regime in zip(merged["seed"], merged["regime"])]
-    return merged.assign(dataset=dataset.name, **{MODEL_FLAG_COLUMN: flags})
+    verdict = [verdicts.get(key, math.nan) if verdicts is not None else math.nan
+               for key in zip(merged["seed"], merged["regime"], merged["method"])]
+    return merged.assign(dataset=dataset.name, sanity_verdict=verdict, **{MODEL_FLAG_COLUMN: flags})
+
+
+def _sanity_rows(sanity: pd.DataFrame) -> pd.DataFrame:
+    """Per seed, regime and method: the |Spearman| after full randomisation, the random-logit
+    correlation and the verdict (the sanity job's table, one row per check step)."""
+    keys = ["seed", "regime", "method"]
+    randomised = sanity[sanity["check"] == "model_randomisation"]
+    deepest = randomised.loc[randomised.groupby(keys, dropna=False)["layers_randomised"].idxmax()]
+    logit = sanity[sanity["check"] == "random_logit"].set_index(keys)["spearman_mean"]
+    rows = deepest.set_index(keys)
+    return pd.DataFrame({
+        "sanity_spearman_randomised": rows["spearman_abs_mean"],
+        "sanity_spearman_random_logit": logit.reindex(rows.index),
+        "sanity_verdict": rows["verdict"] if "verdict" in rows else math.nan,
+    }).reset_index()
 
 
 def _with_seed(table: pd.DataFrame) -> pd.DataFrame:
@@ -164,6 +190,8 @@ def replicate_summary(
                     **_ranking_summary(ranking_rows, methods),
                     **_de_overlap(one.de_overlap, regime),
                     **_enrichment(one.enrichment.get((seed, regime))),
+                    **_reference_classifiers(dataset, budget["eps"]),
+                    **_queries(one.queries, regime),
                 })
     return pd.DataFrame(rows)
 
@@ -199,9 +227,16 @@ def summary_table(
         attack, ``largest_structured_eps`` (per dataset), ``key_genes_source`` (``simulation`` or
         ``markers: <file>``, what recovery scored against), the chance levels of key-gene recovery
         (``key_genes_top_n``, ``key_genes_expected``, ``key_genes_auprc_chance``), recovery,
-        faithfulness and stability measures suffixed ``_consensus``, ``_methods_mean`` or ``_de``,
-        ``de_overlap`` with its ``de_overlap_expected`` and ``de_overlap_p_value`` (all types), and
-        ``enriched_terms`` with ``enrichment_backend``. NaN where a dataset has no such result.
+        faithfulness and stability measures suffixed ``_consensus``, ``_methods_mean`` or a
+        baseline's (``_de``: tie-corrected rank-sum DE; ``_logistic``: the logistic regression's
+        coefficients; ``_celltypist``: CellTypist's markers), the ``strongest_baseline`` by AUPRC
+        with its ``key_genes_recovered|auprc_strongest_baseline``, the consensus's overlap with
+        the baselines' top genes (``de_overlap``, ``logistic_overlap``, each with ``_expected`` and
+        ``_p_value``; all types), ``enriched_terms`` with ``enrichment_backend``, the reference
+        classifiers (``logistic_robust_accuracy_exact``, ``celltypist_accuracy``,
+        ``celltypist_macro_f1``, ``celltypist_robust_accuracy_exact`` and ``_in_domain``), and per
+        labelled query ``query_accuracy_<query>``, ``query_macro_f1_<query>`` (and CellTypist's
+        ``celltypist_query_accuracy_<query>``). NaN where a dataset has no such result.
         Numbers are means over replicate seeds; with several seeds each is followed by its
         standard deviation ``<column>_sd`` (:func:`mean_over_seeds`).
     """
@@ -222,6 +257,7 @@ def _clean_metrics(metrics: dict | None) -> dict:
         **{name: metrics.get(name, math.nan) for name in ("accuracy", "macro_f1")},
         **{f"logistic_{name}": logistic.get(name, math.nan) for name in ("accuracy", "macro_f1")},
         MODEL_FLAG_COLUMN: _model_flag(metrics),
+        "test_split": metrics.get("test_split", math.nan),
     }
 
 
@@ -256,11 +292,18 @@ def _ranking_summary(rows: pd.DataFrame, methods: Sequence[str]) -> dict:
     groups = {
         "consensus": rows[rows["method"] == CONSENSUS],
         "methods_mean": rows[rows["method"].isin(methods)],
-        "de": rows[rows["method"] == DE_RANKING],
+        **{suffix: rows[rows["method"] == name] for suffix, name in BASELINES.items()},
     }
     values = {column: _mean(rows[column]) for column in CHANCE_COLUMNS}
     for suffix, columns in RANKING_GROUP_COLUMNS.items():
         values.update({f"{column}_{suffix}": _mean(groups[suffix][column]) for column in columns})
+    # The strongest baseline by AUPRC (threshold-free): what the consensus is held against.
+    scored = {suffix: values[f"key_genes_auprc_{suffix}"] for suffix in BASELINES
+              if not math.isnan(values[f"key_genes_auprc_{suffix}"])}
+    strongest = max(scored, key=scored.get) if scored else None
+    values["strongest_baseline"] = BASELINES[strongest] if strongest else math.nan
+    for measure in ("key_genes_recovered", "key_genes_auprc"):
+        values[f"{measure}_strongest_baseline"] = values[f"{measure}_{strongest}"] if strongest else math.nan
     return values
 
 
@@ -270,11 +313,55 @@ def _mean(values: pd.Series) -> float:
 
 
 def _de_overlap(table: pd.DataFrame | None, regime: str) -> dict:
-    names = {"overlap": "de_overlap", "expected": "de_overlap_expected", "p_value": "de_overlap_p_value"}
+    """The consensus's overlap with each baseline's top genes (all types): ``de_overlap`` (the
+    paper's comparison) and ``logistic_overlap``, each with its expectation and p-value."""
+    values = {}
+    for suffix, baseline in (("de", DE_RANKING), ("logistic", LOGISTIC_RANKING)):
+        names = {"overlap": f"{suffix}_overlap", "expected": f"{suffix}_overlap_expected",
+                 "p_value": f"{suffix}_overlap_p_value"}
+        if table is None:
+            values.update(dict.fromkeys(names.values(), math.nan))
+            continue
+        # Tables written before the logistic baseline joined have no baseline column: all DE.
+        of_baseline = table["baseline"] == baseline if "baseline" in table else pd.Series(suffix == "de", table.index)
+        rows = table[of_baseline & (table["regime"] == regime) & (table["cell_type"].astype(str) == ALL_TYPES)]
+        values.update({name: _mean(rows[column]) for column, name in names.items()})
+    return values
+
+
+def _reference_classifiers(dataset: DatasetResults, attack_eps: float) -> dict:
+    """The reference classifiers beside the networks: the logistic baseline's exact robust accuracy
+    and CellTypist's test accuracy, macro-F1 and exact robust accuracy (unbounded, as the networks'
+    attacks; and keeping log-expression >= 0) at the dataset's attack budget."""
+    values = {"logistic_robust_accuracy_exact": math.nan, "celltypist_accuracy": math.nan,
+              "celltypist_macro_f1": math.nan, "celltypist_robust_accuracy_exact": math.nan,
+              "celltypist_robust_accuracy_exact_in_domain": math.nan}
+    robustness = dataset.robustness
+    if robustness is not None and "exact_linf" in set(robustness["attack"]):
+        for model, prefix in (("logreg", "logistic"), ("celltypist", "celltypist")):
+            rows = closest_eps_rows(robustness[robustness["attack"] == "exact_linf"], model, attack_eps)
+            if len(rows):
+                values[f"{prefix}_robust_accuracy_exact"] = float(rows["accuracy"].iloc[0])
+                if "accuracy_in_domain" in rows and model == "celltypist":
+                    values["celltypist_robust_accuracy_exact_in_domain"] = float(rows["accuracy_in_domain"].iloc[0])
+    if dataset.celltypist is not None:
+        values["celltypist_accuracy"] = dataset.celltypist["accuracy"]
+        values["celltypist_macro_f1"] = dataset.celltypist["macro_f1"]
+        for query, score in dataset.celltypist.get("queries", {}).items():
+            values[f"celltypist_query_accuracy_{query}"] = score["accuracy"]
+    return values
+
+
+def _queries(table: pd.DataFrame | None, regime: str) -> dict:
+    """Each labelled query's accuracy and macro-F1 for this regime's model (one replicate)."""
     if table is None:
-        return dict.fromkeys(names.values(), math.nan)
-    rows = table[(table["regime"] == regime) & (table["cell_type"].astype(str) == ALL_TYPES)]
-    return {name: _mean(rows[column]) for column, name in names.items()}
+        return {}
+    rows = table[table["regime"] == regime]
+    values = {}
+    for query, scores in rows.groupby("query", sort=True):
+        values[f"query_accuracy_{query}"] = _mean(scores["accuracy"])
+        values[f"query_macro_f1_{query}"] = _mean(scores["macro_f1"])
+    return values
 
 
 def _enrichment(info: dict | None) -> dict:

@@ -12,3 +12,4 @@ comparison carries its chance baseline, since the published key-gene counts were
 CONSENSUS = "consensus"
 DE_RANKING = "DE (wilcoxon)"
 LOGISTIC_RANKING = "logistic coefficients"
+CELLTYPIST_RANKING = "CellTypist markers"

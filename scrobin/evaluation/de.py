@@ -25,7 +25,7 @@ from scrobin.attribution.importance import gene_direction, ranked_genes
 
 DE_COLUMNS = ("cell_type", "gene", "score", "logfoldchange", "p_value", "p_value_adj", "significant", "rank",
               "mean_in_type", "mean_rest", "direction")
-OVERLAP_COLUMNS = ("cell_type", "n_genes", "n_de", "n_ranked", "overlap", "expected", "p_value")
+OVERLAP_COLUMNS = ("cell_type", "n_genes", "n_baseline", "n_ranked", "overlap", "expected", "p_value")
 
 
 def de_ranking(adata, label_key: str = LABEL_KEY, layer: str | None = LOGNORM_LAYER,
@@ -106,38 +106,53 @@ def de_top_genes(de_table: pd.DataFrame, top_n: int = 100) -> dict[str, list[str
             for cell_type, group in significant.groupby("cell_type", sort=False)}
 
 
+def top_ranked_genes(ranking: pd.DataFrame, top_n: int = 100) -> dict[str, list[str]]:
+    """The ``top_n`` best genes of each type of any ranking table (importance, consensus, a
+    baseline's ranking such as the logistic coefficients), best first."""
+    return {str(cell_type): list(genes[:top_n]) for cell_type, genes in ranked_genes(ranking).items()}
+
+
 def de_overlap(de_table: pd.DataFrame, ranking: pd.DataFrame, top_n: int = 100) -> pd.DataFrame:
-    """Overlap of each type's top DE genes with the top genes of a ranking, against chance.
+    """Overlap of each type's top DE genes with the top genes of a ranking, against chance
+    (:func:`reference_overlap` of :func:`de_top_genes`, the paper's Fig. 3d,e)."""
+    return reference_overlap(de_top_genes(de_table, top_n), de_table["cell_type"].astype(str).unique(), ranking,
+                             top_n)
+
+
+def reference_overlap(reference: dict[str, list[str]], cell_types, ranking: pd.DataFrame,
+                      top_n: int = 100) -> pd.DataFrame:
+    """Overlap of each type's reference genes (a baseline's top genes) with the top genes of a
+    ranking, against chance.
 
     Parameters
     ----------
-    de_table
-        ``de_ranking`` output.
+    reference
+        Cell type -> the baseline's top genes (:func:`de_top_genes`: significant DE genes;
+        :func:`top_ranked_genes` of the logistic coefficients).
+    cell_types
+        The types compared (a type without reference genes has none to overlap).
     ranking
         Consensus table (``consensus_ranking``) or one method's importance table.
     top_n
-        Genes taken from each side (the paper: 100).
+        Genes taken from the ranking (the paper: 100).
 
     Returns
     -------
     pandas.DataFrame
-        ``cell_type, n_genes, n_de, n_ranked, overlap, expected, p_value`` per type and an
-        ``all types`` row: ``n_de`` significant DE genes (at most ``top_n``), ``n_ranked`` top genes
-        of the ranking, ``expected`` the hypergeometric mean overlap of two random lists of those
-        sizes among ``n_genes`` genes, ``p_value`` its upper tail.
+        ``cell_type, n_genes, n_baseline, n_ranked, overlap, expected, p_value`` per type and an
+        ``all types`` row: ``n_baseline`` reference genes (at most ``top_n``), ``n_ranked`` top
+        genes of the ranking, ``expected`` the hypergeometric mean overlap of two random lists of
+        those sizes among ``n_genes`` genes, ``p_value`` its upper tail.
     """
-    require_positive_int(top_n, "DE overlap top_n")
-    de_genes = de_top_genes(de_table, top_n)
+    require_positive_int(top_n, "overlap top_n")
     ordered_by_type = {str(cell_type): genes for cell_type, genes in ranked_genes(ranking).items()}
-    missing = sorted(set(de_table["cell_type"].astype(str)) - set(ordered_by_type))
+    missing = sorted(set(map(str, cell_types)) - set(ordered_by_type))
     if missing:
-        raise ScrobinError(f"the ranking has no cell type '{missing[0]}' of the DE table: compute "
+        raise ScrobinError(f"the ranking has no cell type '{missing[0]}' of the baseline: compute "
                            f"both on the same cells and labels")
     type_rows = [{"cell_type": cell_type,
-                  **overlap_statistics(ordered_by_type[cell_type], de_genes.get(cell_type, []),
-                                       top_n)}
-                 for cell_type in de_table["cell_type"].astype(str).unique()]
+                  **overlap_statistics(ordered_by_type[cell_type], reference.get(cell_type, [])[:top_n], top_n)}
+                 for cell_type in map(str, cell_types)]
     table = pd.DataFrame([*type_rows, combined_overlap(type_rows)])
-    table = table.rename(columns={"n_key_genes": "n_de", "top_n": "n_ranked",
-                                  "recovered": "overlap"})
+    table = table.rename(columns={"n_key_genes": "n_baseline", "top_n": "n_ranked", "recovered": "overlap"})
     return table.loc[:, list(OVERLAP_COLUMNS)]

@@ -119,12 +119,12 @@ def _venn(axes, left_only: int, both: int, right_only: int, labels: tuple[str, s
     axes.set_axis_off()
 
 
-def plot_de_venn(overlap: pd.DataFrame, path, ranking_label: str = "consensus") -> Path:
-    """One Venn-style panel per cell type: top DE genes, top ranked genes and their overlap.
+def plot_de_venn(overlap: pd.DataFrame, path, ranking_label: str = "consensus", baseline_label: str = "DE") -> Path:
+    """One Venn-style panel per cell type: a baseline's top genes (DE), top ranked genes and their overlap.
 
     The panel title gives the overlap expected by chance and its hypergeometric p-value.
     """
-    _require(overlap, {"cell_type", "n_de", "n_ranked", "overlap", "expected", "p_value"},
+    _require(overlap, {"cell_type", "n_baseline", "n_ranked", "overlap", "expected", "p_value"},
              "de_overlap")
     per_type = overlap[overlap["cell_type"] != ALL_TYPES]
     n_panels = len(per_type)
@@ -133,8 +133,8 @@ def plot_de_venn(overlap: pd.DataFrame, path, ranking_label: str = "consensus") 
     figure = Figure(figsize=(3.0 * n_columns, 2.6 * n_rows))
     for panel, row in enumerate(per_type.itertuples(index=False), start=1):
         axes = figure.add_subplot(n_rows, n_columns, panel)
-        _venn(axes, int(row.n_de - row.overlap), int(row.overlap), int(row.n_ranked - row.overlap),
-              (f"DE ({row.n_de})", f"{ranking_label} ({row.n_ranked})"))
+        _venn(axes, int(row.n_baseline - row.overlap), int(row.overlap), int(row.n_ranked - row.overlap),
+              (f"{baseline_label} ({row.n_baseline})", f"{ranking_label} ({row.n_ranked})"))
         axes.set_title(f"{row.cell_type}\nexpected {row.expected:.1f}, p = {row.p_value:.2g}",
                        fontsize=9)
     return save_figure(figure, path)
@@ -197,3 +197,39 @@ def plot_stability(stability: pd.DataFrame, path) -> Path:
         axes.set_ylabel(f"{label}, lower is better")
     figure.tight_layout()
     return save_figure(figure, path)
+
+
+def plot_sanity(sanity: pd.DataFrame, path) -> Path:
+    """The sanity checks: each method's rank correlation with its trained-model importance as the
+    layers are re-initialised, top first (lines), and for a random other class (markers).
+
+    A method whose line stays high explains the data, not the model (Adebayo et al. 2018). One
+    panel per regime; repeated rows (seeds) are averaged. The y axis is the mean per-type absolute
+    Spearman correlation (a ranking turned around by a random sign is as much set by the input).
+    """
+    _require(sanity, {"method", "check", "layers_randomised", "spearman_abs_mean", "spearman_mean"},
+             "sanity_checks")
+    regimes = list(sanity["regime"].unique()) if "regime" in sanity else [None]
+    methods = list(dict.fromkeys(sanity["method"]))
+    figure = Figure(figsize=(1.5 + 4.0 * len(regimes), 3.6), layout="constrained")
+    axes_list = figure.subplots(1, len(regimes), squeeze=False)[0]
+    for axes, regime in zip(axes_list, regimes):
+        rows = sanity if regime is None else sanity[sanity["regime"] == regime]
+        for index, method in enumerate(methods):
+            own = rows[rows["method"] == method]
+            curve = own[own["check"] == "model_randomisation"].groupby("layers_randomised")["spearman_abs_mean"].mean()
+            # Nothing randomised: the trained model's ranking against itself.
+            curve = pd.concat([pd.Series({0: 1.0}), curve])
+            axes.plot(curve.index, curve.to_numpy(), marker="o", color=f"C{index}", label=method)
+            logit = own[own["check"] == "random_logit"]["spearman_abs_mean"].mean()
+            axes.scatter([curve.index.max() + 0.6], [logit], marker="x", color=f"C{index}")
+        axes.set_xticks(list(range(int(rows["layers_randomised"].max()) + 1)) + [rows["layers_randomised"].max() + 0.6])
+        axes.set_xticklabels([str(k) for k in range(int(rows["layers_randomised"].max()) + 1)] + ["random\nclass"])
+        axes.set_xlabel("layers re-initialised, top first")
+        axes.set_ylabel("|Spearman| with the trained model")
+        axes.set_ylim(-0.02, 1.02)
+        axes.set_title("sanity checks" if regime is None else f"sanity checks, {regime}", fontsize=9)
+    handles = {line.get_label(): line for axes in axes_list for line in axes.get_lines()}
+    figure.legend(handles.values(), handles.keys(), title="method", loc="outside right center", frameon=False,
+                  fontsize=7)
+    return save_figure(figure, path, tight=False)

@@ -18,7 +18,7 @@ import pandas as pd
 from scrobin.cells import class_names, label_codes, random_test_rows, sampled_test_rows, split_rows
 from scrobin.contract import LOGNORM_LAYER
 from scrobin.errors import ScrobinError
-from scrobin.evaluation import CONSENSUS, DE_RANKING
+from scrobin.evaluation import CELLTYPIST_RANKING, CONSENSUS, DE_RANKING, LOGISTIC_RANKING
 from scrobin.data.model_input import model_input
 from scrobin.tables import (
     concatenated_tables, labels_of, read_table, tables_by_labels, with_gene_symbols, with_labels, write_table,
@@ -61,18 +61,25 @@ def de_overlap(snakemake, log) -> None:
     order (the rule expands all three over them); each consensus table names its seed and regime in
     its own columns, which label the overlap table.
     """
-    from scrobin.evaluation.de import de_overlap as overlap_with_de
+    from scrobin.evaluation.de import de_top_genes, reference_overlap, top_ranked_genes
     from scrobin.evaluation.figures import plot_de_venn
 
+    top_n = snakemake.params.top_n
     de_table = read_table(snakemake.input.de)
+    cell_types = de_table["cell_type"].astype(str).unique()
+    # The baselines' top genes: the significant DE genes (the paper's comparison) and the
+    # logistic regression's largest coefficients (CellTypist's way of naming markers).
+    baselines = {DE_RANKING: de_top_genes(de_table, top_n),
+                 LOGISTIC_RANKING: top_ranked_genes(read_table(snakemake.input.logistic), top_n)}
     for consensus_path, table_path, figure_path in zip(
         snakemake.input.consensus, snakemake.output.tables, snakemake.output.figures, strict=True
     ):
         consensus = read_table(consensus_path)
         seed, regime = labels_of(consensus, "seed", "regime")
-        overlap = overlap_with_de(de_table, consensus, top_n=snakemake.params.top_n)
-        plot_de_venn(overlap, figure_path, ranking_label=f"consensus ({regime})")
-        write_table(with_labels(overlap, seed=seed, regime=regime), table_path)
+        overlaps = {name: reference_overlap(genes, cell_types, consensus, top_n) for name, genes in baselines.items()}
+        plot_de_venn(overlaps[DE_RANKING], figure_path, ranking_label=f"consensus ({regime})")
+        table = pd.concat([with_labels(overlap, baseline=name) for name, overlap in overlaps.items()], ignore_index=True)
+        write_table(with_labels(table, seed=seed, regime=regime), table_path)
 
 
 def recovery(snakemake, log) -> None:
@@ -95,9 +102,13 @@ def recovery(snakemake, log) -> None:
     for path in snakemake.input.consensus:
         table = read_table(path)
         rankings[labels_of(table, "seed", "regime")][CONSENSUS] = table
-    de = read_table(snakemake.input.de)
+    # The baselines every ranking is held against: tie-corrected DE, the logistic regression's
+    # coefficients and, when it ran, CellTypist's markers.
+    baselines = {DE_RANKING: read_table(snakemake.input.de), LOGISTIC_RANKING: read_table(snakemake.input.logistic)}
+    for path in snakemake.input.celltypist:
+        baselines[CELLTYPIST_RANKING] = read_table(path)
     tables = [
-        with_labels(recovery_table({**by_method, DE_RANKING: de}, truth, top_n=snakemake.params.top_n, regime=regime,
+        with_labels(recovery_table({**by_method, **baselines}, truth, top_n=snakemake.params.top_n, regime=regime,
                                    source=source, n_given=n_given), dataset=snakemake.wildcards.ds, seed=seed)
         for (seed, regime), by_method in rankings.items()
     ]
@@ -157,10 +168,43 @@ def stability(snakemake, log) -> None:
         log.info("%s model:\n%s", regime, table.to_string(index=False))
 
 
+def sanity(snakemake, log) -> None:
+    """Rule ``sanity``: the explanation sanity checks (Adebayo et al. 2018) of every configured method
+    on the models of ``params.regimes`` (``evaluation.sanity_regimes``) of one replicate.
+
+    Each table has one row per method and check (cascading layer randomisation, one row per layer,
+    and the random other class) with the rank correlation of the per-type importance against the
+    trained model's, and the method's verdict (explains the model, or the data).
+    """
+    from scrobin.attribution.registry import method_spec, split_method_entry
+    from scrobin.evaluation.sanity import sanity_checks, sanity_verdicts
+    from scrobin.model.store import load_model_for
+    from scrobin.runtime import resolve_device
+
+    params, settings = snakemake.params, snakemake.params.evaluation
+    prepared = ad.read_h5ad(snakemake.input.prepared)
+    rows = sampled_test_rows(prepared, params.cells_per_type, params.seed)
+    x, y = model_input(prepared)[rows], label_codes(prepared)[rows]
+    methods = {method: split_method_entry(method, entry) for method, entry in params.methods.items()}
+    needs_background = any(method_spec(method).needs_background(baseline) for method, (_, baseline) in methods.items())
+    background = model_input(prepared, split_rows(prepared, "train")) if needs_background else None
+    for regime, model_path, table_path in zip(params.regimes, snakemake.input.models, snakemake.output.tables,
+                                              strict=True):
+        model, _ = load_model_for(model_path, prepared, resolve_device(params.device))
+        table = sanity_checks(model, x, y, methods, background=background, seed=params.seed,
+                              sampling_cells_per_type=settings["sanity_sampling_cells_per_type"],
+                              full=settings["sanity_full"], rank_by=params.rank_by)
+        verdicts = sanity_verdicts(table, settings["sanity_threshold"]).set_index("method")["verdict"]
+        table["verdict"] = table["method"].map(verdicts)
+        write_table(with_labels(table, seed=params.seed, regime=regime), table_path)
+        log.info("%s model:\n%s", regime, table.to_string(index=False))
+
+
 def evaluation_figures(snakemake, log) -> None:
-    """Rule ``evaluation_figures``: every replicate's and regime's faithfulness, stability and DE
-    overlap in one table (with a ``dataset`` column) and figure (mean and spread over seeds) each."""
-    from scrobin.evaluation.figures import plot_faithfulness, plot_stability
+    """Rule ``evaluation_figures``: every replicate's and regime's faithfulness, stability, baseline
+    overlap and sanity checks in one table (with a ``dataset`` column) and figure (mean and spread
+    over seeds) each."""
+    from scrobin.evaluation.figures import plot_faithfulness, plot_sanity, plot_stability
 
     dataset = snakemake.wildcards.ds
     stability_table = concatenated_tables(snakemake.input.stability, dataset)
@@ -169,6 +213,9 @@ def evaluation_figures(snakemake, log) -> None:
     write_table(stability_table, snakemake.output.stability)
     plot_faithfulness(concatenated_tables(snakemake.input.curves), snakemake.output.faithfulness_figure)
     plot_stability(stability_table, snakemake.output.stability_figure)
+    sanity_table = concatenated_tables(snakemake.input.sanity, dataset)
+    write_table(sanity_table, snakemake.output.sanity)
+    plot_sanity(sanity_table, snakemake.output.sanity_figure)
 
 
 def evaluation_cells(prepared: ad.AnnData, cells_per_type: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -44,12 +44,6 @@ CHECKS = ("model_randomisation", "random_logit")
 SANITY_COLUMNS = ("method", "check", "step", "layers_randomised", "spearman_mean", "spearman_min",
                   "spearman_abs_mean", "n_cells", "seconds")
 VERDICT_COLUMNS = ("method", "spearman_randomised", "spearman_random_logit", "verdict")
-# Cells per type that a sampling method (its spec's ``sampling``) explains in the default check;
-# gradient methods explain every given cell.
-DEFAULT_SAMPLING_CELLS_PER_TYPE = 10
-# Mean per-type |Spearman correlation| after full randomisation at or above which a method's
-# ranking "survives": it explains the data, not the model (see sanity_verdicts).
-DEFAULT_SURVIVAL_THRESHOLD = 0.5
 
 
 def cascading_randomisation(model: nn.Module, seed: int = 0) -> list[tuple[str, nn.Module]]:
@@ -145,7 +139,7 @@ def sanity_checks(
     *,
     background: np.ndarray | None = None,
     seed: int = 0,
-    sampling_cells_per_type: int | None = DEFAULT_SAMPLING_CELLS_PER_TYPE,
+    sampling_cells_per_type: int | None,
     full: bool = False,
     rank_by: str = "positive",
 ) -> pd.DataFrame:
@@ -240,7 +234,7 @@ def sanity_checks(
     return pd.DataFrame(rows, columns=list(SANITY_COLUMNS))
 
 
-def sanity_verdicts(table: pd.DataFrame, threshold: float = DEFAULT_SURVIVAL_THRESHOLD) -> pd.DataFrame:
+def sanity_verdicts(table: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """Whether each method explains the model or the data, from :func:`sanity_checks`' table.
 
     Parameters
@@ -250,7 +244,7 @@ def sanity_verdicts(table: pd.DataFrame, threshold: float = DEFAULT_SURVIVAL_THR
     threshold
         Mean per-type absolute Spearman correlation after every layer is randomised at or above
         which the ranking survives randomisation (absolute: a ranking turned around by a random
-        sign is as much set by the input as one kept). Default 0.5, halfway between an unrelated
+        sign is as much set by the input as one kept); ``evaluation.sanity_threshold``, 0.5: halfway between an unrelated
         ranking (0; two independent rankings of G genes fall within about 2 / sqrt(G) of it, 0.07
         for 765 genes) and the same ranking (1): at or above it the trained model's ranking is
         closer to that of a network that learnt nothing than to an unrelated one. Measured on the

@@ -38,14 +38,17 @@ def robustness(snakemake, log) -> None:
 def robustness_baseline(snakemake, log) -> None:
     """Rule ``robustness_baseline``: the same sweep for the logistic-regression classifier."""
     from scrobin.model.logistic import load_logistic_baseline
+    from scrobin.robustness.linear_exact import exact_sweep, logistic_decision
     from scrobin.robustness.sweep import baseline_robustness_sweep
 
     prepared, rows, eps_grid = _sweep_cells(snakemake)
     classifier = load_logistic_baseline(snakemake.input.model)
-    table = baseline_robustness_sweep(
-        classifier, model_input(prepared)[rows], label_codes(prepared)[rows], snakemake.params.robustness["attacks"], eps_grid,
-        seed=snakemake.params.seed,
-    )
+    x, y = model_input(prepared)[rows], label_codes(prepared)[rows]
+    table = baseline_robustness_sweep(classifier, x, y, snakemake.params.robustness["attacks"], eps_grid,
+                                      seed=snakemake.params.seed)
+    # A linear model's worst case in the box is closed form: its exact robust accuracy, beside
+    # what the attacks find (never below it).
+    table = pd.concat([table, exact_sweep(x, y, logistic_decision(classifier), eps_grid)], ignore_index=True)
     _write_sweep(table, "logreg", snakemake.output.table, log)
 
 
@@ -54,7 +57,8 @@ def robustness_curves(snakemake, log) -> None:
     ``dataset`` column) and two figures (mean and spread over seeds; no torch)."""
     from scrobin.robustness.plots import plot_robustness_curves
 
-    table = concatenated_tables([*snakemake.input.models, *snakemake.input.logistic], snakemake.wildcards.ds)
+    table = concatenated_tables([*snakemake.input.models, *snakemake.input.logistic, *snakemake.input.celltypist],
+                                snakemake.wildcards.ds)
     plot_robustness_curves(table, snakemake.output.accuracy, metric="accuracy")
     plot_robustness_curves(table, snakemake.output.macro_f1, metric="macro_f1")
     write_table(table, snakemake.output.table)

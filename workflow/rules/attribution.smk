@@ -6,6 +6,7 @@ rule attribute:
     input:
         prepared="results/{ds}/prepared.h5ad",
         models=expand("results/{{ds}}/seed{{seed}}/models/{regime}.pt", regime=REGIMES),
+        per_class=expand("results/{{ds}}/seed{{seed}}/metrics/{regime}_per_class.tsv", regime=REGIMES),
     output:
         attributions=expand("results/{{ds}}/seed{{seed}}/attributions/{regime}/{{method}}.h5ad", regime=REGIMES),
         importance=expand("results/{{ds}}/seed{{seed}}/importance/{regime}/{{method}}.tsv", regime=REGIMES),

@@ -37,6 +37,9 @@ REGIMES = ["standard"] + config["adversarial_training"]["regimes"]
 # Replicate training seeds; the first is the configured seed, so one replicate is the run as before.
 SEEDS = [config["seed"] + replicate for replicate in range(config["replicates"])]
 METHODS = list(config["attribution"]["methods"])
+CELLTYPIST = config["celltypist"]["enabled"]
+# The regimes whose models get the explanation sanity checks (those the run trains).
+SANITY_REGIMES = [regime for regime in config["evaluation"]["sanity_regimes"] if regime in REGIMES]
 # Each replicate's results live in results/{ds}/seed{seed}/; what is per dataset (the prepared
 # data, the attack budget, the logistic baseline, the DE ranking and the summaries over seeds)
 # stays in results/{ds}/.
@@ -44,6 +47,7 @@ METHODS = list(config["attribution"]["methods"])
 
 wildcard_constraints:
     ds="|".join(DATASETS),
+    query=r"[A-Za-z0-9_-]+",
     regime="|".join(REGIMES),
     method="|".join(METHODS),
     seed=r"\d+",
@@ -64,6 +68,7 @@ def all_targets():
             targets.append(f"results/{ds}/evaluation/recovery.tsv")
         if not has_ground_truth(ds):
             targets += expand("results/{ds}/seed{seed}/enrichment/{regime}.tsv", ds=ds, seed=SEEDS, regime=REGIMES)
+        targets += query_scores(ds)
     targets += ["results/comparison/summary.tsv", "results/comparison/methods.tsv", "results/comparison/comparison.png"]
     return targets
 
@@ -160,3 +165,23 @@ def dataset_threads(wildcards):
 def runtime_minutes(base, per_input_mb):
     """runtime (minutes) growing with the job's input size and with each retry."""
     return lambda wildcards, input, attempt: int((base + per_input_mb * input.size_mb) * attempt)
+
+
+def queries_of(ds):
+    """The names of a dataset's query files, sorted."""
+    return sorted(config["datasets"][ds].get("queries", {}))
+
+
+def query_source(wildcards):
+    """A query's .h5ad, so editing it relabels the query."""
+    return config["datasets"][wildcards.ds]["queries"][wildcards.query]["source"]
+
+
+def query_scores(ds):
+    """Every replicate's scores of every query of ``ds`` (labelling a query writes both files)."""
+    return expand("results/{ds}/seed{seed}/queries/{query}_scores.tsv", ds=ds, seed=SEEDS, query=queries_of(ds))
+
+
+def celltypist_outputs(template):
+    """Input function: ``template`` of the job's dataset when CellTypist runs beside the models."""
+    return lambda wildcards: [template.format(ds=wildcards.ds)] if CELLTYPIST else []

@@ -13,6 +13,9 @@ rule compare:
             seed=SEEDS,
             regime=REGIMES,
         ),
+        celltypist=expand("results/{ds}/celltypist/metrics.json", ds=DATASETS) if CELLTYPIST else [],
+        queries=[path for ds in DATASETS for path in query_scores(ds)],
+        sanity=expand("results/{ds}/evaluation/sanity.tsv", ds=DATASETS),
     output:
         summary=report(
             "results/comparison/summary.tsv",

@@ -25,6 +25,7 @@ rule de_overlap:
     input:
         consensus=expand("results/{{ds}}/seed{{seed}}/consensus/{regime}.tsv", regime=REGIMES),
         de="results/{ds}/evaluation/de_ranking.tsv",
+        logistic="results/{ds}/evaluation/logistic_ranking.tsv",
     output:
         tables=expand("results/{{ds}}/seed{{seed}}/evaluation/de_overlap_{regime}.tsv", regime=REGIMES),
         figures=[
@@ -59,6 +60,8 @@ rule recovery:
         consensus=per_replicate("results/{ds}/seed{seed}/consensus/{regime}.tsv"),
         prepared="results/{ds}/prepared.h5ad",
         de="results/{ds}/evaluation/de_ranking.tsv",
+        logistic="results/{ds}/evaluation/logistic_ranking.tsv",
+        celltypist=celltypist_outputs("results/{ds}/evaluation/celltypist_ranking.tsv"),
     output:
         table=report(
             "results/{ds}/evaluation/recovery.tsv",
@@ -151,12 +154,48 @@ rule stability:
         "../scripts/stability.py"
 
 
+rule sanity:
+    # One job per replicate for the regimes of evaluation.sanity_regimes (params.regimes' order, as
+    # the model inputs and the table outputs): every method on the same cells and copies.
+    input:
+        prepared="results/{ds}/prepared.h5ad",
+        models=expand("results/{{ds}}/seed{{seed}}/models/{regime}.pt", regime=SANITY_REGIMES),
+    output:
+        tables=expand("results/{{ds}}/seed{{seed}}/evaluation/sanity_{regime}.tsv", regime=SANITY_REGIMES),
+    log:
+        "logs/{ds}/seed{seed}/sanity.log",
+    benchmark:
+        "results/{ds}/benchmarks/sanity/seed{seed}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        gpu=0,
+        mem_mb=memory_mb(3000, 20),
+        runtime=runtime_minutes(30 * len(SANITY_REGIMES), 10),
+    params:
+        evaluation=config["evaluation"],
+        methods=config["attribution"]["methods"],
+        cells_per_type=config["attribution"]["cells_per_type"],
+        rank_by=config["importance"]["rank_by"],
+        regimes=SANITY_REGIMES,
+        seed=replicate_seed,
+        device=config["device"],
+    script:
+        "../scripts/sanity.py"
+
+
 rule evaluation_figures:
     input:
         faithfulness=per_replicate("results/{ds}/seed{seed}/evaluation/faithfulness_{regime}.tsv"),
         curves=per_replicate("results/{ds}/seed{seed}/evaluation/faithfulness_curves_{regime}.tsv"),
         stability=per_replicate("results/{ds}/seed{seed}/evaluation/stability_{regime}.tsv"),
         de_overlap=per_replicate("results/{ds}/seed{seed}/evaluation/de_overlap_{regime}.tsv"),
+        sanity=lambda wildcards: expand(
+            "results/{ds}/seed{seed}/evaluation/sanity_{regime}.tsv",
+            ds=wildcards.ds,
+            seed=SEEDS,
+            regime=SANITY_REGIMES,
+        ),
     output:
         faithfulness=report(
             "results/{ds}/evaluation/faithfulness.tsv",
@@ -192,6 +231,20 @@ rule evaluation_figures:
             category="{ds}",
             subcategory="4 evaluation",
             labels={"figure": "stability"},
+        ),
+        sanity=report(
+            "results/{ds}/evaluation/sanity.tsv",
+            caption="../report/sanity.rst",
+            category="{ds}",
+            subcategory="4 evaluation",
+            labels={"table": "sanity checks"},
+        ),
+        sanity_figure=report(
+            "results/{ds}/figures/sanity.png",
+            caption="../report/sanity.rst",
+            category="{ds}",
+            subcategory="4 evaluation",
+            labels={"figure": "sanity checks"},
         ),
     log:
         "logs/{ds}/evaluation_figures.log",

@@ -4,6 +4,7 @@ rule logistic_baseline:
     output:
         model="results/{ds}/models/logreg.npz",
         metrics="results/{ds}/metrics/logreg.json",
+        ranking="results/{ds}/evaluation/logistic_ranking.tsv",
     log:
         "logs/{ds}/logistic_baseline.log",
     benchmark:
@@ -104,3 +105,60 @@ rule adv_train:
         regime=lambda wildcards: wildcards.regime,
     script:
         "../scripts/adv_train.py"
+
+
+rule celltypist:
+    input:
+        source_files,
+        prepared="results/{ds}/prepared.h5ad",
+        eps_structure=eps_structure_if_auto,
+    output:
+        model="results/{ds}/celltypist/model.npz",
+        metrics="results/{ds}/celltypist/metrics.json",
+        robustness="results/{ds}/robustness/celltypist.tsv",
+        ranking="results/{ds}/evaluation/celltypist_ranking.tsv",
+    log:
+        "logs/{ds}/celltypist.log",
+    benchmark:
+        "results/{ds}/benchmarks/celltypist/{ds}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        mem_mb=prepare_memory_mb,
+        runtime=runtime_minutes(15, 1),
+    params:
+        spec=prepare_spec,
+        queries=lambda wildcards: config["datasets"][wildcards.ds].get("queries", {}),
+        celltypist=config["celltypist"],
+        folder=lambda wildcards: f"results/{wildcards.ds}/celltypist/home",
+        eps_grid=config["robustness"]["eps_grid"],
+        attack=config["attack"],
+        seed=config["seed"],
+    script:
+        "../scripts/celltypist.py"
+
+
+rule annotate_query:
+    # One job per query and replicate for every regime: the query is aligned and replayed once.
+    input:
+        query=query_source,
+        models=expand("results/{{ds}}/seed{{seed}}/models/{regime}.pt", regime=REGIMES),
+    output:
+        labelled="results/{ds}/seed{seed}/queries/{query}.h5ad",
+        scores="results/{ds}/seed{seed}/queries/{query}_scores.tsv",
+    log:
+        "logs/{ds}/seed{seed}/annotate_{query}.log",
+    benchmark:
+        "results/{ds}/benchmarks/annotate_query/seed{seed}_{query}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        gpu=0,
+        mem_mb=memory_mb(2000, 30),
+        runtime=runtime_minutes(15, 1),
+    params:
+        spec=lambda wildcards: config["datasets"][wildcards.ds]["queries"][wildcards.query],
+        annotation=config["annotation"],
+        device=config["device"],
+    script:
+        "../scripts/annotate_query.py"

@@ -56,6 +56,7 @@ rule robustness_curves:
     input:
         models=per_replicate("results/{ds}/seed{seed}/robustness/{regime}.tsv"),
         logistic=["results/{ds}/robustness/logreg.tsv"] if config["robustness"]["logistic_baseline"] else [],
+        celltypist=celltypist_outputs("results/{ds}/robustness/celltypist.tsv"),
     output:
         accuracy=report(
             "results/{ds}/figures/robustness_accuracy.png",
