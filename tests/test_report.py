@@ -58,6 +58,8 @@ FIGURES_OF_REPLICATE = {
     "pbmc": FIGURES_OF_EVERY_REPLICATE | {"enrichment_pgd.png"},
 }
 SEED = yaml.safe_load((REPO / "config" / "test.yaml").read_text())["seed"]
+# What make report passes: keeps tall figures scrollable from their top-left corner.
+STYLESHEET = REPO / "workflow" / "report" / "report.css"
 
 # Clicks through the report like a reader: every category and subcategory from the menu, every
 # figure's view button; returns each row's labels and, for figures, the path and decoded size shown.
@@ -263,7 +265,7 @@ class ChromiumPage:
 def report(finished_run, tmp_path_factory) -> Path:
     """The report of the session's run, written beside it so the run's own folder stays as it was."""
     path = tmp_path_factory.mktemp("report") / "report.html"
-    result = snakemake(finished_run, "--report", str(path))
+    result = snakemake(finished_run, "--report", str(path), "--report-stylesheet", str(STYLESHEET))
     assert result.returncode == 0, result.stderr[-5000:]
     return path
 

@@ -99,7 +99,7 @@ def consensus(snakemake, log) -> None:
         table[MODEL_FLAG_COLUMN] = flag
         # The dataset's gene_symbols (or var_names) next to the model's genes, and on the heatmap.
         table = with_gene_symbols(table, genes)
-        write_table(with_labels(table, seed=seed, regime=regime), table_path)
+        write_table(with_labels(table, dataset=ds, seed=seed, regime=regime), table_path)
         title = f"{ds}, {regime} model{' (FLAGGED)' if flag else ''}: votes of {len(importances)} methods"
         plot_consensus_heatmap(
             table.assign(gene=table[GENE_SYMBOL_COLUMN]), heatmap_path, top_k=settings["heatmap_top_k"],

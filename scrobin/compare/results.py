@@ -20,10 +20,10 @@ from scrobin.tables import read_table
 
 # The named inputs of the compare rule, each a list of files.
 INPUT_KINDS = ("metrics", "robustness", "structure", "recovery", "faithfulness", "stability", "de_overlap",
-               "enrichment", "celltypist", "queries", "sanity")
+               "enrichment", "celltypist", "queries", "sanity", "consensus")
 # Kinds that are per-dataset summary tables with a ``dataset`` column, and JSON files with a
 # ``dataset`` key.
-TABLE_KINDS = ("robustness", "recovery", "faithfulness", "stability", "de_overlap", "queries", "sanity")
+TABLE_KINDS = ("robustness", "recovery", "faithfulness", "stability", "de_overlap", "queries", "sanity", "consensus")
 JSON_KINDS = ("metrics", "structure", "enrichment", "celltypist")
 
 
@@ -47,6 +47,7 @@ class DatasetResults:
     celltypist: dict | None = None  # the celltypist rule's metrics (test, queries)
     queries: pd.DataFrame | None = None  # every replicate's query scores (seed, regime, query)
     sanity: pd.DataFrame | None = None  # every replicate's sanity checks (seed, regime, method)
+    consensus: pd.DataFrame | None = None  # every replicate's consensus tables (seed, regime, cell type, gene)
 
     @property
     def seeds(self) -> list[int]:
@@ -69,6 +70,7 @@ class DatasetResults:
             self, metrics=keyed(self.metrics), robustness=rows(self.robustness), recovery=rows(self.recovery),
             faithfulness=rows(self.faithfulness), stability=rows(self.stability), de_overlap=rows(self.de_overlap),
             enrichment=keyed(self.enrichment), queries=rows(self.queries), sanity=rows(self.sanity),
+            consensus=rows(self.consensus),
         )
 
 
@@ -136,6 +138,7 @@ def load_results(inputs: Mapping[str, Iterable[str | Path]], datasets: Sequence[
             celltypist=one("celltypist", name),
             queries=of(tables["queries"], name),
             sanity=of(tables["sanity"], name),
+            consensus=of(tables["consensus"], name),
         )
         for name in datasets
     ]
@@ -165,6 +168,6 @@ def lacking(dataset: DatasetResults) -> list[str]:
         "faithfulness": dataset.faithfulness is not None, "stability": dataset.stability is not None,
         "de_overlap": dataset.de_overlap is not None, "enrichment": dataset.enrichment,
         "celltypist": dataset.celltypist is not None, "queries": dataset.queries is not None,
-        "sanity": dataset.sanity is not None,
+        "sanity": dataset.sanity is not None, "consensus": dataset.consensus is not None,
     }
     return [kind for kind, found in present.items() if not found]

@@ -107,12 +107,15 @@ def differences_table(per_seed: pd.DataFrame, confidence: float = 0.95) -> pd.Da
                 if pairs.empty:
                     continue
                 rows.append({"dataset": dataset, "regime": regime, "versus": "standard", "measure": measure,
-                             **_paired_difference(pairs["standard"].to_numpy(float), pairs["regime"].to_numpy(float),
+                             **paired_difference(pairs["standard"].to_numpy(float), pairs["regime"].to_numpy(float),
                                                   confidence)})
     return pd.DataFrame(rows, columns=list(DIFFERENCES_COLUMNS))
 
 
-def _paired_difference(standard: np.ndarray, regime: np.ndarray, confidence: float) -> dict:
+def paired_difference(standard: np.ndarray, regime: np.ndarray, confidence: float) -> dict:
+    """Mean of ``regime - standard`` over paired seeds (arrays of one value per seed) with its
+    standard deviation and Student-t interval of coverage ``confidence`` (NaN below two seeds):
+    ``n_seeds, standard_mean, regime_mean, difference, difference_sd, ci_low, ci_high, confidence``."""
     differences = regime - standard
     n = len(differences)
     mean = float(differences.mean())

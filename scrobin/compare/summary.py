@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -184,6 +185,7 @@ def replicate_summary(
                     **_clean_metrics(one.metrics.get((seed, regime))),
                     "attack_eps": budget["eps"],
                     "attack_eps_source": budget["source"],
+                    "attack_eps_structure_score": budget.get("structure_score", math.nan),
                     **_robust_metrics(one.robustness, regime, budget["eps"]),
                     "largest_structured_eps": _largest_structured_eps(dataset.structure),
                     "key_genes_source": _key_genes_source(dataset.recovery),
@@ -375,7 +377,7 @@ def _enrichment(info: dict | None) -> dict:
 def compare_run(
     inputs: Mapping[str, Iterable[str | Path]], datasets: Sequence[str], regimes: Sequence[str],
     methods: Sequence[str], attack: Mapping,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
+) -> "Comparison":
     """Load every dataset of a finished run and build the comparison tables.
 
     Parameters
@@ -387,12 +389,29 @@ def compare_run(
 
     Returns
     -------
-    summary, methods, differences, lacking
-        :func:`summary_table`, :func:`method_table`, :func:`differences_table`, and one line per
-        dataset and kind of result it lacks (e.g. ``real: no recovery``), to log.
+    Comparison
     """
     loaded = load_results(inputs, datasets)
     per_seed = replicate_summary(loaded, regimes, methods, attack)
     summary = mean_over_seeds(per_seed, ["dataset", "regime"])
     missing = [f"{dataset.name}: no {kind}" for dataset in loaded for kind in lacking(dataset)]
-    return summary, method_table(loaded), differences_table(per_seed), missing
+    consensus = [dataset.consensus.assign(dataset=dataset.name) for dataset in loaded if dataset.consensus is not None]
+    return Comparison(summary, per_seed, method_table(loaded), differences_table(per_seed),
+                      pd.concat(consensus, ignore_index=True) if consensus else None, missing)
+
+
+class Comparison(NamedTuple):
+    """What :func:`compare_run` builds from a finished run."""
+
+    summary: pd.DataFrame
+    """:func:`summary_table`: one row per dataset and regime, means (and sds) over seeds."""
+    per_seed: pd.DataFrame
+    """:func:`replicate_summary`: the same columns, one row per seed."""
+    methods: pd.DataFrame
+    """:func:`method_table`: one row per dataset, regime and ranking."""
+    differences: pd.DataFrame
+    """:func:`scrobin.compare.seeds.differences_table`: each regime minus the standard model."""
+    consensus: pd.DataFrame | None
+    """Every consensus table of the run, with its dataset (the verdict's per-type trust and genes)."""
+    lacking: list[str]
+    """One line per dataset and kind of result the run did not make, to log."""

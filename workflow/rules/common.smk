@@ -69,7 +69,12 @@ def all_targets():
         if not has_ground_truth(ds):
             targets += expand("results/{ds}/seed{seed}/enrichment/{regime}.tsv", ds=ds, seed=SEEDS, regime=REGIMES)
         targets += query_scores(ds)
-    targets += ["results/comparison/summary.tsv", "results/comparison/methods.tsv", "results/comparison/comparison.png"]
+    targets += [
+        "results/comparison/summary.tsv",
+        "results/comparison/methods.tsv",
+        "results/comparison/comparison.png",
+        "results/verdict.html",
+    ]
     return targets
 
 

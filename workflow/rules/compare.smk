@@ -16,23 +16,28 @@ rule compare:
         celltypist=expand("results/{ds}/celltypist/metrics.json", ds=DATASETS) if CELLTYPIST else [],
         queries=[path for ds in DATASETS for path in query_scores(ds)],
         sanity=expand("results/{ds}/evaluation/sanity.tsv", ds=DATASETS),
+        consensus=expand("results/{ds}/seed{seed}/consensus/{regime}.tsv", ds=DATASETS, seed=SEEDS, regime=REGIMES),
     output:
-        summary=report(
-            "results/comparison/summary.tsv",
+        summary="results/comparison/summary.tsv",
+        summary_view=report(
+            "results/comparison/summary.html",
             caption="../report/compare_summary.rst",
             category="comparison",
             subcategory="all datasets",
             labels={"table": "datasets x regimes"},
         ),
-        methods=report(
-            "results/comparison/methods.tsv",
+        replicates="results/comparison/replicates.tsv",
+        methods="results/comparison/methods.tsv",
+        methods_view=report(
+            "results/comparison/methods.html",
             caption="../report/compare_methods.rst",
             category="comparison",
             subcategory="all datasets",
             labels={"table": "datasets x regimes x methods"},
         ),
-        differences=report(
-            "results/comparison/differences.tsv",
+        differences="results/comparison/differences.tsv",
+        differences_view=report(
+            "results/comparison/differences.html",
             caption="../report/compare_differences.rst",
             category="comparison",
             subcategory="all datasets",
@@ -45,6 +50,14 @@ rule compare:
             subcategory="all datasets",
             labels={"figure": "regimes compared"},
         ),
+        verdict=report(
+            "results/verdict.html",
+            caption="../report/verdict.rst",
+            category="comparison",
+            subcategory="all datasets",
+            labels={"page": "verdict"},
+        ),
+        verdict_rst="results/verdict.rst",
     log:
         "logs/compare.log",
     benchmark:
@@ -59,5 +72,12 @@ rule compare:
         regimes=REGIMES,
         methods=METHODS,
         attack=config["attack"],
+        verdict={
+            "replicates": config["replicates"],
+            "min_type_f1": config["importance"]["min_type_f1"],
+            "min_cells": config["importance"]["min_cells"],
+            "recovery_top_n": config["evaluation"]["recovery_top_n"],
+            "sanity_threshold": config["evaluation"]["sanity_threshold"],
+        },
     script:
         "../scripts/compare.py"
