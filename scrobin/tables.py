@@ -123,6 +123,14 @@ def write_table_view(table: pd.DataFrame, path: str | Path, title: str, note: st
     Path(path).write_text(page)
 
 
+def write_reported_table(table: pd.DataFrame, path: str | Path, view_path: str | Path, title: str,
+                         note: str = "") -> None:
+    """Write a table the report shows: its TSV (``write_table``, for later rules and spreadsheets)
+    and its HTML view (:func:`write_table_view`, what the report displays)."""
+    write_table(table, path)
+    write_table_view(table, view_path, title, note)
+
+
 def write_json(value, path: str | Path) -> None:
     """Write ``value`` (a JSON-ready dict: a rule's summary or metrics) indented, for people and later rules."""
     with open(path, "w") as handle:

@@ -14,6 +14,7 @@ import os
 import select
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -39,6 +40,7 @@ CHROMIUM_FLAGS = [
 ]
 # Set on the page itself: headless --window-size sizes the window, and its frame eats into the page.
 VIEWPORT = {"width": 1400, "height": 1000}
+SMALL_VIEWPORT = {"width": 1024, "height": 700}
 SUBCATEGORIES = {"1 classifier", "2 robustness", "3 interpretation", "4 evaluation"}
 # Figures each dataset's category must show (from the report() outputs of the rule files): the
 # simulation has ground truth to recover, the real dataset its markers to recover and enrichment.
@@ -115,15 +117,33 @@ async () => {
           if (view.getAttribute("href") === "#") {
             const previous = app.state.resultPath;
             view.click();
-            // Flipping a toggle may already show the row's figure: then the path does not change.
-            const changed = await waitFor(() => app.state.resultPath !== previous, "a new figure", 500).then(() => true, () => false);
-            await waitFor(
-              () => (changed || app.state.resultPath) && shownImage()?.getAttribute("src") === app.state.contentPath,
-              `the figure of ${labels}`,
-            );
-            const image = shownImage();
-            await image.decode();
-            Object.assign(entry, {path: app.state.resultPath, width: image.naturalWidth, height: image.naturalHeight});
+            // Flipping a toggle may already show the row's result: then the path does not change.
+            const changed = await waitFor(() => app.state.resultPath !== previous, "a new result", 500).then(() => true, () => false);
+            await waitFor(() => changed || app.state.resultPath, `the result of ${labels}`);
+            if (app.state.content === "html") {
+              // A table's view: an HTML page in the result pane; its cells, as the frame holds them.
+              await waitFor(() => document.querySelector("#app iframe")?.getAttribute("src") === app.state.contentPath,
+                            `the table of ${labels}`);
+              const page = new DOMParser().parseFromString(await (await fetch(app.state.contentPath)).text(), "text/html");
+              Object.assign(entry, {path: app.state.resultPath, table_cells: page.querySelectorAll("td").length,
+                                    table_columns: page.querySelectorAll("th").length,
+                                    table_rows: page.querySelectorAll("tbody tr").length});
+            } else {
+              await waitFor(() => shownImage()?.getAttribute("src") === app.state.contentPath, `the figure of ${labels}`);
+              const image = shownImage();
+              await image.decode();
+              // A reader sees the whole figure: scrolled to the start, its top-left corner is in the
+              // pane (a centred flex box would push a tall figure's top out of scrolling reach).
+              const pane = image.closest(".overflow-auto");
+              pane.scrollTop = 0;
+              pane.scrollLeft = 0;
+              const box = image.getBoundingClientRect(), frame = pane.getBoundingClientRect();
+              Object.assign(entry, {
+                path: app.state.resultPath, width: image.naturalWidth, height: image.naturalHeight,
+                top_clipped: frame.top - box.top, left_clipped: frame.left - box.left,
+                bottom_reachable: pane.scrollHeight >= box.bottom - frame.top - 1,
+              });
+            }
           }
           entries.push(entry);
         }
@@ -159,7 +179,7 @@ class ChromiumPage:
     (console calls, uncaught exceptions, log entries) is kept in ``events`` for the checks.
     """
 
-    def __init__(self, chromium: str, profile: Path, timeout_s: float = 60.0):
+    def __init__(self, chromium: str, profile: Path, timeout_s: float = 60.0, viewport: dict | None = None):
         browser_reads, self._to_browser = pipe_above_devtools_fds()
         self._from_browser, browser_writes = pipe_above_devtools_fds()
         # bash, not sh: dash takes only one-digit fd numbers in redirections.
@@ -175,6 +195,7 @@ class ChromiumPage:
         self._unread = b""
         self._last_id = 0
         self._session = None
+        self.viewport = viewport or VIEWPORT
         try:
             self._attach_to_tab()
         except BaseException:
@@ -187,7 +208,7 @@ class ChromiumPage:
         for domain in ("Page", "Runtime", "Log"):
             self.call(f"{domain}.enable")
         self.call("Page.setLifecycleEventsEnabled", enabled=True)
-        self.call("Emulation.setDeviceMetricsOverride", **VIEWPORT, deviceScaleFactor=1, mobile=False)
+        self.call("Emulation.setDeviceMetricsOverride", **self.viewport, deviceScaleFactor=1, mobile=False)
 
     def _receive(self, deadline: float) -> dict:
         while b"\0" not in self._unread:
@@ -277,31 +298,56 @@ def chromium() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="module")
-def walked_report(chromium, report, tmp_path_factory):
-    """The report clicked through once in Chromium: what it showed, its errors and a screenshot."""
-    page = ChromiumPage(chromium, tmp_path_factory.mktemp("chromium-profile"))
+def walk(chromium: str, report: Path, folder: Path, viewport: dict) -> dict:
+    """The report clicked through in Chromium at one window size: what it showed, its errors and
+    screenshots of the landing page (the verdict) and of the last result shown."""
+    page = ChromiumPage(chromium, folder / "chromium-profile", viewport=viewport)
+    size = f"{viewport['width']}x{viewport['height']}"
     try:
         page.open(report.as_uri())
         loaded = page.evaluate("getComputedStyle(document.querySelector('#loading-screen')).display === 'none'")
+        landing = page.evaluate("document.querySelector('#app').innerText")
+        screenshots = {"landing page": folder / f"landing_{size}.png"}
+        screenshots["landing page"].write_bytes(base64.b64decode(page.call("Page.captureScreenshot", format="png")["data"]))
         shown = page.evaluate(f"({WALK_REPORT})()")
         captions = page.evaluate(CAPTION_TEXTS)
-        screenshot = tmp_path_factory.mktemp("screenshot") / "report.png"
-        screenshot.write_bytes(base64.b64decode(page.call("Page.captureScreenshot", format="png")["data"]))
+        screenshots["last result"] = folder / f"last_result_{size}.png"
+        screenshots["last result"].write_bytes(base64.b64decode(page.call("Page.captureScreenshot", format="png")["data"]))
         errors = page.errors()
     finally:
         page.close()
-    return {"loaded": loaded, "shown": shown, "captions": captions, "screenshot": screenshot, "errors": errors}
+    for what, path in screenshots.items():
+        # Into the CI log, past pytest's capture: where to look when a report check fails.
+        sys.__stderr__.write(f"report screenshot ({what}, {size}): {path}\n")
+    return {"loaded": loaded, "landing": landing, "shown": shown, "captions": captions,
+            "screenshot": screenshots["landing page"], "screenshots": screenshots, "errors": errors}
+
+
+@pytest.fixture(scope="module")
+def walked_report(chromium, report, tmp_path_factory):
+    """The report clicked through once in Chromium at the usual window size."""
+    return walk(chromium, report, tmp_path_factory.mktemp("walk"), VIEWPORT)
+
+
+@pytest.fixture(scope="module")
+def walked_small_window(chromium, report, tmp_path_factory):
+    """The same at a small laptop's window, where tall and wide figures overflow the pane most."""
+    return walk(chromium, report, tmp_path_factory.mktemp("walk-small"), SMALL_VIEWPORT)
+
+
+def shown_entries(walked_report, kind: str) -> dict[str, dict]:
+    """Every figure (``width``) or table (``table_cells``) the report displayed, by its path in the run."""
+    return {
+        entry["path"]: entry
+        for stages in walked_report["shown"].values()
+        for entries in stages.values()
+        for entry in entries if kind in entry
+    }
 
 
 def shown_figures(walked_report) -> dict[str, tuple[int, int]]:
     """Every figure the report displayed (its path in the run) and its decoded width and height."""
-    return {
-        entry["path"]: (entry["width"], entry["height"])
-        for stages in walked_report["shown"].values()
-        for entries in stages.values()
-        for entry in entries if "path" in entry
-    }
+    return {path: (entry["width"], entry["height"]) for path, entry in shown_entries(walked_report, "width").items()}
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -357,3 +403,41 @@ def test_screenshot_shows_a_rendered_page(walked_report):
     colours, counts = np.unique(rgb, return_counts=True)
     assert len(colours) > 500, "the screenshot is nearly flat: the page did not render"
     assert counts.max() / counts.sum() < 0.9, "one colour fills the screenshot"
+
+
+@pytest.mark.parametrize("window", ["walked_report", "walked_small_window"])
+def test_every_figure_is_fully_visible(window, request):
+    """Scrolled to its start, each figure's top-left corner is inside the pane and its bottom is
+    reachable by scrolling: no figure is cut off, the tallest (consensus heatmaps) included."""
+    figures = shown_entries(request.getfixturevalue(window), "width")
+    assert figures
+    clipped = {path: (entry["top_clipped"], entry["left_clipped"]) for path, entry in figures.items()
+               if entry["top_clipped"] > 1 or entry["left_clipped"] > 1 or not entry["bottom_reachable"]}
+    assert not clipped, f"figures cut off (pixels hidden above, left): {clipped}"
+    tallest = max(entry["height"] for entry in figures.values())
+    assert tallest > SMALL_VIEWPORT["height"], "no figure taller than the window: the check proved nothing"
+
+
+def test_every_table_is_readable_in_the_report(walked_report, finished_run):
+    """Each table of the report opens as a page of rows and cells, none as a file to download."""
+    tables = shown_entries(walked_report, "table_cells")
+    views = {str(path.relative_to(finished_run)) for path in (finished_run / "results").rglob("*.html")}
+    assert set(tables) == views - {"results/report.html"}, "every table view of the run belongs in the report"
+    assert {"results/comparison/summary.html", "results/verdict.html", "results/tiny/evaluation/recovery.html"} <= set(tables)
+    # A table may have no rows (no enriched term passed the threshold), never no columns.
+    headless = [path for path, entry in tables.items() if path != "results/verdict.html" and not entry["table_columns"]]
+    assert not headless, f"table views without a header: {headless}"
+    assert tables["results/comparison/summary.html"]["table_rows"] == 4  # 2 datasets x 2 regimes
+    assert tables["results/tiny/evaluation/recovery.html"]["table_cells"] > 100
+    downloads = [entry for stages in walked_report["shown"].values() for entries in stages.values()
+                 for entry in entries if "path" not in entry]
+    assert not downloads, f"results a reader can only download: {downloads}"
+
+
+def test_the_landing_page_is_the_verdict(walked_report, finished_run):
+    landing = walked_report["landing"]
+    verdict = (finished_run / "results" / "verdict.rst").read_text()
+    assert "Verdict" in landing and "Dataset tiny" in landing and "Dataset pbmc" in landing
+    # A sentence of the generated verdict, as the reader sees it on the first page.
+    sentence = next(line for line in verdict.splitlines() if line.startswith("The standard classifier reaches"))
+    assert sentence.split(" on its test cells")[0] in landing

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import anndata as ad
 
-from scrobin.tables import gene_labels, read_table, write_json, write_table
+from scrobin.tables import gene_labels, read_table, write_json, write_reported_table
 
 
 def enrich(snakemake, log) -> None:
@@ -26,7 +26,8 @@ def enrich(snakemake, log) -> None:
     top_genes = top_consensus_genes(consensus, top_k=settings["top_genes"], direction=snakemake.params.direction)
     gene_lists = {cell_type: list(symbol_of[genes]) for cell_type, genes in top_genes.items()}
     table, info = enrich_with_config(gene_lists, list(symbol_of), snakemake.params.organism, settings, log=log)
-    write_table(table, snakemake.output.table)
+    write_reported_table(table, snakemake.output.table, snakemake.output.table_view,
+                         f"{snakemake.wildcards.ds}, {snakemake.wildcards.regime} model: enriched terms")
     # Self-describing, so the comparison reads these files without decoding paths.
     described = {"dataset": snakemake.wildcards.ds, "regime": snakemake.wildcards.regime, "seed": snakemake.params.seed,
                  "significant_terms": int(table["significant"].astype(bool).sum()), **info}

@@ -21,7 +21,8 @@ from scrobin.errors import ScrobinError
 from scrobin.evaluation import CELLTYPIST_RANKING, CONSENSUS, DE_RANKING, LOGISTIC_RANKING
 from scrobin.data.model_input import model_input
 from scrobin.tables import (
-    concatenated_tables, labels_of, read_table, tables_by_labels, with_gene_symbols, with_labels, write_table,
+    concatenated_tables, labels_of, read_table, tables_by_labels, with_gene_symbols, with_labels, write_reported_table,
+    write_table,
 )
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ def recovery(snakemake, log) -> None:
         for (seed, regime), by_method in rankings.items()
     ]
     table = pd.concat(tables, ignore_index=True)
-    write_table(table, snakemake.output.table)
+    write_reported_table(table, snakemake.output.table, snakemake.output.table_view, f"{snakemake.wildcards.ds}: key-gene recovery")
     plot_recovery(table, snakemake.output.figure)
     summary = table[table["cell_type"] == ALL_TYPES][["seed", "regime", "method", "recovered", "expected", "p_value"]]
     log.info("\n%s", summary.to_string(index=False))
@@ -208,13 +209,15 @@ def evaluation_figures(snakemake, log) -> None:
 
     dataset = snakemake.wildcards.ds
     stability_table = concatenated_tables(snakemake.input.stability, dataset)
-    write_table(concatenated_tables(snakemake.input.de_overlap, dataset), snakemake.output.de_overlap)
-    write_table(concatenated_tables(snakemake.input.faithfulness, dataset), snakemake.output.faithfulness)
-    write_table(stability_table, snakemake.output.stability)
+    output = snakemake.output
+    for name, table in (("de_overlap", concatenated_tables(snakemake.input.de_overlap, dataset)),
+                        ("faithfulness", concatenated_tables(snakemake.input.faithfulness, dataset)),
+                        ("stability", stability_table)):
+        write_reported_table(table, output[name], output[f"{name}_view"], f"{dataset}: {name.replace('_', ' ')}")
     plot_faithfulness(concatenated_tables(snakemake.input.curves), snakemake.output.faithfulness_figure)
     plot_stability(stability_table, snakemake.output.stability_figure)
     sanity_table = concatenated_tables(snakemake.input.sanity, dataset)
-    write_table(sanity_table, snakemake.output.sanity)
+    write_reported_table(sanity_table, output.sanity, output.sanity_view, f"{dataset}: sanity checks")
     plot_sanity(sanity_table, snakemake.output.sanity_figure)
 
 

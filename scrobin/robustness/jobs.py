@@ -13,7 +13,7 @@ import pandas as pd
 
 from scrobin.cells import class_names, label_codes, proportional_subset, split_rows
 from scrobin.data.model_input import model_input
-from scrobin.tables import concatenated_tables, with_labels, write_json, write_table
+from scrobin.tables import concatenated_tables, with_labels, write_json, write_reported_table, write_table
 
 
 def robustness(snakemake, log) -> None:
@@ -61,7 +61,8 @@ def robustness_curves(snakemake, log) -> None:
                                 snakemake.wildcards.ds)
     plot_robustness_curves(table, snakemake.output.accuracy, metric="accuracy")
     plot_robustness_curves(table, snakemake.output.macro_f1, metric="macro_f1")
-    write_table(table, snakemake.output.table)
+    write_reported_table(table, snakemake.output.table, snakemake.output.table_view,
+                         f"{snakemake.wildcards.ds}: accuracy under attack, every model")
 
 
 def eps_structure(snakemake, log) -> None:

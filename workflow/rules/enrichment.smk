@@ -3,8 +3,9 @@ rule enrich:
         consensus="results/{ds}/seed{seed}/consensus/{regime}.tsv",
         prepared="results/{ds}/prepared.h5ad",
     output:
-        table=report(
-            "results/{ds}/seed{seed}/enrichment/{regime}.tsv",
+        table="results/{ds}/seed{seed}/enrichment/{regime}.tsv",
+        table_view=report(
+            "results/{ds}/seed{seed}/enrichment/{regime}.html",
             caption="../report/enrichment.rst",
             category="{ds}",
             subcategory="5 enrichment",

@@ -63,8 +63,9 @@ rule recovery:
         logistic="results/{ds}/evaluation/logistic_ranking.tsv",
         celltypist=celltypist_outputs("results/{ds}/evaluation/celltypist_ranking.tsv"),
     output:
-        table=report(
-            "results/{ds}/evaluation/recovery.tsv",
+        table="results/{ds}/evaluation/recovery.tsv",
+        table_view=report(
+            "results/{ds}/evaluation/recovery.html",
             caption="../report/recovery.rst",
             category="{ds}",
             subcategory="4 evaluation",
@@ -197,22 +198,25 @@ rule evaluation_figures:
             regime=SANITY_REGIMES,
         ),
     output:
-        faithfulness=report(
-            "results/{ds}/evaluation/faithfulness.tsv",
+        faithfulness="results/{ds}/evaluation/faithfulness.tsv",
+        faithfulness_view=report(
+            "results/{ds}/evaluation/faithfulness.html",
             caption="../report/faithfulness.rst",
             category="{ds}",
             subcategory="4 evaluation",
             labels={"table": "faithfulness"},
         ),
-        de_overlap=report(
-            "results/{ds}/evaluation/de_overlap.tsv",
+        de_overlap="results/{ds}/evaluation/de_overlap.tsv",
+        de_overlap_view=report(
+            "results/{ds}/evaluation/de_overlap.html",
             caption="../report/de_overlap.rst",
             category="{ds}",
             subcategory="4 evaluation",
             labels={"table": "DE overlap"},
         ),
-        stability=report(
-            "results/{ds}/evaluation/stability.tsv",
+        stability="results/{ds}/evaluation/stability.tsv",
+        stability_view=report(
+            "results/{ds}/evaluation/stability.html",
             caption="../report/stability.rst",
             category="{ds}",
             subcategory="4 evaluation",
@@ -232,8 +236,9 @@ rule evaluation_figures:
             subcategory="4 evaluation",
             labels={"figure": "stability"},
         ),
-        sanity=report(
-            "results/{ds}/evaluation/sanity.tsv",
+        sanity="results/{ds}/evaluation/sanity.tsv",
+        sanity_view=report(
+            "results/{ds}/evaluation/sanity.html",
             caption="../report/sanity.rst",
             category="{ds}",
             subcategory="4 evaluation",

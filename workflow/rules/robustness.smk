@@ -72,8 +72,9 @@ rule robustness_curves:
             subcategory="2 robustness",
             labels={"figure": "macro-F1 under attack"},
         ),
-        table=report(
-            "results/{ds}/robustness/summary.tsv",
+        table="results/{ds}/robustness/summary.tsv",
+        table_view=report(
+            "results/{ds}/robustness/summary.html",
             caption="../report/robustness_table.rst",
             category="{ds}",
             subcategory="2 robustness",
