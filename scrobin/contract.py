@@ -1,7 +1,7 @@
 """The data contract: every AnnData key the workflow writes and the key later rules read it under.
 
 Every module names these keys through the constants below, never as string literals, so a key is
-renamed in one place. The README's "Data contract" section shows the same table (a test keeps the
+renamed in one place. docs/data-contract.md shows the same table (a test keeps the
 two in step).
 
 ``prepared.h5ad`` (rule ``prepare``, :func:`scrobin.data.prepare.prepare_dataset`)
@@ -89,7 +89,7 @@ ATTRIBUTION_KEY = "attribution"
 X_SCALED_KEY = "x_scaled"
 ANNOTATION_KEY = "scrobin_annotation"
 
-# (file, AnnData field) of every key above, in the order the README's table shows them.
+# (file, AnnData field) of every key above, in the order the table of docs/data-contract.md shows them.
 FIELDS: tuple[tuple[str, str], ...] = (
     ("prepared.h5ad", f'obs["{LABEL_KEY}"]'),
     ("prepared.h5ad", f'obs["{SPLIT_KEY}"]'),

@@ -1,19 +1,16 @@
-"""The README's data-contract table and scrobin.contract name the same keys."""
+"""The data-contract table of docs/data-contract.md and scrobin.contract name the same keys."""
 
 import re
 from pathlib import Path
 
 from scrobin import contract
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parent.parent / "docs" / "data-contract.md"
 
 
 def readme_contract_rows() -> list[tuple[str, str, str]]:
-    text = README.read_text()
-    section = text[text.index("## Data contract"):]
-    section = section[:section.index("\n## ", 1)]
     rows = []
-    for line in section.splitlines():
+    for line in README.read_text().splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if len(cells) == 4 and cells[2].startswith("`"):
             rows.append((cells[0], cells[1].strip("`"), cells[2].strip("`")))
