@@ -172,7 +172,7 @@ def test_adding_replicates_schedules_only_the_new_seeds_and_the_summaries(finish
 def test_adding_a_method_schedules_its_jobs_and_only_what_reads_every_method(finished, finished_outputs, tmp_path):
     """A new attribution method adds its attribute jobs (all regimes of a replicate, one job); no
     finished attribute, training or robustness job reruns, only the rules over every method
-    (consensus, faithfulness, stability, recovery) and what follows from them."""
+    (consensus, faithfulness, stability, sanity, recovery) and what follows from them."""
     workdir, _ = finished
     config = scheduling_config()
     assert "integrated_gradients" not in config["attribution"]["methods"]
@@ -185,7 +185,8 @@ def test_adding_a_method_schedules_its_jobs_and_only_what_reads_every_method(fin
     assert len(added) == len(attribute_outputs) // len(scheduling_config()["attribution"]["methods"])
     assert all(Path(path).stem == "integrated_gradients" for path in added), sorted(added)
     rerun = {path: rule for path, rule in scheduled.items() if path in finished_paths}
-    assert_schedules_exactly(rerun, downstream(finished_outputs, {"consensus", "faithfulness", "stability", "recovery"}))
+    assert_schedules_exactly(rerun, downstream(finished_outputs, {"consensus", "faithfulness", "stability", "sanity",
+                                                                  "recovery"}))
     assert not {"attribute", "train", "adv_train", "robustness"} & set(rerun.values()), by_rule(rerun)
 
 
