@@ -9,6 +9,8 @@ from functools import partial
 import numpy as np
 import pytest
 import torch
+from test_attacks import accuracy, toy_problem
+from test_bounds import exact_min_margin, tiny_cells, tiny_network
 from torch import nn
 
 from scrobin.attacks.apgd import _checkpoints, apgd, apgd_attacks, broken_cells
@@ -16,8 +18,6 @@ from scrobin.attacks.bounds import certified, margin_bounds
 from scrobin.attacks.gradient import pgd
 from scrobin.attacks.run import run_attack
 from scrobin.errors import ScrobinError
-from test_attacks import accuracy, toy_problem
-from test_bounds import exact_min_margin, tiny_cells, tiny_network
 
 # eps at which the toy model is partly robust, so attacks are compared on a mix of outcomes.
 PARTIAL_EPS = 0.6

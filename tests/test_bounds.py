@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.optimize import Bounds, LinearConstraint, milp
+from test_attacks import toy_problem
 from torch import nn
 
 from scrobin.attacks.apgd import apgd_attacks, broken_cells
@@ -23,7 +24,6 @@ from scrobin.attacks.bounds import (
 from scrobin.attacks.gradient import pgd
 from scrobin.errors import ScrobinError
 from scrobin.model.network import MLPClassifier
-from test_attacks import toy_problem
 
 N_NETWORKS = 40
 
