@@ -2,8 +2,9 @@
 
 Batches are gathered row-wise from ``X`` (dense or sparse) and densified one at a time, so a
 million-cell sparse matrix is never densified whole. An ``adversary`` callable turns a clean batch
-into adversarial cells against the current weights (Madry-style training); without one the
-training is standard.
+into adversarial cells against the current weights (Madry-style training); a ``certified_loss``
+replaces the batch loss by a bound-based one (certified training,
+:class:`scrobin.model.certified_training.IBPLoss`); without either the training is standard.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -19,11 +21,24 @@ from torch import nn
 
 from scrobin.adam import Adam
 from scrobin.cells import dense_rows
+from scrobin.errors import ScrobinError
 
 # An atlas epoch is thousands of batches: a progress line every this many.
 PROGRESS_BATCHES = 500
 
 Adversary = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class CertifiedLoss(Protocol):
+    """``loss(model, x, y, loss_fn, progress) -> (batch loss, clean logits)``, where ``progress``
+    is the training done so far in epochs (fractional), for losses whose strength ramps up; weights
+    from before ``full_strength_epoch`` are never kept as the best."""
+
+    full_strength_epoch: float
+
+    def __call__(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module, progress: float
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
 @dataclass
@@ -89,7 +104,9 @@ def class_weights(labels: np.ndarray, n_classes: int, rule: str) -> torch.Tensor
     return torch.as_tensor(weights, dtype=torch.float32)
 
 
-def _batch_loss(model, loss_fn, x, y, adversary, adversarial_fraction):
+def _batch_loss(model, loss_fn, x, y, adversary, adversarial_fraction, certified_loss=None, progress=0.0):
+    if certified_loss is not None:
+        return certified_loss(model, loss_fn=loss_fn, x=x, y=y, progress=progress)
     if adversary is None:
         logits = model(x)
         return loss_fn(logits, y), logits
@@ -101,14 +118,15 @@ def _batch_loss(model, loss_fn, x, y, adversary, adversarial_fraction):
     return loss, logits[: len(x)]
 
 
-def _evaluate(model, loss_fn, matrix, labels, batch_size, device, adversary, adversarial_fraction):
+def _evaluate(model, loss_fn, matrix, labels, batch_size, device, adversary, adversarial_fraction,
+              certified_loss=None, progress=0.0):
     model.eval()
     total_loss, correct = 0.0, 0
     for rows in batches(matrix.shape[0], batch_size):
         x = torch.from_numpy(dense_rows(matrix, rows)).to(device)
         y = torch.from_numpy(labels[rows]).to(device)
         with torch.set_grad_enabled(adversary is not None):
-            loss, logits = _batch_loss(model, loss_fn, x, y, adversary, adversarial_fraction)
+            loss, logits = _batch_loss(model, loss_fn, x, y, adversary, adversarial_fraction, certified_loss, progress)
         total_loss += float(loss.detach()) * len(rows)
         correct += int((logits.argmax(1) == y).sum())
     return total_loss / matrix.shape[0], correct / matrix.shape[0]
@@ -147,6 +165,7 @@ def train_classifier(
     y_val: np.ndarray | None = None,
     adversary: Adversary | None = None,
     log: Callable[[str], None] = lambda message: None,
+    certified_loss: CertifiedLoss | None = None,
 ) -> TrainingHistory:
     """Train ``model`` in place and return its history; the best validation epoch's weights are kept.
 
@@ -165,7 +184,18 @@ def train_classifier(
     adversary
         ``adversary(model, x, y) -> x_adv`` crafted against the current weights every batch; the
         batch loss mixes clean and adversarial cells by ``settings.adversarial_fraction``.
+    certified_loss
+        Replaces the batch loss (training and validation) by ``certified_loss(model, x, y,
+        loss_fn, progress)``; early stopping keeps no weights from before its
+        ``full_strength_epoch`` (the last epoch's when training ends before it).
+
+    Raises
+    ------
+    ScrobinError
+        When both ``adversary`` and ``certified_loss`` are given.
     """
+    if adversary is not None and certified_loss is not None:
+        raise ScrobinError("train_classifier got an adversary and a certified_loss: pass one training regime")
     device = next(model.parameters()).device
     n_classes = model(torch.zeros(1, x_train.shape[1], device=device)).shape[1]
     weights = class_weights(y_train, n_classes, settings.class_weighting)
@@ -188,7 +218,10 @@ def train_classifier(
                 log(f"epoch {epoch}: batch {step}/{n_batches}")
             x = torch.from_numpy(dense_rows(x_train, rows)).to(device)
             y = torch.from_numpy(y_train[rows]).to(device)
-            loss, logits = _batch_loss(model, loss_fn, x, y, adversary, settings.adversarial_fraction)
+            progress = epoch - 1 + (step - 1) / n_batches
+            loss, logits = _batch_loss(
+                model, loss_fn, x, y, adversary, settings.adversarial_fraction, certified_loss, progress
+            )
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -198,16 +231,22 @@ def train_classifier(
         record = {"epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen}
         if has_validation:
             val_loss, val_accuracy = _evaluate(
-                model, loss_fn, x_val, y_val, settings.batch_size, device, adversary, settings.adversarial_fraction
+                model, loss_fn, x_val, y_val, settings.batch_size, device, adversary, settings.adversarial_fraction,
+                certified_loss, float(epoch),
             )
             record.update(validation_loss=val_loss, validation_accuracy=val_accuracy)
             score = _monitored_score(val_loss, val_accuracy, settings.early_stopping_monitor)
-            if score > best_score:
-                best_score, best_state, history.best_epoch = score, copy.deepcopy(model.state_dict()), epoch
-            if _progressed(score, reference_score, settings.early_stopping_monitor, settings.early_stopping_min_delta):
-                reference_score, stale = score, 0
+            if certified_loss is not None and epoch < certified_loss.full_strength_epoch:
+                # Weights trained for a smaller eps must not win on clean accuracy; until the ramp
+                # ends the latest weights stand in, so a run shorter than the ramp keeps its last.
+                best_state, history.best_epoch = copy.deepcopy(model.state_dict()), epoch
             else:
-                stale += 1
+                if score > best_score:
+                    best_score, best_state, history.best_epoch = score, copy.deepcopy(model.state_dict()), epoch
+                if _progressed(score, reference_score, settings.early_stopping_monitor, settings.early_stopping_min_delta):
+                    reference_score, stale = score, 0
+                else:
+                    stale += 1
         else:
             history.best_epoch = epoch
         history.epochs.append(record)
