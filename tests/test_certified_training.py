@@ -12,7 +12,8 @@ from scrobin.errors import ScrobinError
 from scrobin.model.certified_training import IBPLoss
 from scrobin.model.network import MLPClassifier
 from scrobin.model.training import TrainingSettings, train_classifier
-from scrobin.schema import schema_defaults
+from scrobin.model.config import SCHEMA as MODEL_SCHEMA
+from scrobin.schema import section_defaults
 
 N_TYPES, N_GENES = 4, 30
 # At this radius a standard model keeps its calls but can hardly be certified.
@@ -28,7 +29,7 @@ def separable_cells(n_cells: int = 600, seed: int = 0) -> tuple[np.ndarray, np.n
 
 def settings(max_epochs: int = 20, patience: int = 0) -> TrainingSettings:
     return TrainingSettings.from_config({
-        **schema_defaults("train"), "batch_size": 50, "class_weighting": "none", "early_stopping_min_steps": 0,
+        **section_defaults(MODEL_SCHEMA, "train"), "batch_size": 50, "class_weighting": "none", "early_stopping_min_steps": 0,
         "max_epochs": max_epochs, "early_stopping_patience": patience, "learning_rate": 3e-3,
     })
 
