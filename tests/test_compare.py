@@ -183,7 +183,7 @@ def test_summary_holds_every_stage_per_dataset_and_regime(inputs):
 
 def test_real_data_with_markers_get_recovery_and_enrichment(results_dir, inputs):
     inputs = merged(inputs, write_dataset(results_dir, "marked", simulated=False, markers="pbmc.tsv"))
-    summary, _, methods, _, _, lacking = compare_run(inputs, ["sim", "real", "marked"], REGIMES, METHODS, attack={"eps": 1.2})
+    summary, _, methods, _, _, _, lacking = compare_run(inputs, ["sim", "real", "marked"], REGIMES, METHODS, attack={"eps": 1.2})
     marked = summary_row(summary, "marked", "pgd")
     assert marked["key_genes_source"] == "markers: pbmc.tsv"
     assert summary_row(summary, "sim", "pgd")["key_genes_source"] == "simulation"
@@ -194,7 +194,7 @@ def test_real_data_with_markers_get_recovery_and_enrichment(results_dir, inputs)
     assert methods[(methods["dataset"] == "marked") & (methods["method"] == "lime")]["key_genes_recovered"].tolist() == [4, 5]
     # These fixtures write none of the kinds the comparison gained later (CellTypist, queries,
     # sanity checks, consensus tables): every one is reported for every dataset.
-    later = ("celltypist", "queries", "sanity", "consensus")
+    later = ("celltypist", "queries", "sanity", "consensus", "radius")
     assert [line for line in lacking if not line.endswith(later)] == ["sim: no enrichment", "real: no recovery"]
     assert {line for line in lacking if line.endswith(later)} == {f"{ds}: no {kind}" for ds in ("sim", "real", "marked")
                                                                    for kind in later}
@@ -204,7 +204,7 @@ def test_pieces_a_dataset_lacks_are_nan_and_reported(results_dir, inputs):
     inputs["robustness"] = [path for path in inputs["robustness"] if "/real/" not in str(path)]
     write_json(results_dir / "real/eps_structure/summary.json",
                {"dataset": "real", "threshold": 0.9, "largest_structured_eps": None})
-    summary, _, _, _, _, lacking = compare_run(inputs, ["sim", "real"], REGIMES, METHODS, attack={"eps": 0.5})
+    summary, _, _, _, _, _, lacking = compare_run(inputs, ["sim", "real"], REGIMES, METHODS, attack={"eps": 0.5})
     sim, real = summary_row(summary, "sim", "standard"), summary_row(summary, "real", "standard")
     for column in ("enriched_terms", "enrichment_backend"):
         assert pd.isna(sim[column])
@@ -212,7 +212,7 @@ def test_pieces_a_dataset_lacks_are_nan_and_reported(results_dir, inputs):
                    "robust_accuracy_fgsm_linf", "robust_eps_pgd_linf", "largest_structured_eps"):
         assert pd.isna(real[column]), column
     assert real["deletion_gain_consensus"] == pytest.approx(0.3)
-    later = ("celltypist", "queries", "sanity", "consensus")
+    later = ("celltypist", "queries", "sanity", "consensus", "radius")
     assert {line for line in lacking if not line.endswith(later)} == {"real: no robustness", "sim: no enrichment",
                                                                        "real: no recovery"}
 
@@ -221,7 +221,7 @@ def test_a_dataset_with_only_its_metrics_still_gets_rows(results_dir, inputs):
     write_json(results_dir / "bare/seed0/metrics/standard.json",
                {"dataset": "bare", "regime": "standard", "seed": 0, "accuracy": 0.5, "macro_f1": 0.4})
     inputs["metrics"].append(results_dir / "bare/seed0/metrics/standard.json")
-    summary, _, methods, _, _, _ = compare_run(inputs, ["bare", "sim", "real"], REGIMES, METHODS, attack={"eps": 0.5})
+    summary, _, methods, _, _, _, _ = compare_run(inputs, ["bare", "sim", "real"], REGIMES, METHODS, attack={"eps": 0.5})
     bare = summary[summary["dataset"] == "bare"]
     assert list(bare["accuracy"].fillna(-1)) == [0.5, -1]
     assert list(bare["model_flag"]) == ["", ""]
@@ -254,7 +254,7 @@ def test_replicates_give_mean_spread_and_a_paired_interval(results_dir):
     stability.loc[(stability["seed"] == 5) & (stability["method"] == "saliency") & (stability["regime"] == "standard"),
                   "sensitivity_max"] += 3.0
     stability.to_csv(inputs["stability"][0], sep="\t", index=False)
-    summary, _, methods, differences, _, _ = compare_run(inputs, ["sim"], REGIMES, METHODS, attack={"eps": 1.2})
+    summary, _, methods, differences, _, _, _ = compare_run(inputs, ["sim"], REGIMES, METHODS, attack={"eps": 1.2})
     standard = summary_row(summary, "sim", "standard")
     assert standard["n_seeds"] == 3
     # Accuracies 0.90, 0.92, 0.94 over the three seeds.

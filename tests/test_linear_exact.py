@@ -20,7 +20,8 @@ from scrobin.robustness.linear_exact import (
     logistic_decision,
     worst_case_inputs,
 )
-from scrobin.robustness.sweep import TABLE_COLUMNS, attack_logistic_baseline
+from scrobin.robustness.sweep import attack_logistic_baseline
+from scrobin.robustness.table import TABLE_COLUMNS
 
 CLIP = 10.0
 # An upper bound for the domain clip of the native attacks, which take finite (min, max) bounds.

@@ -174,3 +174,14 @@ def test_attack_budget_chosen_per_dataset_reaches_models_sweep_and_comparison(fi
         rows = summary[summary["dataset"] == ds]
         assert (rows["attack_eps"] == chosen).all() and (rows["attack_eps_source"] == "eps_structure").all()
         assert "attack budget: attack.eps auto" in (finished_run / f"logs/{ds}/eps_structure.log").read_text()
+
+
+def test_the_ibp_regime_joins_the_dag_like_fgsm_and_pgd(tmp_path):
+    """Certified training is a regime like the adversarial ones: its model is trained, attacked,
+    certified and explained by the same rules."""
+    path = bad_config(tmp_path, adversarial_training={"regimes": ["pgd", "ibp"]})
+    result = snakemake(tmp_path, "-n", "--quiet", "rules", config=path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    dry = snakemake(tmp_path, "-n", config=path).stdout
+    assert "results/tiny/seed1/models/ibp.pt" in dry and "results/tiny/seed1/robustness/radius_ibp.tsv" in dry
+    assert "results/tiny/seed1/consensus/ibp.tsv" in dry

@@ -41,7 +41,7 @@ def compare(snakemake, log) -> None:
     write_table(comparison.per_seed, snakemake.output.replicates)
     plot_comparison(comparison.summary, snakemake.output.figure)
     blocks = verdict_blocks(comparison.summary, comparison.per_seed, comparison.methods, comparison.consensus,
-                            params.verdict)
+                            params.verdict, comparison.radius)
     Path(snakemake.output.verdict_rst).write_text(render_rst(blocks))
     Path(snakemake.output.verdict).write_text(render_html(blocks))
     log.info("\n%s", comparison.summary.set_index(["dataset", "regime"]).T.to_string())

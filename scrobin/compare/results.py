@@ -20,10 +20,11 @@ from scrobin.tables import read_table
 
 # The named inputs of the compare rule, each a list of files.
 INPUT_KINDS = ("metrics", "robustness", "structure", "recovery", "faithfulness", "stability", "de_overlap",
-               "enrichment", "celltypist", "queries", "sanity", "consensus")
+               "enrichment", "celltypist", "queries", "sanity", "consensus", "radius")
 # Kinds that are per-dataset summary tables with a ``dataset`` column, and JSON files with a
 # ``dataset`` key.
-TABLE_KINDS = ("robustness", "recovery", "faithfulness", "stability", "de_overlap", "queries", "sanity", "consensus")
+TABLE_KINDS = ("robustness", "recovery", "faithfulness", "stability", "de_overlap", "queries", "sanity", "consensus",
+               "radius")
 JSON_KINDS = ("metrics", "structure", "enrichment", "celltypist")
 
 
@@ -48,6 +49,7 @@ class DatasetResults:
     queries: pd.DataFrame | None = None  # every replicate's query scores (seed, regime, query)
     sanity: pd.DataFrame | None = None  # every replicate's sanity checks (seed, regime, method)
     consensus: pd.DataFrame | None = None  # every replicate's consensus tables (seed, regime, cell type, gene)
+    radius: pd.DataFrame | None = None  # certified radius per regime and cell type (replicates pooled)
 
     @property
     def seeds(self) -> list[int]:
@@ -139,6 +141,7 @@ def load_results(inputs: Mapping[str, Iterable[str | Path]], datasets: Sequence[
             queries=of(tables["queries"], name),
             sanity=of(tables["sanity"], name),
             consensus=of(tables["consensus"], name),
+            radius=of(tables["radius"], name),
         )
         for name in datasets
     ]
@@ -169,5 +172,6 @@ def lacking(dataset: DatasetResults) -> list[str]:
         "de_overlap": dataset.de_overlap is not None, "enrichment": dataset.enrichment,
         "celltypist": dataset.celltypist is not None, "queries": dataset.queries is not None,
         "sanity": dataset.sanity is not None, "consensus": dataset.consensus is not None,
+        "radius": dataset.radius is not None,
     }
     return [kind for kind, found in present.items() if not found]

@@ -14,7 +14,7 @@ from scipy import stats
 # Summary columns whose adversarial-minus-standard difference the comparison states (the paper's
 # claims: robustness gained, clean accuracy paid, explanations closer to the truth, faithful, stable).
 DIFFERENCE_MEASURES = (
-    "accuracy", "macro_f1", "robust_accuracy_", "query_accuracy_", "query_macro_f1_", "key_genes_recovered_consensus",
+    "accuracy", "macro_f1", "robust_accuracy_", "certified_accuracy_", "query_accuracy_", "query_macro_f1_", "key_genes_recovered_consensus",
     "key_genes_auprc_consensus", "deletion_gain_consensus", "insertion_gain_consensus", "sensitivity_max_methods_mean",
     "infidelity_methods_mean", "de_overlap",
 )

@@ -31,6 +31,7 @@ from scrobin.evaluation import CELLTYPIST_RANKING, CONSENSUS, DE_RANKING, LOGIST
 from scrobin.evaluation.ground_truth import ALL_TYPES
 from scrobin.model.check import MODEL_FLAG_COLUMN, flag_label
 from scrobin.robustness.budget import attack_budget
+from scrobin.robustness.table import CERTIFIED_PREFIX
 
 
 # Measures per ranking (method table columns), renamed from the evaluation tables so that one
@@ -187,6 +188,7 @@ def replicate_summary(
                     "attack_eps_source": budget["source"],
                     "attack_eps_structure_score": budget.get("structure_score", math.nan),
                     **_robust_metrics(one.robustness, regime, budget["eps"]),
+                    **_radius(dataset.radius, regime),
                     "largest_structured_eps": _largest_structured_eps(dataset.structure),
                     "key_genes_source": _key_genes_source(dataset.recovery),
                     **_ranking_summary(ranking_rows, methods),
@@ -268,14 +270,31 @@ def _model_flag(metrics: dict | None) -> str:
 
 
 def _robust_metrics(robustness: pd.DataFrame | None, regime: str, attack_eps: float) -> dict:
+    """Per attack, the accuracy (and macro-F1) at the budget: ``robust_accuracy_<attack>`` for an
+    attack (an upper bound of the true robust accuracy; ``strongest`` the worst case over every
+    attack), ``certified_accuracy_<method>`` for a certificate (a lower bound), and
+    ``pgd_overstates``: how far PGD's accuracy lies above the strongest attack's (gradient masking)."""
     if robustness is None:
         return {}
     values = {}
     for row in closest_eps_rows(robustness, regime, attack_eps).itertuples(index=False):
+        if row.attack.startswith(CERTIFIED_PREFIX):
+            values[f"certified_accuracy_{row.attack.removeprefix(CERTIFIED_PREFIX)}"] = row.accuracy
+            continue
         values[f"robust_eps_{row.attack}"] = row.eps
         values[f"robust_accuracy_{row.attack}"] = row.accuracy
         values[f"robust_macro_f1_{row.attack}"] = row.macro_f1
+    if "robust_accuracy_pgd_linf" in values and "robust_accuracy_strongest" in values:
+        values["pgd_overstates"] = values["robust_accuracy_pgd_linf"] - values["robust_accuracy_strongest"]
     return values
+
+
+def _radius(radius: pd.DataFrame | None, regime: str) -> dict:
+    """The regime's median certified radius over every test cell (replicates pooled)."""
+    if radius is None:
+        return {"certified_radius_median": math.nan}
+    rows = radius[(radius["regime"] == regime) & (radius["cell_type"].astype(str) == ALL_TYPES)]
+    return {"certified_radius_median": _mean(rows["radius_median"])}
 
 
 def _largest_structured_eps(structure: dict | None) -> float:
@@ -395,9 +414,13 @@ def compare_run(
     per_seed = replicate_summary(loaded, regimes, methods, attack)
     summary = mean_over_seeds(per_seed, ["dataset", "regime"])
     missing = [f"{dataset.name}: no {kind}" for dataset in loaded for kind in lacking(dataset)]
-    consensus = [dataset.consensus.assign(dataset=dataset.name) for dataset in loaded if dataset.consensus is not None]
-    return Comparison(summary, per_seed, method_table(loaded), differences_table(per_seed),
-                      pd.concat(consensus, ignore_index=True) if consensus else None, missing)
+    def stacked(kind: str) -> pd.DataFrame | None:
+        tables = [getattr(dataset, kind).assign(dataset=dataset.name) for dataset in loaded
+                  if getattr(dataset, kind) is not None]
+        return pd.concat(tables, ignore_index=True) if tables else None
+
+    return Comparison(summary, per_seed, method_table(loaded), differences_table(per_seed), stacked("consensus"),
+                      stacked("radius"), missing)
 
 
 class Comparison(NamedTuple):
@@ -413,5 +436,7 @@ class Comparison(NamedTuple):
     """:func:`scrobin.compare.seeds.differences_table`: each regime minus the standard model."""
     consensus: pd.DataFrame | None
     """Every consensus table of the run, with its dataset (the verdict's per-type trust and genes)."""
+    radius: pd.DataFrame | None
+    """Every dataset's certified radius per regime and cell type (the verdict's fragile types)."""
     lacking: list[str]
     """One line per dataset and kind of result the run did not make, to log."""

@@ -26,6 +26,9 @@ import pandas as pd
 from scrobin.compare.seeds import paired_difference
 from scrobin.model.check import MODEL_FLAG_COLUMN
 
+# How the verdict names an attack of the comparison's columns.
+ATTACK_NAMES = {"strongest": "the strongest attack (APGD-CE, APGD-T and the sweep's attacks; a cell counts only if "
+                             "all fail)", "pgd_linf": "PGD", "fgsm_linf": "FGSM"}
 # How many of each trusted type's consensus genes the verdict names.
 GENES_NAMED = 5
 CONFIDENCE = 0.95
@@ -100,7 +103,7 @@ def headline_attack(summary: pd.DataFrame) -> str | None:
 
 
 def verdict_blocks(summary: pd.DataFrame, per_seed: pd.DataFrame, methods: pd.DataFrame,
-                   consensus: pd.DataFrame | None, settings: Mapping) -> list[Block]:
+                   consensus: pd.DataFrame | None, settings: Mapping, radius: pd.DataFrame | None = None) -> list[Block]:
     """The verdict of a run, dataset by dataset.
 
     Parameters
@@ -115,6 +118,9 @@ def verdict_blocks(summary: pd.DataFrame, per_seed: pd.DataFrame, methods: pd.Da
     settings
         ``replicates``, ``min_type_f1`` (``importance.min_type_f1``), ``min_cells``
         (``importance.min_cells``), ``recovery_top_n`` and ``sanity_threshold``.
+    radius
+        Every dataset's certified radius per regime and cell type (``dataset``, ``regime``,
+        ``cell_type``, ``radius_median``), or None.
 
     Returns
     -------
@@ -128,6 +134,8 @@ def verdict_blocks(summary: pd.DataFrame, per_seed: pd.DataFrame, methods: pd.Da
         blocks.append(Block("paragraph", _classifier_line(rows)))
         blocks.append(Block("paragraph", _budget_line(rows)))
         blocks += _robustness_blocks(rows, seeds, settings)
+        if radius is not None:
+            blocks += _fragile_blocks(radius[radius["dataset"] == dataset])
         blocks += _shift_blocks(rows, seeds, settings)
         blocks += _genes_blocks(rows, seeds, settings)
         blocks += _sanity_blocks(methods[methods["dataset"] == dataset], settings)
@@ -194,13 +202,23 @@ def _robustness_blocks(rows: pd.DataFrame, seeds: pd.DataFrame, settings: Mappin
         return []
     column = f"robust_accuracy_{attack}"
     standard = rows.loc["standard"]
-    lines = [f"standard model: accuracy under {attack} at the budget {_spread(standard, column)}{_bracket(standard, column)}"]
+    name = ATTACK_NAMES.get(attack, attack)
+    lines = [f"standard model: accuracy under {name} {_spread(standard, column)}{_bracket(standard, column)}"]
     for regime in rows.index:
         if regime == "standard":
             continue
-        lines.append(f"{regime}-trained model: {difference_sentence(*_paired(seeds, regime, column), f'accuracy under {attack}')}"
+        lines.append(f"{regime}-trained model: {difference_sentence(*_paired(seeds, regime, column), f'accuracy under {name}')}"
                      f"{_bracket(rows.loc[regime], column)}; "
                      f"{difference_sentence(*_paired(seeds, regime, 'accuracy'), 'clean accuracy')}")
+    masked = {regime: rows.loc[regime].get("pgd_overstates", math.nan) for regime in rows.index}
+    masked = {regime: value for regime, value in masked.items() if not pd.isna(value)}
+    overstated = {regime: value for regime, value in masked.items() if value > 0}
+    if masked and not overstated:
+        lines.append("PGD-10 finds the same worst case as the strongest attack for every model: no sign of gradient "
+                     "masking")
+    elif overstated:
+        lines.append("PGD-10 overstates robust accuracy (gradient masking: it misses cells another attack breaks) for "
+                     + ", ".join(f"{regime} by {_number(value)}" for regime, value in overstated.items()))
     references = []
     if not pd.isna(standard.get("logistic_robust_accuracy_exact", math.nan)):
         references.append(f"logistic regression {_number(standard['logistic_robust_accuracy_exact'])} (exact)")
@@ -214,14 +232,32 @@ def _robustness_blocks(rows: pd.DataFrame, seeds: pd.DataFrame, settings: Mappin
             Block("bullets", items=tuple(lines))]
 
 
+def _fragile_blocks(radius: pd.DataFrame, shown: int = 3) -> list[Block]:
+    """The cell types with the smallest median certified radius, per regime."""
+    per_type = radius[radius["cell_type"].astype(str) != "all types"].dropna(subset=["radius_median"])
+    if per_type.empty:
+        return []
+    lines = []
+    for regime, rows in per_type.groupby("regime", sort=False):
+        fragile = rows.sort_values("radius_median").head(shown)
+        lines.append(f"{regime}: " + ", ".join(f"{row.cell_type} ({_number(row.radius_median, 3)})"
+                                                for row in fragile.itertuples(index=False)))
+    return [Block("paragraph", "Most fragile cell types (smallest median certified radius, in eps; an attack "
+                               "within it cannot change their calls):"), Block("bullets", items=tuple(lines))]
+
+
 def _bracket(row: pd.Series, column: str) -> str:
     """``; the true robust accuracy lies between the certified 0.41 (CROWN) and 0.54`` when the
     run certified the model (a lower bound below the strongest attack's upper bound), else empty."""
-    for method in ("crown", "ibp"):
+    upper = row.get(column, math.nan)
+    for method in ("crown", "crown-ibp", "ibp"):
         certified = row.get(f"certified_accuracy_{method}", math.nan)
-        if not pd.isna(certified):
-            return (f"; the true robust accuracy lies between the certified {_number(certified)} ({method.upper()}) "
-                    f"and {_number(row.get(column, math.nan))}")
+        if pd.isna(certified):
+            continue
+        if not pd.isna(upper) and certified >= upper:
+            return f"; certified ({method.upper()}) as well: the true robust accuracy is {_number(upper)}"
+        return (f"; the true robust accuracy lies between the certified {_number(certified)} ({method.upper()}) "
+                f"and {_number(upper)}")
     return ""
 
 

@@ -27,7 +27,7 @@ from scrobin.inference import predict_logits
 from scrobin.model.training import TrainingSettings, train_classifier
 from scrobin.data.model_input import split_cells
 
-REGIMES = ("standard", "fgsm", "pgd")
+REGIMES = ("standard", "fgsm", "pgd", "ibp")
 
 
 def build_network(n_genes: int, n_classes: int, model_config: Mapping, seed: int, device) -> MLPClassifier:
@@ -64,6 +64,19 @@ def make_adversary(regime: str, attack_config: Mapping, seed: int) -> Callable:
     params.pop("seed")
     generator = torch.Generator().manual_seed(seed)
     return lambda model, x, y: pgd(model, x, y, generator=generator, **params)
+
+
+def ibp_loss(adversarial_training: Mapping, attack_config: Mapping):
+    """The ``ibp`` regime's loss: interval bound propagation training (Gowal et al. 2018) at
+    ``ibp_eps_factor`` times the attack budget, its eps and clean weight ramped as configured."""
+    from scrobin.model.certified_training import IBPLoss
+
+    return IBPLoss(
+        eps=adversarial_training["ibp_eps_factor"] * float(attack_config["eps"]),
+        ramp_epochs=adversarial_training["ibp_ramp_epochs"],
+        warmup_epochs=adversarial_training["ibp_warmup_epochs"],
+        kappa_final=adversarial_training["ibp_kappa"],
+    )
 
 
 def one_shot_augmentation(standard: torch.nn.Module, x, y: np.ndarray, regime: str, attack_config: Mapping, seed: int):
@@ -116,8 +129,10 @@ def fit_classifier(
     x_val, y_val = split_cells(prepared, "validation")
     model_config, train_config = resolve_model_config(config, len(y_train))
     settings = TrainingSettings.from_config(train_config)
-    adversary = None
-    if regime != "standard":
+    adversary = certified_loss = None
+    if regime == "ibp":
+        certified_loss = ibp_loss(config["adversarial_training"], config["attack"])
+    elif regime != "standard":
         adversarial = config["adversarial_training"]
         settings.adversarial_fraction = adversarial["adversarial_fraction"]
         if adversarial["mode"] == "one_shot":
@@ -129,7 +144,7 @@ def fit_classifier(
         initial_seed = seed + REGIMES.index(regime)
     model = build_network(prepared.n_vars, len(classes), model_config, initial_seed, device)
     history = train_classifier(
-        model, x_train, y_train, settings, seed, x_val, y_val, adversary=adversary, log=log
+        model, x_train, y_train, settings, seed, x_val, y_val, adversary=adversary, certified_loss=certified_loss, log=log
     )
     x_test, y_test = split_cells(prepared, "test")
     predicted = predict_logits(model, x_test).argmax(axis=1)

@@ -163,6 +163,7 @@ def celltypist(snakemake, log) -> None:
     # The networks' attacks leave scaled expression unbounded, so the like-for-like row is
     # unbounded; the one that keeps log-expression >= 0 (a weaker attacker) is reported beside it.
     sweep["accuracy_in_domain"] = in_domain["accuracy"].to_numpy()
+    sweep["bound"] = "exact"
     write_table(with_labels(sweep, model="celltypist"), snakemake.output.robustness)
     ranking = celltypist_markers(model, genes=prepared.var_names)
     write_table(with_gene_symbols(ranking, prepared.var), snakemake.output.ranking)

@@ -12,27 +12,63 @@ import numpy as np
 import pandas as pd
 
 from scrobin.cells import class_names, label_codes, proportional_subset, split_rows
+from scrobin.errors import ScrobinError
 from scrobin.data.model_input import model_input
 from scrobin.tables import concatenated_tables, with_labels, write_json, write_reported_table, write_table
 
 
 def robustness(snakemake, log) -> None:
     """Rule ``robustness``: accuracy and macro-F1 of each regime's network of one replicate under
-    every attack over the eps grid, one table per regime (``params.regimes``' order, as
-    ``input.models`` and ``output.tables``), all on the same test cells."""
+    every attack over the eps grid, with the bracket of its true robust accuracy (certified at
+    every eps, the strongest attack at the budget or every eps: :mod:`scrobin.robustness.bracket`),
+    one table per regime (``params.regimes``' order, as ``input.models``, ``output.tables`` and
+    ``output.radii``), all on the same test cells; and each cell's certified radius."""
+    import time
+
     from scrobin.model.store import load_model_for
+    from scrobin.robustness.bracket import certified_radii, certified_rows, strongest_rows
+    from scrobin.robustness.budget import load_attack_budget
     from scrobin.robustness.sweep import robustness_sweep
     from scrobin.runtime import resolve_device
 
-    params = snakemake.params
+    params, settings = snakemake.params, snakemake.params.robustness
     prepared, rows, eps_grid = _sweep_cells(snakemake)
     x, y = model_input(prepared)[rows], label_codes(prepared)[rows]
+    cell_types = np.asarray(class_names(prepared), dtype=object)[y]
     device = resolve_device(params.device)
-    for regime, model_path, table_path in zip(params.regimes, snakemake.input.models, snakemake.output.tables, strict=True):
+    strongest_eps = {"every": eps_grid, "none": []}.get(settings["strongest_attack"]["at"])
+    if strongest_eps is None:
+        try:
+            strongest_eps = [load_attack_budget(params.attack, snakemake.input.get("eps_structure"),
+                                                snakemake.wildcards.ds)["eps"]]
+        except ScrobinError as error:  # no budget: adversarial training stops with this line; the sweep goes on
+            log.warning("no strongest attack: %s", error)
+            strongest_eps = []
+    outputs = zip(params.regimes, snakemake.input.models, snakemake.output.tables, snakemake.output.radii, strict=True)
+    for regime, model_path, table_path, radii_path in outputs:
         model, _ = load_model_for(model_path, prepared, device)
         log.info("attacking the %s model on %d test cells", regime, len(rows))
-        table = robustness_sweep(model, x, y, params.robustness["attacks"], eps_grid, device=params.device, seed=params.seed)
-        _write_sweep(table, regime, table_path, log, seed=params.seed)
+        seconds = {}
+        started = time.perf_counter()
+        parts = [robustness_sweep(model, x, y, settings["attacks"], eps_grid, device=params.device, seed=params.seed)
+                 .assign(bound="upper")]
+        seconds["sweep"] = time.perf_counter() - started
+        started = time.perf_counter()
+        parts.append(certified_rows(model, x, y, eps_grid, settings["certification"]))
+        seconds["certification"] = time.perf_counter() - started
+        started = time.perf_counter()
+        parts.append(strongest_rows(model, x, y, strongest_eps, settings["attacks"], settings["strongest_attack"],
+                                    params.seed))
+        seconds["strongest attack"] = time.perf_counter() - started
+        radii = pd.DataFrame(columns=["cell_type", "radius", "method", "eps_max"])
+        if settings["certified_radius"] and settings["certification"]:
+            started = time.perf_counter()
+            radii = certified_radii(model, x, y, cell_types, settings["certification"][-1], max(eps_grid),
+                                    settings["radius_tolerance"])
+            seconds["certified radius"] = time.perf_counter() - started
+        log.info("%s model: %s", regime, ", ".join(f"{what} {value:.2f} s" for what, value in seconds.items()))
+        _write_sweep(pd.concat(parts, ignore_index=True), regime, table_path, log, seed=params.seed)
+        write_table(with_labels(radii, seed=params.seed, regime=regime), radii_path)
 
 
 def robustness_baseline(snakemake, log) -> None:
@@ -48,17 +84,30 @@ def robustness_baseline(snakemake, log) -> None:
                                       seed=snakemake.params.seed)
     # A linear model's worst case in the box is closed form: its exact robust accuracy, beside
     # what the attacks find (never below it).
-    table = pd.concat([table, exact_sweep(x, y, logistic_decision(classifier), eps_grid)], ignore_index=True)
+    table = pd.concat([table.assign(bound="upper"), exact_sweep(x, y, logistic_decision(classifier), eps_grid)
+                       .assign(bound="exact")], ignore_index=True)
     _write_sweep(table, "logreg", snakemake.output.table, log)
 
 
 def robustness_curves(snakemake, log) -> None:
     """Rule ``robustness_curves``: every model's sweep, of every replicate seed, in one table (with a
-    ``dataset`` column) and two figures (mean and spread over seeds; no torch)."""
+    ``dataset`` column) and two figures (mean and spread over seeds; no torch); the certified radii
+    per regime and cell type, as a table and a figure."""
     from scrobin.robustness.plots import plot_robustness_curves
+
+    from scrobin.evaluation.ground_truth import ALL_TYPES
+    from scrobin.robustness.bracket import radius_summary
+    from scrobin.robustness.plots import plot_radii
 
     table = concatenated_tables([*snakemake.input.models, *snakemake.input.logistic, *snakemake.input.celltypist],
                                 snakemake.wildcards.ds)
+    radii = concatenated_tables(snakemake.input.radii, snakemake.wildcards.ds)
+    # Cells of every replicate pooled per regime and type: each seed's model certifies the same cells.
+    per_type = radius_summary(radii, ["dataset", "regime", "cell_type"])
+    overall = radius_summary(radii, ["dataset", "regime"]).assign(cell_type=ALL_TYPES)
+    write_reported_table(pd.concat([per_type, overall[per_type.columns]], ignore_index=True), snakemake.output.radius,
+                         snakemake.output.radius_view, f"{snakemake.wildcards.ds}: certified radius per cell type")
+    plot_radii(radii, snakemake.output.radius_figure)
     plot_robustness_curves(table, snakemake.output.accuracy, metric="accuracy")
     plot_robustness_curves(table, snakemake.output.macro_f1, metric="macro_f1")
     write_reported_table(table, snakemake.output.table, snakemake.output.table_view,
@@ -68,7 +117,6 @@ def robustness_curves(snakemake, log) -> None:
 def eps_structure(snakemake, log) -> None:
     """Rule ``eps_structure``: embeddings of clean vs attacked test cells, a structure score per eps,
     the largest eps that keeps the structure and the attack budget it gives."""
-    from scrobin.errors import ScrobinError
     from scrobin.model.store import load_model_for
     from scrobin.robustness.budget import attack_budget
     from scrobin.robustness.eps_structure import (

@@ -34,7 +34,7 @@ from scrobin.cells import dense, split_rows
 from scrobin.contract import LABEL_KEY
 from scrobin.errors import ScrobinError
 from scrobin.model.celltypist_reference import celltypist_gene_sd, celltypist_linear_terms
-from scrobin.robustness.sweep import TABLE_COLUMNS, accuracy_with_interval
+from scrobin.robustness.table import TABLE_COLUMNS, accuracy_with_interval
 from scrobin.validators import require_positive_int
 
 # How the exact rows name themselves in a sweep table (TABLE_COLUMNS).

@@ -26,13 +26,9 @@ from scrobin.attacks.specs import canonical_norm, to_art_spec, validate_attack_s
 from scrobin.attacks.run import run_attack
 from scrobin.cells import dense
 from scrobin.inference import predict_classes
-from scrobin.metrics import accuracy_macro_f1
+from scrobin.robustness.table import TABLE_COLUMNS, accuracy_with_interval
 from scrobin.runtime import resolve_device
 
-TABLE_COLUMNS = ("attack", "name", "backend", "norm", "eps", "accuracy", "macro_f1", "n_cells",
-                 "accuracy_ci_low", "accuracy_ci_high")
-# Wilson score interval of the accuracy: the sweep attacks a sample of test cells (robustness.n_cells).
-CONFIDENCE = 0.95
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +139,7 @@ def _sweep(
         }
         rows.append({**described, "eps": 0.0, **clean})
         for eps in eps_values:
-            params = {**_run_defaults(spec, batch_size, seed), **spec["params"], "eps": eps}
+            params = {**run_defaults(spec, batch_size, seed), **spec["params"], "eps": eps}
             rows.append({**described, "eps": eps, **accuracy_with_interval(labels, predict(attack(spec, params)))})
             log.info("%s eps %g on %d cells: accuracy %.3f [%.3f, %.3f] (%d/%d)", spec["label"], eps, len(labels),
                      rows[-1]["accuracy"], rows[-1]["accuracy_ci_low"], rows[-1]["accuracy_ci_high"],
@@ -151,7 +147,7 @@ def _sweep(
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
 
-def _run_defaults(spec: dict[str, Any], batch_size: int, seed: int) -> dict[str, Any]:
+def run_defaults(spec: dict[str, Any], batch_size: int, seed: int) -> dict[str, Any]:
     """The sweep's batch size and seed, for attacks that take them and do not set their own."""
     if spec["backend"] == "native":
         return {"batch_size": batch_size, "seed": seed}
@@ -169,17 +165,3 @@ def _norm_of(spec: dict[str, Any]) -> str:
     if default is None or default.default is inspect.Parameter.empty:
         return ""
     return canonical_norm(default.default)
-
-
-def accuracy_with_interval(labels: np.ndarray, predicted: np.ndarray) -> dict[str, float | int]:
-    """Accuracy (with its Wilson interval) and macro-F1 over the cell types present in ``labels``:
-    the metric columns of every sweep row, attacked or exact (``scrobin.robustness.linear_exact``)."""
-    from scipy.stats import binomtest
-
-    correct = int(np.sum(predicted == labels))
-    interval = binomtest(correct, len(labels)).proportion_ci(CONFIDENCE, method="wilson") if len(labels) else None
-    return {
-        "accuracy_ci_low": float(interval.low) if interval else float("nan"),
-        "accuracy_ci_high": float(interval.high) if interval else float("nan"),
-        **accuracy_macro_f1(labels, predicted),
-    }

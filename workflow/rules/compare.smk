@@ -17,6 +17,7 @@ rule compare:
         queries=[path for ds in DATASETS for path in query_scores(ds)],
         sanity=expand("results/{ds}/evaluation/sanity.tsv", ds=DATASETS),
         consensus=expand("results/{ds}/seed{seed}/consensus/{regime}.tsv", ds=DATASETS, seed=SEEDS, regime=REGIMES),
+        radius=expand("results/{ds}/robustness/radius.tsv", ds=DATASETS),
     output:
         summary="results/comparison/summary.tsv",
         summary_view=report(

@@ -92,7 +92,7 @@ rule adv_train:
     benchmark:
         "results/{ds}/benchmarks/adv_train/seed{seed}_{regime}.tsv"
     wildcard_constraints:
-        regime="fgsm|pgd",
+        regime="fgsm|pgd|ibp",
     conda:
         "../envs/torch.yaml"
     threads: dataset_threads

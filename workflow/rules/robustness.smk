@@ -8,6 +8,7 @@ rule robustness:
         eps_structure=eps_structure_if_auto,
     output:
         tables=expand("results/{{ds}}/seed{{seed}}/robustness/{regime}.tsv", regime=REGIMES),
+        radii=expand("results/{{ds}}/seed{{seed}}/robustness/radius_{regime}.tsv", regime=REGIMES),
     log:
         "logs/{ds}/seed{seed}/robustness.log",
     benchmark:
@@ -57,6 +58,7 @@ rule robustness_curves:
         models=per_replicate("results/{ds}/seed{seed}/robustness/{regime}.tsv"),
         logistic=["results/{ds}/robustness/logreg.tsv"] if config["robustness"]["logistic_baseline"] else [],
         celltypist=celltypist_outputs("results/{ds}/robustness/celltypist.tsv"),
+        radii=per_replicate("results/{ds}/seed{seed}/robustness/radius_{regime}.tsv"),
     output:
         accuracy=report(
             "results/{ds}/figures/robustness_accuracy.png",
@@ -79,6 +81,21 @@ rule robustness_curves:
             category="{ds}",
             subcategory="2 robustness",
             labels={"table": "robustness of every model"},
+        ),
+        radius="results/{ds}/robustness/radius.tsv",
+        radius_view=report(
+            "results/{ds}/robustness/radius.html",
+            caption="../report/radius.rst",
+            category="{ds}",
+            subcategory="2 robustness",
+            labels={"table": "certified radius per cell type"},
+        ),
+        radius_figure=report(
+            "results/{ds}/figures/certified_radius.png",
+            caption="../report/radius.rst",
+            category="{ds}",
+            subcategory="2 robustness",
+            labels={"figure": "certified radius per cell type"},
         ),
     log:
         "logs/{ds}/robustness_curves.log",
