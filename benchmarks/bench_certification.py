@@ -12,7 +12,7 @@ robustness sweep of the same model (the config's attacks over ``robustness.eps_g
 budget), the cost the issue compares certification against.
 
 ``--regimes ... ibp`` also trains an IBP-certified model (``IBPLoss``, eps ramped to 1.1 x the
-budget) with the same settings, the regime the workflow does not run yet.
+budget) with the same settings, as the workflow's ``ibp`` regime trains it.
 
 Run from the repository root, e.g.::
 

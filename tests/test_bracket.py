@@ -10,7 +10,8 @@ import pytest
 from test_attacks import toy_problem
 
 from scrobin.attacks.specs import validate_sweep
-from scrobin.robustness.bracket import certified_radii, certified_rows, radius_summary, strongest_rows
+from scrobin.robustness.bracket import certified_radii, certified_rows, strongest_rows
+from scrobin.robustness.table import radius_summary
 from scrobin.robustness.sweep import robustness_sweep
 
 EPS = [0.05, 0.2, 0.5, 1.0]

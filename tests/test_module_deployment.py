@@ -43,6 +43,8 @@ def deployment(tmp_path_factory) -> Path:
     assert count == 1, snakefile.read_text()
     snakefile.write_text(text)
     config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    # The simulated dataset alone: every rule but enrichment runs, in half the time of both.
+    config["datasets"] = {"tiny": config["datasets"]["tiny"]}
     (destination / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     for spec in config["datasets"].values():
         for key in ("source", "markers"):
@@ -62,7 +64,8 @@ def test_the_deployed_module_runs_the_tiny_dag(deployment, finished_run):
     )
     assert result.returncode == 0, result.stderr[-5000:]
     # The module's results are the clone's: same tables from the same config.
-    for table in ("comparison/summary.tsv", "tiny/robustness/summary.tsv", "pbmc/evaluation/recovery.tsv"):
+    assert (deployment / "results" / "verdict.html").exists()
+    for table in ("tiny/robustness/summary.tsv", "tiny/evaluation/recovery.tsv", "tiny/seed1/consensus/pgd.tsv"):
         deployed = pd.read_csv(deployment / "results" / table, sep="\t")
         cloned = pd.read_csv(finished_run / "results" / table, sep="\t")
         pd.testing.assert_frame_equal(deployed, cloned)

@@ -43,18 +43,20 @@ def consensus_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def methods_table(survivor: str | None = None) -> pd.DataFrame:
+def methods_table(survivor: str | None = None, class_blind: str | None = None) -> pd.DataFrame:
     return pd.DataFrame([
         {"dataset": "sim", "regime": "standard", "method": method,
          "sanity_spearman_randomised": 0.8 if method == survivor else 0.03,
+         "sanity_spearman_random_logit": 0.7 if method == class_blind else 0.2,
          "sanity_verdict": "explains the data" if method == survivor else "explains the model"}
         for method in ("saliency", "lime")
     ])
 
 
-def verdict_text(per_seed: pd.DataFrame, survivor: str | None = None) -> str:
+def verdict_text(per_seed: pd.DataFrame, survivor: str | None = None, class_blind: str | None = None) -> str:
     summary = mean_over_seeds(per_seed, ["dataset", "regime"])
-    return render_rst(verdict_blocks(summary, per_seed, methods_table(survivor), consensus_table(), SETTINGS))
+    return render_rst(verdict_blocks(summary, per_seed, methods_table(survivor, class_blind), consensus_table(),
+                                     SETTINGS))
 
 
 @pytest.mark.parametrize(("gain", "word"), [(0.25, "raises"), (-0.2, "lowers"), (0.0, "no difference the seeds can tell")])
@@ -93,11 +95,27 @@ def test_a_method_that_survives_randomisation_is_named():
     assert "Every method's ranking changes with the model" in verdict_text(per_seed_table(0.1))
 
 
+def test_a_method_blind_to_the_class_it_explains_is_named():
+    assert "alike whichever class" not in verdict_text(per_seed_table(0.1))
+    text = verdict_text(per_seed_table(0.1), class_blind="saliency")
+    assert "saliency rank genes nearly alike whichever class they explain (random-logit" in text
+    assert "Spearman\\| 0.70)" in text
+
+
 def test_the_reference_classifiers_and_the_budget_are_stated():
     text = verdict_text(per_seed_table(0.1))
     assert "Attack budget: eps 0.2" in text and "structure score is 0.91" in text
     assert "CellTypist 0.20 (exact; 0.25 when expression may not fall below zero)" in text
     assert "0.87 for a logistic regression and 0.85 for CellTypist" in text
+
+
+def test_a_classifier_below_a_reference_is_said_to_be_no_better():
+    text = verdict_text(per_seed_table(0.1))
+    assert "worth explaining." in text and "no better than the reference" not in text
+    below = per_seed_table(0.1).assign(logistic_macro_f1=0.91)
+    text = verdict_text(below)
+    assert "worth explaining, though 0.03 below logistic regression" in text
+    assert "no better than the reference" in text
 
 
 def test_rst_and_html_render_without_errors():

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scrobin.attacks.bounds import input_box
-from scrobin.attacks.gradient import as_tensors
+from scrobin.attacks.gradient import as_tensors, like_input
 from scrobin.attacks.specs import check_native_params
 from scrobin.errors import ScrobinError
 from scrobin.inference import eval_mode, model_device, predict_classes
@@ -149,9 +149,7 @@ def apgd(
                 found, margin = _run(model, inputs[cells], labels[cells], targets, eps, loss, iterations, clip, generator)
                 better = margin < best_margin[cells]
                 best[cells[better]], best_margin[cells[better]] = found[better], margin[better]
-    if isinstance(x, torch.Tensor):
-        return best.to(x.device)
-    return best.cpu().numpy()
+    return like_input(best, x)
 
 
 def _run(

@@ -132,9 +132,7 @@ def pgd(
                 _craft(model, clean, labels[start:start + batch_size], eps, step, iterations, norm, noise, clip)
             )
     adversarial = torch.cat(crafted) if crafted else inputs.clone()
-    if isinstance(x, torch.Tensor):
-        return adversarial.to(x.device)
-    return adversarial.cpu().numpy()
+    return like_input(adversarial, x)
 
 
 def _craft(
@@ -189,6 +187,13 @@ def _uniform_in_ball(shape: torch.Size, eps: float, norm: str, generator: torch.
     direction = direction / direction.norm(dim=1, keepdim=True)
     radius = eps * torch.rand((shape[0], 1), generator=generator) ** (1.0 / shape[1])
     return direction * radius
+
+
+def like_input(result: torch.Tensor, x: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """``result`` (cells x genes) as the caller passed ``x``: a tensor on ``x``'s device, else a numpy array."""
+    if isinstance(x, torch.Tensor):
+        return result.to(x.device)
+    return result.cpu().numpy()
 
 
 def as_tensors(

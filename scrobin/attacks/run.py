@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from scrobin.attacks.art import art_classifier, run_art_attack
-from scrobin.attacks.gradient import as_tensors, fgsm, pgd
+from scrobin.attacks.gradient import as_tensors, fgsm, like_input, pgd
 from scrobin.attacks.specs import validate_attack_spec
 from scrobin.errors import ScrobinError
 from scrobin.inference import eval_mode, model_device
@@ -59,6 +59,4 @@ def run_attack(
     with eval_mode(model):
         estimator = art_classifier(model, inputs.shape[1], n_classes, params.get("clip"))
         adversarial = run_art_attack(estimator, inputs.numpy(), labels.numpy(), name, params)
-    if isinstance(x, torch.Tensor):
-        return torch.from_numpy(adversarial).to(x.device)
-    return adversarial
+    return like_input(torch.from_numpy(adversarial), x)

@@ -283,7 +283,8 @@ def _robust_metrics(robustness: pd.DataFrame | None, regime: str, attack_eps: fl
             continue
         values[f"robust_eps_{row.attack}"] = row.eps
         values[f"robust_accuracy_{row.attack}"] = row.accuracy
-        values[f"robust_macro_f1_{row.attack}"] = row.macro_f1
+        if not math.isnan(row.macro_f1):  # APGD and strongest rows record survivors only, no labels to score
+            values[f"robust_macro_f1_{row.attack}"] = row.macro_f1
     if "robust_accuracy_pgd_linf" in values and "robust_accuracy_strongest" in values:
         values["pgd_overstates"] = values["robust_accuracy_pgd_linf"] - values["robust_accuracy_strongest"]
     return values

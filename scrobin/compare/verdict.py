@@ -171,13 +171,22 @@ def _classifier_line(rows: pd.DataFrame) -> str:
     standard = rows.loc["standard"]
     parts = [f"The standard classifier reaches test macro-F1 {_spread(standard, 'macro_f1')} (accuracy "
              f"{_spread(standard, 'accuracy')}) on its test cells ({standard.get('test_split', 'random stratified')})"]
-    references = [f"{_number(standard.get('logistic_macro_f1', math.nan))} for a logistic regression"]
-    if not pd.isna(standard.get("celltypist_macro_f1", math.nan)):
-        references.append(f"{_number(standard['celltypist_macro_f1'])} for CellTypist")
-    parts.append(f", against {' and '.join(references)} on the same split")
+    scores = {"a logistic regression": standard.get("logistic_macro_f1", math.nan),
+              "CellTypist": standard.get("celltypist_macro_f1", math.nan)}
+    scores = {name: score for name, score in scores.items() if not pd.isna(score)}
+    references = [f"{_number(score)} for {name}" for name, score in scores.items()]
+    if references:
+        parts.append(f", against {' and '.join(references)} on the same split")
     flag = standard.get(MODEL_FLAG_COLUMN, "")
     if isinstance(flag, str) and flag:
         parts.append(f". It is flagged as not worth explaining ({flag}): its explanations describe its mistakes.")
+        return "".join(parts)
+    best = max(scores, key=scores.get) if scores else None
+    gap = scores[best] - standard.get("macro_f1", math.nan) if best else math.nan
+    if gap > 0 and _number(gap) != _number(0):
+        # within model_check's allowance, but a reader must not take the MLP for the better classifier
+        parts.append(f": worth explaining, though {_number(gap)} below {best.removeprefix('a ')} (within what "
+                     "model_check allows): the explanations describe a classifier no better than the reference.")
     else:
         parts.append(": worth explaining.")
     return "".join(parts)
@@ -355,6 +364,15 @@ def _sanity_blocks(methods: pd.DataFrame, settings: Mapping) -> list[Block]:
                  "genes as the classifier's.")
     else:
         text += "Every method's ranking changes with the model: they explain the model."
+    if "sanity_spearman_random_logit" in checked:
+        # the second check: explaining a random other class should give another ranking
+        per_method = checked.groupby("method")["sanity_spearman_random_logit"].mean()
+        alike = sorted(per_method.index[per_method >= settings.get("sanity_threshold", 0.5)])
+        if alike:
+            low, high = _number(per_method[alike].min()), _number(per_method[alike].max())
+            text += (f" {', '.join(alike)} rank genes nearly alike whichever class they explain (random-logit "
+                     f"|Spearman| {low if low == high else f'{low} to {high}'}): their lists say which genes move "
+                     "the network, less which genes make one type that type.")
     return [Block("paragraph", text)]
 
 

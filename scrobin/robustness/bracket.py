@@ -134,16 +134,6 @@ def certified_radii(model: nn.Module, x: np.ndarray, y: np.ndarray, cell_types: 
                          "eps_max": float(eps_max)})
 
 
-def radius_summary(radii: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """Median, quartiles and share at zero of the certified radius per group (e.g. regime and cell
-    type): the fragile types have the smallest radii."""
-    grouped = radii.groupby(list(by), sort=False)["radius"]
-    return pd.DataFrame({
-        "n_cells": grouped.size(), "radius_median": grouped.median(), "radius_q25": grouped.quantile(0.25),
-        "radius_q75": grouped.quantile(0.75), "share_not_certified": grouped.apply(lambda r: float((r == 0).mean())),
-    }).reset_index()
-
-
 def _predictions(model: nn.Module, x: np.ndarray, logits: bool = False) -> np.ndarray:
     values = predict_logits(model, x)
     return values if logits else values.argmax(axis=1)

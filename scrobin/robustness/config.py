@@ -10,16 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from scrobin.attacks.specs import validate_attack_spec, validate_eps_grid, validate_sweep
-from scrobin.errors import ScrobinError
 from scrobin.schema import checked_setting, load_fragment
 
 SCHEMA = load_fragment(Path(__file__).parent)
 
 
 def check(config: dict) -> None:
-    """Check and normalise the sweep's attack specs and grid and the structure check's attack; a
-    budget set as a number must be one of the swept eps (with ``auto`` the budget is chosen from
-    the eps-structure check during the run, and the sweep adds it then).
+    """Check and normalise the sweep's attack specs and grid and the structure check's attack (the
+    sweep adds the attack budget to the grid itself, a number or ``auto``'s choice:
+    :func:`scrobin.robustness.budget.sweep_grid`).
 
     Raises
     ------
@@ -27,14 +26,7 @@ def check(config: dict) -> None:
         ``config: robustness.attacks: ...`` and the like, one line with the fix.
     """
     sweep = config["robustness"]
-    sweep["attacks"], grid = checked_setting("robustness.attacks", validate_sweep, sweep["attacks"], sweep["eps_grid"])
-    budget = config["attack"]["eps"]
-    if budget != "auto" and float(budget) not in grid:
-        # The bracket (certified, strongest attack) is reported at the budget: it must be swept.
-        raise ScrobinError(
-            f"config: robustness.eps_grid {sweep['eps_grid']} lacks the attack budget attack.eps = {budget:g}, where the "
-            f"robust accuracy and its bracket are reported: add {budget:g} to robustness.eps_grid"
-        )
+    sweep["attacks"] = checked_setting("robustness.attacks", validate_sweep, sweep["attacks"], sweep["eps_grid"])[0]
     structure = config["eps_structure"]
     checked_setting("eps_structure.eps", validate_eps_grid, structure["eps"], "eps_structure.eps")
     structure["attack"] = checked_setting("eps_structure.attack", validate_attack_spec, structure["attack"])

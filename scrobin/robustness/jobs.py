@@ -96,7 +96,7 @@ def robustness_curves(snakemake, log) -> None:
     from scrobin.robustness.plots import plot_robustness_curves
 
     from scrobin.evaluation.ground_truth import ALL_TYPES
-    from scrobin.robustness.bracket import radius_summary
+    from scrobin.robustness.table import radius_summary
     from scrobin.robustness.plots import plot_radii
 
     table = concatenated_tables([*snakemake.input.models, *snakemake.input.logistic, *snakemake.input.celltypist],

@@ -1,4 +1,4 @@
-"""The robustness table: its columns, the labels of its rows and their metric columns.
+"""The robustness table: its columns, the labels of its rows and their metric columns, and the certified radii per group.
 
 Kept free of torch, so the rules that read the tables (the curves, the comparison) need neither
 torch nor an attack library. One row per model, attack (or certificate) and eps; ``bound`` says
@@ -9,7 +9,10 @@ certified share, :mod:`scrobin.robustness.bracket`) or ``exact`` (a linear model
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import pandas as pd
 
 from scrobin.metrics import accuracy_macro_f1
 
@@ -37,3 +40,13 @@ def accuracy_with_interval(labels: np.ndarray, predicted: np.ndarray) -> dict[st
         "accuracy_ci_high": float(interval.high) if interval else float("nan"),
         **accuracy_macro_f1(labels, predicted),
     }
+
+
+def radius_summary(radii: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Median, quartiles and share at zero of the certified radius per group (e.g. regime and cell
+    type): the fragile types have the smallest radii."""
+    grouped = radii.groupby(list(by), sort=False)["radius"]
+    return pd.DataFrame({
+        "n_cells": grouped.size(), "radius_median": grouped.median(), "radius_q25": grouped.quantile(0.25),
+        "radius_q75": grouped.quantile(0.75), "share_not_certified": grouped.apply(lambda r: float((r == 0).mean())),
+    }).reset_index()

@@ -50,7 +50,7 @@ rule consensus:
                 caption="../report/consensus.rst",
                 category="{ds}",
                 subcategory="3 interpretation",
-                labels={"figure": "consensus heatmap", "model": regime, "seed": "{seed}"},
+                labels={"figure": "consensus heatmap", "regime": regime, "seed": "{seed}"},
             )
             for regime in REGIMES
         ],

@@ -9,7 +9,7 @@ rule enrich:
             caption="../report/enrichment.rst",
             category="{ds}",
             subcategory="5 enrichment",
-            labels={"table": "enriched terms", "model": "{regime}", "seed": "{seed}"},
+            labels={"table": "enriched terms", "regime": "{regime}", "seed": "{seed}"},
         ),
         info="results/{ds}/seed{seed}/enrichment/{regime}.json",
         heatmap=report(
@@ -17,7 +17,7 @@ rule enrich:
             caption="../report/enrichment.rst",
             category="{ds}",
             subcategory="5 enrichment",
-            labels={"figure": "terms x cell types", "model": "{regime}", "seed": "{seed}"},
+            labels={"figure": "terms x cell types", "regime": "{regime}", "seed": "{seed}"},
         ),
         dotplots=report(
             directory("results/{ds}/seed{seed}/figures/enrichment_{regime}_dotplots"),
@@ -25,7 +25,7 @@ rule enrich:
             caption="../report/enrichment_dotplot.rst",
             category="{ds}",
             subcategory="5 enrichment",
-            labels={"figure": "dot plot {name}", "model": "{regime}", "seed": "{seed}"},
+            labels={"figure": "dot plot {name}", "regime": "{regime}", "seed": "{seed}"},
         ),
     log:
         "logs/{ds}/seed{seed}/enrich_{regime}.log",

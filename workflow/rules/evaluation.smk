@@ -34,7 +34,7 @@ rule de_overlap:
                 caption="../report/de_overlap.rst",
                 category="{ds}",
                 subcategory="4 evaluation",
-                labels={"figure": "DE overlap", "model": regime, "seed": "{seed}"},
+                labels={"figure": "DE overlap", "regime": regime, "seed": "{seed}"},
             )
             for regime in REGIMES
         ],

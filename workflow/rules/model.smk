@@ -35,14 +35,14 @@ rule train:
             caption="../report/confusion.rst",
             category="{ds}",
             subcategory="1 classifier",
-            labels={"figure": "confusion matrix", "model": "standard", "seed": "{seed}"},
+            labels={"figure": "confusion matrix", "regime": "standard", "seed": "{seed}"},
         ),
         curves=report(
             "results/{ds}/seed{seed}/figures/training_standard.png",
             caption="../report/training_curves.rst",
             category="{ds}",
             subcategory="1 classifier",
-            labels={"figure": "training curves", "model": "standard", "seed": "{seed}"},
+            labels={"figure": "training curves", "regime": "standard", "seed": "{seed}"},
         ),
     log:
         "logs/{ds}/seed{seed}/train_standard.log",
@@ -78,14 +78,14 @@ rule adv_train:
             caption="../report/confusion.rst",
             category="{ds}",
             subcategory="1 classifier",
-            labels={"figure": "confusion matrix", "model": "{regime}", "seed": "{seed}"},
+            labels={"figure": "confusion matrix", "regime": "{regime}", "seed": "{seed}"},
         ),
         curves=report(
             "results/{ds}/seed{seed}/figures/training_{regime}.png",
             caption="../report/training_curves.rst",
             category="{ds}",
             subcategory="1 classifier",
-            labels={"figure": "training curves", "model": "{regime}", "seed": "{seed}"},
+            labels={"figure": "training curves", "regime": "{regime}", "seed": "{seed}"},
         ),
     log:
         "logs/{ds}/seed{seed}/train_{regime}.log",
