@@ -132,3 +132,18 @@ def test_rst_and_html_render_without_errors():
 
 def test_difference_sentence_with_nothing_measured():
     assert difference_sentence(np.array([]), np.array([]), "accuracy") == "accuracy not measured"
+
+
+def test_the_bracket_and_what_pgd_alone_overstates_are_stated():
+    table = per_seed_table(0.1).assign(robust_accuracy_strongest=lambda t: t["robust_accuracy_pgd_linf"] - 0.04,
+                                       certified_accuracy_crown=0.1)
+    table["pgd_overstates"] = table["robust_accuracy_pgd_linf"] - table["robust_accuracy_strongest"]
+    text = verdict_text(table)
+    assert "accuracy under the strongest attack" in text
+    assert "lies between the certified 0.10 (CROWN) and 0.27" in text
+    assert "PGD-10 alone overstates robust accuracy for standard by 0.04, pgd by 0.04" in text
+    level = per_seed_table(0.1).assign(robust_accuracy_strongest=lambda t: t["robust_accuracy_pgd_linf"],
+                                       pgd_overstates=0.0, certified_accuracy_crown=0.5)
+    text = verdict_text(level)
+    assert "no sign of gradient masking" in text and "overstates" not in text
+    assert "certified (CROWN) as well: the true robust accuracy is" in text
