@@ -143,6 +143,19 @@ def test_curves_plot_every_attack_and_model(sweep, tmp_path):
         plot_robustness_curves(sweeps, path, metric="auc")
 
 
+def test_the_bracket_panel_keeps_its_legends_off_the_curves_and_eps_reads_from_zero(sweep, tmp_path):
+    certified = sweep.assign(attack="certified_crown", name="crown", bound="lower", accuracy=sweep["accuracy"] / 2)
+    sweeps = pd.concat([sweep.assign(bound="upper"), certified]).assign(model="standard")
+    figure = plot_robustness_curves(sweeps, tmp_path / "bracket.png")
+    assert figure.axes[-1].get_title() == "true robust accuracy: the bracket"
+    assert all(axis.get_legend() is None for axis in figure.axes)  # both legends sit outside the panels
+    assert sorted(legend.get_title().get_text() for legend in figure.legends) == ["bracket", "model"]
+    ticks = figure.axes[0].get_xticks()
+    positive = sorted(set(sweeps.loc[sweeps["eps"] > 0, "eps"]))
+    assert ticks[0] == 0 and ticks[1] == positive[0] and ticks[-1] <= positive[-1]
+    assert figure.axes[0].get_xscale() == "symlog"
+
+
 def test_curves_of_replicates_show_their_mean_and_range(sweep, tmp_path):
     lower = sweep.assign(model="standard", seed=0, accuracy=sweep["accuracy"] * 0.5)
     figure = plot_robustness_curves(pd.concat([lower, sweep.assign(model="standard", seed=1)]), tmp_path / "c.png")

@@ -6,11 +6,13 @@ tables needs neither torch nor an attack library.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from scrobin.errors import ScrobinError
 from scrobin.figures import save_figure
@@ -67,13 +69,20 @@ def plot_robustness_curves(sweeps: pd.DataFrame, path: str | Path, metric: str =
         _finish(axis, attack_label)
     if bracket:
         _draw_bracket(axes[-1], sweeps.assign(bound=bound), models, colour)
+        # Outside the panels, under the models' legend: inside, it covered the curves' steep part.
+        styles = [Line2D([], [], color="0.3", marker="o"), Line2D([], [], color="0.3", linestyle="--", marker="."),
+                  Line2D([], [], color="0.3", marker="s")]
+        figure.legend(styles, ["best attack (upper bound)", "certified (lower bound)", "exact (linear models)"],
+                      title="bracket", loc="outside right lower", fontsize=7, frameon=False)
+    _eps_axes(axes, sweeps["eps"])
     axes[0].set_ylabel(metric.replace("_", "-"))
     n_seeds = sweeps["seed"].nunique() if "seed" in sweeps else 1
     if n_seeds > 1:
         figure.suptitle(f"mean over {n_seeds} seeds, band: smallest to largest", fontsize=9)
     # One legend for the figure, one entry per model (a model may be in the bracket panel only).
     handles = [Line2D([], [], color=colour[model], marker="o") for model in models]
-    figure.legend(handles, models, title="model", loc="outside right center", frameon=False)
+    figure.legend(handles, models, title="model", loc="outside right upper" if bracket else "outside right center",
+                  frameon=False)
     save_figure(figure, path, tight=False)
     return figure
 
@@ -102,12 +111,25 @@ def _draw_bracket(axis, sweeps: pd.DataFrame, models: list[str], colour: dict[st
             axis.plot(lower.index, lower.to_numpy(), color=colour[model], linestyle="--", marker=".", label=f"_{model}")
             shared = upper.index.intersection(lower.index)
             axis.fill_between(shared, lower.loc[shared], upper.loc[shared], color=colour[model], alpha=0.15, linewidth=0)
-    axis.legend(handles=[
-        axis.plot([], [], color="0.3", marker="o")[0], axis.plot([], [], color="0.3", linestyle="--", marker=".")[0],
-        axis.plot([], [], color="0.3", marker="s")[0],
-    ], labels=["best attack (upper bound)", "certified (lower bound)", "exact (linear models)"], fontsize=7,
-        loc="lower left", frameon=False)
     _finish(axis, "true robust accuracy: the bracket")
+
+
+def _eps_axes(axes, eps: pd.Series) -> None:
+    """Linear up to the smallest positive eps, logarithmic beyond, ticks at 0 and 1-2-5 steps: the
+    grid is geometric, and on a linear axis its small eps, where models differ, filled a tenth."""
+    positive = eps[eps > 0]
+    if positive.empty:
+        return
+    smallest, largest = float(positive.min()), float(positive.max())
+    steps = [mantissa * 10.0 ** power for power in range(math.floor(math.log10(smallest)), math.ceil(math.log10(largest)) + 1)
+             for mantissa in (1, 2, 5)]
+    ticks = [0.0, smallest] + [step for step in steps if smallest * 1.8 <= step <= largest * 1.001]
+    for axis in axes:
+        axis.set_xscale("symlog", linthresh=smallest, linscale=0.5)
+        axis.set_xlim(-0.02 * smallest, largest * 1.15)
+        axis.xaxis.set_major_locator(FixedLocator(ticks))
+        axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axis.xaxis.set_minor_locator(NullLocator())
 
 
 def _finish(axis, title: str) -> None:
