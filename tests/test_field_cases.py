@@ -342,7 +342,8 @@ def test_truncation_is_read_from_every_superblock_version(tmp_path, userblock, l
         check_h5ad_file(cut, "x")
 
 
-@pytest.mark.parametrize("kind", ["web_page", "cell_ranger_v3", "cell_ranger_v2", "gzip", "hdf5_garbage", "other_hdf5"])
+@pytest.mark.parametrize("kind", ["web_page", "cell_ranger_v3", "cell_ranger_v2", "gzip", "hdf5_garbage", "loom",
+                                  "other_hdf5"])
 def test_files_that_are_not_h5ad(tmp_path, kind):
     import gzip
 
@@ -362,6 +363,12 @@ def test_files_that_are_not_h5ad(tmp_path, kind):
         source.write_bytes(gzip.compress((FIELD / "leiden_digit_labels.h5ad").read_bytes()))
     elif kind == "hdf5_garbage":
         source.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 8)
+    elif kind == "loom":  # the loom layout (loompy's): genes x cells matrix, row and column attributes
+        with h5py.File(source, "w") as file:
+            file["matrix"] = np.ones((5, 4), dtype=np.float32)
+            file.create_group("row_attrs")["Gene"] = np.array([f"g{i}".encode() for i in range(5)])
+            file.create_group("col_attrs")["CellID"] = np.array([f"c{i}".encode() for i in range(4)])
+            file.create_group("layers")
     else:
         with h5py.File(source, "w") as file:
             file["values"] = np.zeros(3)
@@ -373,6 +380,7 @@ def test_files_that_are_not_h5ad(tmp_path, kind):
         "cell_ranger_v2": "it is a Cell Ranger HDF5 matrix (.h5)",
         "gzip": "decompress it",
         "hdf5_garbage": "download it again",
+        "loom": "it is a loom file): convert it with adata = anndata.read_loom(path)",
         "other_hdf5": "without anndata's obs and var (top level: values)",
     }[kind]
     assert expected in message, message

@@ -73,7 +73,8 @@ def check_h5ad_file(path: str | Path, name: str) -> None:
         refuse("it is a Cell Ranger HDF5 matrix (.h5)",
                "convert it with adata = scanpy.read_10x_h5(path) and adata.write_h5ad('cells.h5ad')")
     if "matrix" in groups and "row_attrs" in groups:
-        refuse("it is a loom file", "convert it with adata = anndata.read_loom(path) and adata.write_h5ad('cells.h5ad')")
+        refuse("it is a loom file",
+               "convert it with adata = anndata.read_loom(path) (pip install loompy) and adata.write_h5ad('cells.h5ad')")
     if not {"obs", "var"} <= set(groups):
         listed = ", ".join(sorted(groups)) or "none"
         refuse(f"an HDF5 file without anndata's obs and var (top level: {listed})",
