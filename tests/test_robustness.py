@@ -19,7 +19,7 @@ from scrobin.robustness.sweep import (
     robustness_sweep,
 )
 from scrobin.inference import predict_classes
-from scrobin.robustness.plots import plot_robustness_curves
+from scrobin.robustness.plots import plot_radii, plot_robustness_curves
 
 EPS_GRID = [0.0, 0.3, 0.6, 1.2]
 ATTACKS = [
@@ -154,6 +154,20 @@ def test_the_bracket_panel_keeps_its_legends_off_the_curves_and_eps_reads_from_z
     positive = sorted(set(sweeps.loc[sweeps["eps"] > 0, "eps"]))
     assert ticks[0] == 0 and ticks[1] == positive[0] and ticks[-1] <= positive[-1]
     assert figure.axes[0].get_xscale() == "symlog"
+    figure = plot_robustness_curves(sweeps, tmp_path / "bracket.png", budget=positive[0])
+    assert all(any(list(line.get_xdata()) == [positive[0]] * 2 for line in axis.get_lines()) for axis in figure.axes)
+
+
+def test_radii_are_drawn_per_type_and_regime_with_the_budget(tmp_path):
+    radii = pd.DataFrame({"regime": ["standard"] * 4 + ["pgd"] * 4, "cell_type": ["B", "B", "T", "T"] * 2,
+                          "radius": [0.0, 0.1, 0.2, 0.3, 0.1, 0.2, 0.3, 0.4], "method": "crown"})
+    figure = plot_radii(radii, tmp_path / "radii.png", budget=0.25)
+    axis = figure.axes[0]
+    assert [label.get_text() for label in axis.get_xticklabels()] == ["B", "T"]
+    assert [text.get_text() for text in axis.get_legend().get_texts()] == ["standard", "pgd", "attack budget (0.25)"]
+    assert (tmp_path / "radii.png").stat().st_size > 5_000
+    empty = plot_radii(radii.iloc[:0], tmp_path / "none.png")
+    assert "certified_radius is off" in empty.axes[0].texts[0].get_text()
 
 
 def test_curves_of_replicates_show_their_mean_and_range(sweep, tmp_path):

@@ -96,7 +96,7 @@ def robustness_curves(snakemake, log) -> None:
     from scrobin.robustness.plots import plot_robustness_curves
 
     from scrobin.evaluation.ground_truth import ALL_TYPES
-    from scrobin.robustness.table import radius_summary
+    from scrobin.robustness.table import STRONGEST, radius_summary
     from scrobin.robustness.plots import plot_radii
 
     table = concatenated_tables([*snakemake.input.models, *snakemake.input.logistic, *snakemake.input.celltypist],
@@ -107,9 +107,12 @@ def robustness_curves(snakemake, log) -> None:
     overall = radius_summary(radii, ["dataset", "regime"]).assign(cell_type=ALL_TYPES)
     write_reported_table(pd.concat([per_type, overall[per_type.columns]], ignore_index=True), snakemake.output.radius,
                          snakemake.output.radius_view, f"{snakemake.wildcards.ds}: certified radius per cell type")
-    plot_radii(radii, snakemake.output.radius_figure)
-    plot_robustness_curves(table, snakemake.output.accuracy, metric="accuracy")
-    plot_robustness_curves(table, snakemake.output.macro_f1, metric="macro_f1")
+    # The strongest attack runs at the budget (robustness.strongest_attack.at: budget): its one eps is it.
+    strongest_eps = table.loc[table["attack"] == STRONGEST, "eps"].unique()
+    budget = float(strongest_eps[0]) if len(strongest_eps) == 1 else None
+    plot_radii(radii, snakemake.output.radius_figure, budget=budget)
+    plot_robustness_curves(table, snakemake.output.accuracy, metric="accuracy", budget=budget)
+    plot_robustness_curves(table, snakemake.output.macro_f1, metric="macro_f1", budget=budget)
     write_reported_table(table, snakemake.output.table, snakemake.output.table_view,
                          f"{snakemake.wildcards.ds}: accuracy under attack, every model")
 

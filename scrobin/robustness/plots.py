@@ -19,7 +19,8 @@ from scrobin.figures import save_figure
 from scrobin.robustness.table import BRACKET_ATTACKS
 
 
-def plot_robustness_curves(sweeps: pd.DataFrame, path: str | Path, metric: str = "accuracy") -> Figure:
+def plot_robustness_curves(sweeps: pd.DataFrame, path: str | Path, metric: str = "accuracy",
+                           budget: float | None = None) -> Figure:
     """Draw ``metric`` against eps, one panel per attack, one line per model (paper Fig. 1d,e),
     and for accuracy a last panel with each model's bracket of its true robust accuracy.
 
@@ -35,6 +36,8 @@ def plot_robustness_curves(sweeps: pd.DataFrame, path: str | Path, metric: str =
         Output file; the format follows the suffix (``.png``, ``.svg``, ``.pdf``).
     metric
         ``accuracy`` or ``macro_f1``.
+    budget
+        The dataset's attack budget (scaled-expression units), drawn as a dotted vertical line.
 
     The bracket panel draws, per model and eps, the best attack's accuracy (the lowest of every
     attack's, the strongest attack included: an upper bound of the true robust accuracy) as a line
@@ -75,6 +78,11 @@ def plot_robustness_curves(sweeps: pd.DataFrame, path: str | Path, metric: str =
         figure.legend(styles, ["best attack (upper bound)", "certified (lower bound)", "exact (linear models)"],
                       title="bracket", loc="outside right lower", fontsize=7, frameon=False)
     _eps_axes(axes, sweeps["eps"])
+    if budget is not None:
+        for axis in axes:
+            axis.axvline(budget, color="0.5", linestyle=":", linewidth=1)
+        axes[0].annotate(f"budget {budget:g}", (budget, 1.0), xytext=(3, -3), textcoords="offset points",
+                         fontsize=7, color="0.4", va="top")
     axes[0].set_ylabel(metric.replace("_", "-"))
     n_seeds = sweeps["seed"].nunique() if "seed" in sweeps else 1
     if n_seeds > 1:
@@ -138,7 +146,7 @@ def _finish(axis, title: str) -> None:
     axis.set_ylim(-0.02, 1.02)
 
 
-def plot_radii(radii: pd.DataFrame, path: str | Path) -> Figure:
+def plot_radii(radii: pd.DataFrame, path: str | Path, budget: float | None = None) -> Figure:
     """Box plots of the certified radius per cell type, one box per regime (the fragile types are
     the low ones); cells of every replicate pooled. A table without radii (certification off)
     gives a figure saying so.
@@ -149,10 +157,14 @@ def plot_radii(radii: pd.DataFrame, path: str | Path) -> Figure:
         The robustness rule's radius tables stacked (``regime``, ``cell_type``, ``radius``).
     path
         Output image.
+    budget
+        The dataset's attack budget, drawn as a dashed line: a type whose box lies below it has cells
+        no certificate protects at the budget.
     """
     types = list(dict.fromkeys(radii["cell_type"])) if len(radii) else []
     regimes = list(dict.fromkeys(radii["regime"])) if len(radii) else []
-    figure = Figure(figsize=(2.0 + 0.45 * max(len(types), 1) * max(len(regimes), 1), 4.0), layout="constrained")
+    figure_width = 2.0 + 0.45 * len(types) * len(regimes) if types else 6.0  # the empty figure holds one sentence
+    figure = Figure(figsize=(figure_width, 4.0), layout="constrained")
     axis = figure.subplots()
     if not types:
         axis.text(0.5, 0.5, "no certified radius: robustness.certified_radius is off", ha="center", va="center")
@@ -168,6 +180,8 @@ def plot_radii(radii: pd.DataFrame, path: str | Path) -> Figure:
         for box in boxes["boxes"]:
             box.set(facecolor=f"C{offset}", alpha=0.6)
         axis.plot([], [], color=f"C{offset}", linewidth=6, alpha=0.6, label=regime)
+    if budget is not None:
+        axis.axhline(budget, color="0.4", linestyle="--", linewidth=1, label=f"attack budget ({budget:g})")
     axis.set_xticks(range(len(types)))
     axis.set_xticklabels(types, rotation=45, ha="right", fontsize=8)
     axis.set_ylabel("certified radius (eps, scaled units)")
