@@ -75,10 +75,10 @@ def test_the_loss_is_clean_cross_entropy_before_the_ramp_and_an_upper_bound_afte
     cross_entropy = nn.CrossEntropyLoss()
     loss = IBPLoss(eps=0.3, ramp_epochs=2, warmup_epochs=1)
     clean, logits = loss(model, x, y, cross_entropy, progress=0.5)
-    assert torch.equal(logits, model(x)) and float(clean) == pytest.approx(float(cross_entropy(model(x), y)))
+    assert torch.equal(logits, model(x)) and clean.item() == pytest.approx(cross_entropy(model(x), y).item())
     # Past the warm-up the worst case over the box can only cost more than the clean cells do.
-    assert float(loss(model, x, y, cross_entropy, progress=2.0)[0]) > float(clean)
-    assert float(loss(model, x, y, cross_entropy, progress=3.0)[0]) > float(loss(model, x, y, cross_entropy, progress=2.0)[0])
+    assert loss(model, x, y, cross_entropy, progress=2.0)[0].item() > clean.item()
+    assert loss(model, x, y, cross_entropy, progress=3.0)[0].item() > loss(model, x, y, cross_entropy, progress=2.0)[0].item()
 
 
 def test_early_stopping_keeps_no_weights_from_before_the_ramp_ends():
