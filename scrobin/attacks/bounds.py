@@ -326,13 +326,21 @@ def certified(
     -------
     bool array, one per cell.
     """
-    labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
-    bounds = margin_bounds(model, x, y, eps, method, clip, batch_size)
+    labels = _labels(y)
+    return _proven(margin_bounds(model, x, y, eps, method, clip, batch_size), labels, predict_classes(model, x) == labels)
+
+
+def _labels(y: np.ndarray | torch.Tensor) -> np.ndarray:
+    return np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
+
+
+def _proven(bounds: np.ndarray, labels: np.ndarray, correct: np.ndarray) -> np.ndarray:
+    """Cells the float32 network calls right (``correct``: it decides the call, and the float64
+    bound alone could pass a cell it misclassifies) whose margins to every other class have a
+    positive lower bound."""
     others = np.ones_like(bounds, dtype=bool)
     others[np.arange(len(bounds)), labels] = False
-    # The float32 network decides the call; the float64 bound alone could pass a cell it misclassifies.
-    predicted = predict_classes(model, x)
-    return (np.where(others, bounds, np.inf) > 0).all(axis=1) & (predicted == labels)
+    return (np.where(others, bounds, np.inf) > 0).all(axis=1) & correct
 
 
 def certified_radius(
@@ -377,11 +385,17 @@ def certified_radius(
     n_cells = len(x)
     proven = np.zeros(n_cells)
     failed = np.full(n_cells, float(eps_max))
-    at_max = certified(model, x, y, float(eps_max), method, clip, batch_size)
+    labels = _labels(y)
+    correct = predict_classes(model, x) == labels  # the calls do not depend on eps: predicted once for every step
+
+    def certified_at(eps):
+        return _proven(margin_bounds(model, x, y, eps, method, clip, batch_size), labels, correct)
+
+    at_max = certified_at(float(eps_max))
     proven[at_max] = eps_max
     for _ in range(max(0, math.ceil(math.log2(eps_max / tolerance)))):
         middle = (proven + failed) / 2
-        holds = certified(model, x, y, middle, method, clip, batch_size) & ~at_max
+        holds = certified_at(middle) & ~at_max
         proven = np.where(holds, middle, proven)
         failed = np.where(holds | at_max, failed, middle)
     return proven

@@ -1,4 +1,7 @@
-"""One resolver for every gene name a user gives: markers, ``keep_genes``, a query dataset's genes.
+"""One resolver for the gene names a user lists: markers and ``keep_genes``.
+
+(A query dataset's own genes are aligned by :mod:`scrobin.data.query`, exactly: there names that
+match only ignoring case mean another species, refused rather than matched.)
 
 Names come in whatever namespace the user had at hand (symbols from a paper, human upper case for
 mouse data, a CELLxGENE file's Ensembl ids); the model keys on a dataset's ``var_names``.
@@ -87,8 +90,7 @@ def resolve_gene_names(names: Iterable[str], var: pd.DataFrame, gene_symbols: st
     Parameters
     ----------
     names
-        Gene names as the user wrote them (markers, ``keep_genes``, a query dataset's genes);
-        duplicates count once.
+        Gene names as the user wrote them (markers, ``keep_genes``); duplicates count once.
     var
         The dataset's genes: ``var`` with ``var_names`` as index (unique), e.g. ``adata.var`` or
         a prepared dataset's ``var`` (whose ``gene_symbol`` column holds its symbols).
@@ -167,10 +169,7 @@ def alternative(match: GeneMatch, var: pd.DataFrame, gene_symbols: str | None = 
     """
     names_upper, left = upper_case_convention(match.names), list(match.unmatched)
     best = None
-    for column in var.columns:
-        values = var[column]
-        if column == gene_symbols or pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            continue
+    for column in text_columns(var, exclude=gene_symbols):
         keys = _keys(var, column)
         hits = _resolve(left, [keys], names_upper)
         if hits and (best is None or len(hits) > best.count):
@@ -184,6 +183,12 @@ def alternative(match: GeneMatch, var: pd.DataFrame, gene_symbols: str | None = 
             name, genes = next(iter(hits.items()))
             return Alternative(None, len(hits), (name, keys[genes[0]]))
     return None
+
+
+def text_columns(var: pd.DataFrame, exclude: str | None = None) -> list:
+    """The columns of ``var`` that may hold gene names (neither numeric nor boolean), but ``exclude``."""
+    return [column for column in var.columns if column != exclude
+            and not pd.api.types.is_numeric_dtype(var[column]) and not pd.api.types.is_bool_dtype(var[column])]
 
 
 def listing(names: Iterable[str], limit: int = LISTED_NAMES) -> str:

@@ -24,6 +24,7 @@ import scipy.sparse as sp
 
 from scrobin.data.checks import Subject, check_cells, input_matrix, input_state_of
 from scrobin.data.chunked_io import row_blocks
+from scrobin.data.gene_names import text_columns
 from scrobin.data.prepare import gene_symbols as symbols_of
 from scrobin.data.preprocess import SYMBOLS_OF, absent_genes, apply_transform, missing_gene_rule
 from scrobin.errors import ScrobinError
@@ -252,12 +253,8 @@ def _too_few_shared(var: pd.DataFrame, query_names: pd.Index, model_names: pd.In
 
 def _best_var_column(var: pd.DataFrame, model_names: pd.Index, exclude: str | None) -> tuple[str | None, int]:
     """The text var column sharing the most model genes, and how many (None, 0 without one)."""
-    counts = {
-        column: int((align_genes(var[column].astype(str), model_names) >= 0).sum())
-        for column in var.columns
-        if column != exclude and not pd.api.types.is_numeric_dtype(var[column])
-        and not pd.api.types.is_bool_dtype(var[column])
-    }
+    counts = {column: int((align_genes(var[column].astype(str), model_names) >= 0).sum())
+              for column in text_columns(var, exclude)}
     best = max(counts, key=counts.get, default=None)
     return best, counts.get(best, 0)
 
